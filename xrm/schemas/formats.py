@@ -1,0 +1,158 @@
+"""Offline, syntactic normalisers for the string formats of CONTRACT §3.
+
+Each takes a raw input value and returns the stored value, or raises
+``ValueError`` with a message meant for a person. No DNS, no network: an
+address is checked for shape, never for deliverability.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
+
+
+def text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, got {type(value).__name__}")
+    return value.strip()
+
+
+def email(value: Any) -> str:
+    raw = text(value)
+    try:
+        checked = validate_email(raw, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as exc:
+        raise ValueError(f"{raw!r} is not an e-mail address: {exc}") from None
+    return checked.normalized.lower()
+
+
+def phone(value: Any, region: str = "KR") -> str:
+    raw = text(value)
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        raise ValueError(f"{raw!r} is not a phone number") from None
+    if not phonenumbers.is_possible_number(number):
+        raise ValueError(f"{raw!r} is not a possible phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def uri(value: Any) -> str:
+    raw = text(value)
+    parts = urlsplit(raw)
+    if not parts.scheme or not _SCHEME.match(parts.scheme) or not (parts.netloc or parts.path):
+        raise ValueError(f"{raw!r} is not an absolute URI (like https://example.com/)")
+    if any(c.isspace() for c in raw):
+        raise ValueError(f"{raw!r} contains spaces")
+    return raw
+
+
+def uuid_text(value: Any) -> str:
+    raw = text(value) if not isinstance(value, uuid.UUID) else str(value)
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a UUID") from None
+
+
+def date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    raw = text(value)
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a date (YYYY-MM-DD)") from None
+
+
+def datetime(value: Any) -> dt.datetime:
+    """An aware datetime in UTC; a value without an offset is taken as UTC."""
+    if isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        raw = text(value)
+        try:
+            parsed = dt.datetime.fromisoformat(raw.replace("z", "Z"))
+        except ValueError:
+            raise ValueError(f"{raw!r} is not an ISO 8601 date-time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def decimal(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError("expected a decimal number, got a boolean")
+    if isinstance(value, float):
+        value = repr(value)
+    if isinstance(value, str):
+        value = (
+            value.strip().replace(",", "") if re.fullmatch(r"[\s\d,.+-]+", value) else value.strip()
+        )
+    try:
+        number = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a decimal number") from None
+    if not number.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
+def integer(value: Any, bits: int = 32) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected an integer, got a boolean")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, (str, Decimal)):
+        try:
+            d = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not an integer") from None
+        if not d.is_finite() or d != d.to_integral_value():
+            raise ValueError(f"{value!r} is not an integer")
+        number = int(d)
+    else:
+        raise ValueError(f"{value!r} is not an integer")
+    limit = 1 << (bits - 1)
+    if not -limit <= number < limit:
+        raise ValueError(f"{number} does not fit in {bits} bits")
+    return number
+
+
+def number(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    try:
+        result = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a number") from None
+    if result != result or result in (float("inf"), float("-inf")):
+        raise ValueError(f"{value!r} is not a finite number")
+    return result
+
+
+_TRUE = {"true", "yes", "y", "1", "on"}
+_FALSE = {"false", "no", "n", "0", "off"}
+
+
+def boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ValueError(f"{value!r} is not true or false")

@@ -1,0 +1,165 @@
+"""Frozen, checked definitions: what every other layer reads instead of raw JSON.
+
+A definition is parsed once (``xrm.schemas.parse``) into these objects; tables,
+validators, queries and the API are compiled from them. They carry the raw
+definition too, so exporting gives back exactly what an admin wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from xrm.schemas.naming import entity_table, relationship_table
+
+# Kinds: the storage-relevant shape of a property, derived from type + format.
+STRING_KINDS = frozenset({"string", "email", "uri", "phone", "uuid", "enum"})
+NUMERIC_KINDS = frozenset({"integer", "int64", "number", "decimal"})
+TEMPORAL_KINDS = frozenset({"date", "datetime"})
+
+# Each kind is stored in one storage class; a change inside one class needs no DDL.
+STORAGE = {
+    "string": "text",
+    "email": "text",
+    "uri": "text",
+    "phone": "text",
+    "uuid": "text",
+    "enum": "text",
+    "date": "date",
+    "datetime": "datetime",
+    "decimal": "decimal",
+    "integer": "integer",
+    "int64": "bigint",
+    "number": "float",
+    "boolean": "boolean",
+    "array": "json",
+    "object": "json",
+    "ref": "ref",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A many-to-one link: this property holds the id of a record of ``entity``."""
+
+    entity: str
+    inverse: str | None
+    on_delete: str  # restrict | cascade | set_null
+
+
+@dataclass(frozen=True, slots=True)
+class Property:
+    """One field of an entity type or of a relationship's attributes."""
+
+    name: str
+    kind: str
+    schema: Mapping[str, Any]
+    required: bool = False
+    ref: Reference | None = None
+
+    @property
+    def column(self) -> str:
+        """The SQL column: a reference ``partner`` is stored as ``partner_id``."""
+        return f"{self.name}_id" if self.ref is not None else self.name
+
+    @property
+    def storage(self) -> str:
+        return STORAGE[self.kind]
+
+    @property
+    def enum(self) -> tuple[str, ...] | None:
+        values = self.schema.get("enum")
+        return tuple(values) if values is not None else None
+
+    @property
+    def has_default(self) -> bool:
+        return "default" in self.schema
+
+    @property
+    def default(self) -> Any:
+        return self.schema.get("default")
+
+    @property
+    def autonumber(self) -> str | None:
+        return self.schema.get("x-xrm-autonumber")
+
+    @property
+    def label(self) -> Mapping[str, str]:
+        return self.schema.get("x-xrm-label") or {"en": self.schema.get("title") or self.name}
+
+
+@dataclass(frozen=True, slots=True)
+class EntityType:
+    """A checked entity type; ``properties`` are the live ones, ``retired`` keep their data."""
+
+    name: str
+    plural: str
+    definition: Mapping[str, Any]
+    properties: Mapping[str, Property]
+    retired: Mapping[str, Property] = field(default_factory=dict)
+    unique: tuple[tuple[str, ...], ...] = ()
+    display: str | None = None
+    version: int = 1
+    system: bool = False
+
+    @property
+    def table_name(self) -> str:
+        return entity_table(self.name)
+
+    @property
+    def title(self) -> str:
+        return str(self.definition.get("title") or self.label.get("en") or self.name)
+
+    @property
+    def description(self) -> str | None:
+        return self.definition.get("description")
+
+    @property
+    def label(self) -> Mapping[str, str]:
+        xrm = self.definition.get("x-xrm", {})
+        return xrm.get("label") or {"en": self.definition.get("title") or self.name}
+
+    @property
+    def references(self) -> tuple[Property, ...]:
+        return tuple(p for p in self.properties.values() if p.ref is not None)
+
+    def property(self, name: str) -> Property | None:
+        return self.properties.get(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Relationship:
+    """A many-to-many link table between ``from_entity`` and ``to_entity``."""
+
+    name: str
+    from_entity: str
+    to_entity: str
+    from_field: str
+    to_field: str
+    definition: Mapping[str, Any]
+    properties: Mapping[str, Property] = field(default_factory=dict)
+    version: int = 1
+
+    @property
+    def table_name(self) -> str:
+        return relationship_table(self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class InverseField:
+    """The to-many side of a reference, seen from the referenced type."""
+
+    name: str  # field name on the referenced type, e.g. ``contacts`` on customer
+    entity: str  # the type holding the reference, e.g. ``contact``
+    property: str  # the reference property, e.g. ``customer``
+
+
+@dataclass(frozen=True, slots=True)
+class LinkField:
+    """One side of a many-to-many relationship, seen from one of its types."""
+
+    name: str  # field name on this type
+    relationship: str
+    other: str  # entity type on the other side
+    outgoing: bool  # True when this type is the relationship's ``from``

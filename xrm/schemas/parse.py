@@ -1,0 +1,430 @@
+"""Parse raw JSON definitions into checked, frozen objects, listing every fault by JSON path.
+
+Two passes: the meta-schemas in ``meta/`` refuse unknown keywords and wrong
+shapes; then the rules JSON Schema cannot express (names, reserved words,
+keyword/kind combinations, references between types) are checked here.
+Nothing is touched before a definition passes both.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+from xrm.errors import DefinitionError, Fault
+from xrm.schemas.model import (
+    EntityType,
+    InverseField,
+    LinkField,
+    Property,
+    Reference,
+    Relationship,
+)
+from xrm.schemas.naming import (
+    MAX_SQL_IDENTIFIER,
+    RESERVED_PROPERTIES,
+    RESERVED_TYPES,
+    constraint_name,
+    entity_table,
+    name_problem,
+    relationship_table,
+)
+
+SYSTEM_ENTITY_TYPES = frozenset({"user"})
+FORMAT_KINDS = {
+    "email": "email",
+    "uri": "uri",
+    "date": "date",
+    "date-time": "datetime",
+    "phone": "phone",
+    "uuid": "uuid",
+    "decimal": "decimal",
+}
+_STRING_ONLY = ("minLength", "maxLength", "pattern")
+_NUMBER_ONLY = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+_ARRAY_ONLY = ("items", "minItems", "maxItems", "uniqueItems")
+
+
+@cache
+def _validator(name: str) -> Draft202012Validator:
+    meta = resources.files("xrm.schemas") / "meta"
+    documents = {
+        p.name: json.loads(p.read_text("utf-8")) for p in meta.iterdir() if p.name.endswith(".json")
+    }
+    registry: Registry = Registry().with_resources(
+        (doc["$id"], Resource.from_contents(doc)) for doc in documents.values()
+    )
+    return Draft202012Validator(documents[name], registry=registry)
+
+
+def _path(parts: Iterable[Any]) -> str:
+    return ".".join(str(p) for p in parts)
+
+
+def _meta_faults(name: str, definition: Any) -> list[Fault]:
+    faults = []
+    for error in sorted(_validator(name).iter_errors(definition), key=lambda e: list(e.path)):
+        path = _path(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = error.schema.get("properties", {})
+            for key in error.instance:
+                if key not in allowed:
+                    faults.append(
+                        Fault(_path([*error.absolute_path, key]), f"unknown keyword {key!r}")
+                    )
+            continue
+        faults.append(Fault(path, error.message))
+    return faults
+
+
+def kind_of(schema: Mapping[str, Any]) -> str:
+    """The storage kind of a (meta-schema valid) property schema."""
+    if "x-xrm-ref" in schema:
+        return "ref"
+    t = schema["type"]
+    fmt = schema.get("format")
+    if t == "string":
+        if fmt in FORMAT_KINDS:
+            return FORMAT_KINDS[fmt]
+        return "enum" if "enum" in schema else "string"
+    if t == "integer":
+        return "int64" if fmt == "int64" else "integer"
+    return str(t)
+
+
+def _property_faults(
+    path: str, name: str, schema: Mapping[str, Any], *, refs_allowed: bool
+) -> list[Fault]:
+    faults: list[Fault] = []
+    here = f"{path}.{name}"
+    problem = name_problem(name)
+    if problem:
+        faults.append(Fault(here, f"bad property name: {problem}"))
+    elif name in RESERVED_PROPERTIES:
+        faults.append(Fault(here, f"{name!r} is a reserved property name"))
+    t = schema.get("type")
+    fmt = schema.get("format")
+    if fmt is not None:
+        ok = (t == "string" and fmt != "int64") or (t == "integer" and fmt == "int64")
+        if not ok:
+            faults.append(Fault(f"{here}.format", f"format {fmt!r} does not apply to type {t!r}"))
+    if "enum" in schema and (t != "string" or fmt is not None):
+        faults.append(Fault(f"{here}.enum", "enum applies to plain strings only"))
+    for key in _STRING_ONLY:
+        if key in schema and t != "string":
+            faults.append(Fault(f"{here}.{key}", f"{key} applies to strings only"))
+    for key in _NUMBER_ONLY:
+        if key in schema and t not in ("integer", "number") and fmt != "decimal":
+            faults.append(Fault(f"{here}.{key}", f"{key} applies to numbers only"))
+    for key in _ARRAY_ONLY:
+        if key in schema and t != "array":
+            faults.append(Fault(f"{here}.{key}", f"{key} applies to arrays only"))
+    if t == "array" and "items" not in schema:
+        faults.append(Fault(f"{here}.items", 'an array needs items: {"type": "string"}'))
+    if "pattern" in schema:
+        try:
+            re.compile(schema["pattern"])
+        except re.error as exc:
+            faults.append(Fault(f"{here}.pattern", f"not a valid regular expression: {exc}"))
+    if "x-xrm-autonumber" in schema and (t != "string" or fmt is not None or "enum" in schema):
+        faults.append(Fault(f"{here}.x-xrm-autonumber", "autonumber applies to plain strings only"))
+    if "x-xrm-ref" in schema:
+        if not refs_allowed:
+            faults.append(
+                Fault(f"{here}.x-xrm-ref", "relationship attributes cannot be references")
+            )
+        elif t != "string" or fmt not in (None, "uuid") or "enum" in schema:
+            faults.append(Fault(f"{here}.type", 'a reference is declared as {"type": "string"}'))
+        ref = schema["x-xrm-ref"]
+        inverse = ref.get("inverse")
+        if inverse is not None and (problem := name_problem(inverse)):
+            faults.append(Fault(f"{here}.x-xrm-ref.inverse", f"bad inverse name: {problem}"))
+    for key in ("minLength", "minimum", "minItems"):
+        upper = {"minLength": "maxLength", "minimum": "maximum", "minItems": "maxItems"}[key]
+        if key in schema and upper in schema and schema[key] > schema[upper]:
+            faults.append(Fault(f"{here}.{key}", f"{key} is greater than {upper}"))
+    return faults
+
+
+def parse_properties(
+    path: str, raw: Mapping[str, Any], required: Iterable[str], *, refs_allowed: bool
+) -> tuple[dict[str, Property], list[Fault]]:
+    """Properties of a type or relationship (also used to revive stored retired ones)."""
+    faults: list[Fault] = []
+    required_set = set(required)
+    props: dict[str, Property] = {}
+    for name, schema in raw.items():
+        own = _property_faults(path, name, schema, refs_allowed=refs_allowed)
+        faults.extend(own)
+        if own:
+            continue
+        ref = None
+        if "x-xrm-ref" in schema:
+            r = schema["x-xrm-ref"]
+            ref = Reference(r["entity"], r.get("inverse"), r.get("onDelete", "restrict"))
+        props[name] = Property(name, kind_of(schema), schema, name in required_set, ref)
+    for index, name in enumerate(required):
+        if name not in raw:
+            faults.append(Fault(f"required.{index}", f"{name!r} is required but not a property"))
+    columns: dict[str, str] = {}
+    for prop in props.values():
+        if prop.ref is not None and prop.column in raw:
+            faults.append(
+                Fault(
+                    f"{path}.{prop.column}",
+                    f"{prop.column!r} is reserved for reference {prop.name!r}",
+                )
+            )
+        if prop.ref is not None and prop.ref.on_delete == "set_null" and prop.required:
+            faults.append(
+                Fault(
+                    f"{path}.{prop.name}.x-xrm-ref.onDelete", "set_null needs an optional reference"
+                )
+            )
+        columns[prop.column] = prop.name
+    return props, faults
+
+
+def parse_entity_type(definition: Any, *, version: int = 1) -> EntityType:
+    """Check one entity-type definition alone (references: :func:`check_catalog`)."""
+    faults = _meta_faults("entity-type.json", definition)
+    if faults:
+        raise DefinitionError(faults)
+    xrm = definition["x-xrm"]
+    for key in ("name", "plural"):
+        if problem := name_problem(xrm[key]):
+            faults.append(Fault(f"x-xrm.{key}", problem))
+    if not faults:
+        if xrm["name"] == xrm["plural"]:
+            faults.append(Fault("x-xrm.plural", "plural must differ from name"))
+        for key in ("name", "plural"):
+            if xrm[key] in RESERVED_TYPES:
+                faults.append(Fault(f"x-xrm.{key}", f"{xrm[key]!r} is a reserved type name"))
+    props, prop_faults = parse_properties(
+        "properties", definition["properties"], definition.get("required", []), refs_allowed=True
+    )
+    faults.extend(prop_faults)
+    display = xrm.get("display")
+    if display is not None and display not in definition["properties"]:
+        faults.append(Fault("x-xrm.display", f"display names {display!r}, which is not a property"))
+    unique: list[tuple[str, ...]] = []
+    for i, group in enumerate(xrm.get("unique", [])):
+        for j, name in enumerate(group):
+            if name not in definition["properties"]:
+                faults.append(Fault(f"x-xrm.unique.{i}.{j}", f"{name!r} is not a property"))
+            elif props.get(name) is not None and props[name].storage == "json":
+                faults.append(Fault(f"x-xrm.unique.{i}.{j}", f"{name!r} is an array or object"))
+        unique.append(tuple(group))
+    if faults:
+        raise DefinitionError(faults)
+    return EntityType(
+        name=xrm["name"],
+        plural=xrm["plural"],
+        definition=definition,
+        properties=props,
+        unique=tuple(unique),
+        display=display,
+        version=version,
+    )
+
+
+def parse_relationship(definition: Any, *, version: int = 1) -> Relationship:
+    """Check one many-to-many relationship definition on its own."""
+    faults = _meta_faults("relationship.json", definition)
+    if faults:
+        raise DefinitionError(faults)
+    for key in ("relationship", "from", "to", "fromField", "toField"):
+        if problem := name_problem(definition[key]):
+            faults.append(Fault(key, problem))
+    name = definition["relationship"]
+    if not faults and len(relationship_table(name)) > MAX_SQL_IDENTIFIER:
+        faults.append(Fault("relationship", "too long once prefixed"))
+    if definition["from"] == definition["to"] and definition["fromField"] == definition["toField"]:
+        faults.append(Fault("toField", "a relationship of a type to itself needs two field names"))
+    props, prop_faults = parse_properties(
+        "properties",
+        definition.get("properties", {}),
+        definition.get("required", []),
+        refs_allowed=False,
+    )
+    faults.extend(prop_faults)
+    for prop in props:
+        if prop in ("from_id", "to_id"):
+            faults.append(Fault(f"properties.{prop}", f"{prop!r} is reserved in relationships"))
+    if faults:
+        raise DefinitionError(faults)
+    return Relationship(
+        name=name,
+        from_entity=definition["from"],
+        to_entity=definition["to"],
+        from_field=definition["fromField"],
+        to_field=definition["toField"],
+        definition=definition,
+        properties=props,
+        version=version,
+    )
+
+
+def inverse_fields(types: Mapping[str, EntityType]) -> dict[str, dict[str, InverseField]]:
+    """For each type, the to-many fields other types' references give it."""
+    out: dict[str, dict[str, InverseField]] = {name: {} for name in types}
+    for et in types.values():
+        for prop in et.references:
+            assert prop.ref is not None
+            if prop.ref.inverse and prop.ref.entity in out:
+                out[prop.ref.entity][prop.ref.inverse] = InverseField(
+                    prop.ref.inverse, et.name, prop.name
+                )
+    return out
+
+
+def link_fields(
+    types: Mapping[str, EntityType], relationships: Mapping[str, Relationship]
+) -> dict[str, dict[str, LinkField]]:
+    """For each type, the fields its many-to-many relationships give it."""
+    out: dict[str, dict[str, LinkField]] = {name: {} for name in types}
+    for rel in relationships.values():
+        if rel.from_entity in out:
+            out[rel.from_entity][rel.from_field] = LinkField(
+                rel.from_field, rel.name, rel.to_entity, True
+            )
+        if rel.to_entity in out:
+            out[rel.to_entity][rel.to_field] = LinkField(
+                rel.to_field, rel.name, rel.from_entity, False
+            )
+    return out
+
+
+def check_catalog(
+    types: Mapping[str, EntityType],
+    relationships: Mapping[str, Relationship],
+    *,
+    focus: Iterable[str] = (),
+) -> None:
+    """Check rules spanning types: targets exist, names never collide, required refs never cycle.
+
+    ``focus`` names the definitions being changed; their faults are reported with
+    their own JSON paths (prefixed by the definition's name when several are checked).
+    """
+    faults: list[Fault] = []
+    focus = set(focus)
+
+    def prefix(name: str) -> str:
+        return "" if len(focus) <= 1 else f"{name}."
+
+    names: dict[str, str] = {}
+    for et in types.values():
+        for key in (et.name, et.plural):
+            owner = names.get(key)
+            if owner is not None and owner != et.name:
+                where = "x-xrm.name" if key == et.name else "x-xrm.plural"
+                faults.append(
+                    Fault(prefix(et.name) + where, f"{key!r} is already used by type {owner!r}")
+                )
+            names[key] = et.name
+    for et in types.values():
+        for prop in et.references:
+            assert prop.ref is not None
+            here = f"{prefix(et.name)}properties.{prop.name}.x-xrm-ref"
+            target = prop.ref.entity
+            if target not in types and target not in SYSTEM_ENTITY_TYPES:
+                faults.append(Fault(f"{here}.entity", f"no entity type named {target!r}"))
+            if target in SYSTEM_ENTITY_TYPES and prop.ref.inverse:
+                faults.append(
+                    Fault(f"{here}.inverse", f"the system type {target!r} has no inverse fields")
+                )
+    # Field names on each type: own properties, inverse fields, link fields must not collide.
+    inverses = inverse_fields(types)
+    links = link_fields(types, relationships)
+    for et in types.values():
+        taken: dict[str, str] = {p: "a property" for p in et.properties}
+        taken.update({p.column: f"the id column of {p.name!r}" for p in et.references})
+        taken.update({p: "a retired property" for p in et.retired})
+        for inv in inverses.get(et.name, {}).values():
+            where = f"{prefix(inv.entity)}properties.{inv.property}.x-xrm-ref.inverse"
+            if inv.name in taken or inv.name in RESERVED_PROPERTIES:
+                faults.append(
+                    Fault(
+                        where,
+                        f"{inv.name!r} on {et.name!r} is already {taken.get(inv.name, 'reserved')}",
+                    )
+                )
+            taken[inv.name] = f"the inverse of {inv.entity}.{inv.property}"
+        for lf in links.get(et.name, {}).values():
+            rel = relationships[lf.relationship]
+            key = "fromField" if lf.outgoing else "toField"
+            if lf.name in taken or lf.name in RESERVED_PROPERTIES:
+                faults.append(
+                    Fault(
+                        f"{prefix(rel.name)}{key}",
+                        f"{lf.name!r} on {et.name!r} is already {taken.get(lf.name, 'reserved')}",
+                    )
+                )
+            taken[lf.name] = f"a field of relationship {rel.name!r}"
+    # Duplicate inverse names from two references to the same type.
+    for et in types.values():
+        seen: dict[tuple[str, str], str] = {}
+        for other in types.values():
+            for prop in other.references:
+                assert prop.ref is not None
+                if prop.ref.entity == et.name and prop.ref.inverse:
+                    pair = (et.name, prop.ref.inverse)
+                    if pair in seen and seen[pair] != f"{other.name}.{prop.name}":
+                        faults.append(
+                            Fault(
+                                f"{prefix(other.name)}properties.{prop.name}.x-xrm-ref.inverse",
+                                f"{prop.ref.inverse!r} on {et.name!r} is already "
+                                f"the inverse of {seen[pair]}",
+                            )
+                        )
+                    seen[pair] = f"{other.name}.{prop.name}"
+    for rel in relationships.values():
+        for key, target in (("from", rel.from_entity), ("to", rel.to_entity)):
+            if target not in types:
+                faults.append(Fault(f"{prefix(rel.name)}{key}", f"no entity type named {target!r}"))
+    faults.extend(_required_cycles(types, prefix))
+    for et in types.values():
+        for group in et.unique:
+            if len(constraint_name("uq", entity_table(et.name), *group)) > 200:
+                faults.append(
+                    Fault(f"{prefix(et.name)}x-xrm.unique", "too many columns in one unique set")
+                )
+    if faults:
+        raise DefinitionError(faults)
+
+
+def _required_cycles(types: Mapping[str, EntityType], prefix: Any) -> list[Fault]:
+    """A cycle of required references (A needs B needs A) could never get its first record."""
+    graph = {
+        et.name: [(p.name, p.ref.entity) for p in et.references if p.required and p.ref is not None]
+        for et in types.values()
+    }
+    faults: list[Fault] = []
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[tuple[str, str]]) -> None:
+        state[node] = 1
+        for prop, target in graph.get(node, []):
+            if state.get(target) == 1:
+                chain = " -> ".join(f"{n}.{p}" for n, p in [*trail, (node, prop)])
+                faults.append(
+                    Fault(
+                        f"{prefix(node)}properties.{prop}",
+                        f"required references form a cycle: {chain}",
+                    )
+                )
+            elif state.get(target) is None and target in graph:
+                visit(target, [*trail, (node, prop)])
+        state[node] = 2
+
+    for node in graph:
+        if node not in state:
+            visit(node, [])
+    return faults

@@ -1,0 +1,164 @@
+"""Diff two versions of a definition into a plan of steps, before anything is touched.
+
+The plan is what ``--dry-run`` prints and what the admin UI previews; the
+registry then carries it out in one transaction. Steps that may break stored
+rows (tightening, converting, new unique sets) are marked ``checks_data`` and
+are verified against every row before any DDL runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from xrm.schemas.model import EntityType, Property, Relationship
+
+# Keywords that change nothing about which values are valid.
+COSMETIC_KEYS = frozenset({"title", "description", "x-xrm-label", "x-xrm-multiline", "default"})
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One change: ``action`` on ``target`` (a type or relationship), maybe on one property."""
+
+    action: str
+    target: str
+    prop: Property | None = None
+    old: Property | None = None
+    group: tuple[str, ...] = ()
+    checks_data: bool = False
+    loses_data: bool = False
+    relationship: bool = False
+
+    def __str__(self) -> str:
+        what = "relationship" if self.relationship else "type"
+        name = self.prop.name if self.prop else (self.old.name if self.old else "")
+        texts = {
+            "create_table": f"create {what} {self.target}",
+            "add_column": f"add {self.target}.{name} ({self.prop.kind if self.prop else ''})",
+            "restore_column": f"restore retired {self.target}.{name} with its data",
+            "retire_column": f"retire {self.target}.{name} (hidden, data kept)",
+            "purge_column": f"PURGE {self.target}.{name} and its data",
+            "check_rows": f"check stored {self.target}.{name} against the new rules",
+            "convert_column": (
+                f"convert {self.target}.{name} from {self.old.kind if self.old else '?'} "
+                f"to {self.prop.kind if self.prop else '?'}"
+            ),
+            "add_unique": f"add unique index on {self.target}({', '.join(self.group)})",
+            "drop_unique": f"drop unique index on {self.target}({', '.join(self.group)})",
+            "update_definition": f"update the definition of {what} {self.target}",
+        }
+        return texts.get(self.action, f"{self.action} {self.target} {name}")
+
+
+@dataclass(slots=True)
+class Plan:
+    """The ordered steps of one apply, and the definitions it will store."""
+
+    steps: list[Step] = field(default_factory=list)
+    types: dict[str, EntityType] = field(default_factory=dict)
+    relationships: dict[str, Relationship] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not self.steps
+
+    @property
+    def loses_data(self) -> bool:
+        return any(step.loses_data for step in self.steps)
+
+    def describe(self) -> list[str]:
+        return [str(step) for step in self.steps]
+
+
+def _rules(schema: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in schema.items() if k not in COSMETIC_KEYS}
+
+
+def _property_steps(
+    target: str, old: Property, new: Property, *, relationship: bool = False
+) -> list[Step]:
+    if old.storage != new.storage or (
+        old.ref is not None and new.ref is not None and old.ref.entity != new.ref.entity
+    ):
+        return [
+            Step("convert_column", target, new, old, checks_data=True, relationship=relationship)
+        ]
+    if _rules(old.schema) != _rules(new.schema) or (new.required and not old.required):
+        return [Step("check_rows", target, new, old, checks_data=True, relationship=relationship)]
+    return []
+
+
+def diff_entity_type(
+    old: EntityType | None, new: EntityType, *, confirm_data_loss: bool = False
+) -> tuple[EntityType, list[Step]]:
+    """The steps from ``old`` to ``new``, and ``new`` with its retired properties filled in."""
+    if old is None:
+        return dataclasses.replace(new, version=1), [Step("create_table", new.name)]
+    steps: list[Step] = []
+    retired = dict(old.retired)
+    for name, prop in new.properties.items():
+        if name in old.properties:
+            steps.extend(_property_steps(new.name, old.properties[name], prop))
+        elif name in retired:
+            was = retired.pop(name)
+            steps.append(Step("restore_column", new.name, prop, was))
+            steps.extend(_property_steps(new.name, was, prop))
+        else:
+            steps.append(Step("add_column", new.name, prop, checks_data=prop.required))
+    for name, prop in old.properties.items():
+        if name not in new.properties:
+            if confirm_data_loss:
+                steps.append(Step("purge_column", new.name, None, prop, loses_data=True))
+            else:
+                steps.append(Step("retire_column", new.name, None, prop))
+                retired[name] = prop
+    if confirm_data_loss:
+        for name in list(retired):
+            steps.append(Step("purge_column", new.name, None, retired.pop(name), loses_data=True))
+    old_groups, new_groups = set(old.unique), set(new.unique)
+    steps.extend(Step("drop_unique", new.name, group=g) for g in old.unique if g not in new_groups)
+    steps.extend(
+        Step("add_unique", new.name, group=g, checks_data=True)
+        for g in new.unique
+        if g not in old_groups
+    )
+    result = dataclasses.replace(new, retired=retired, version=old.version)
+    if steps or dict(old.definition) != dict(new.definition):
+        if not steps:
+            steps.append(Step("update_definition", new.name))
+        result = dataclasses.replace(result, version=old.version + 1)
+    return result, steps
+
+
+def diff_relationship(
+    old: Relationship | None, new: Relationship, *, confirm_data_loss: bool = False
+) -> tuple[Relationship, list[Step]]:
+    """The steps from ``old`` to ``new`` for a many-to-many relationship."""
+    if old is None:
+        return dataclasses.replace(new, version=1), [
+            Step("create_table", new.name, relationship=True)
+        ]
+    steps: list[Step] = []
+    if (old.from_entity, old.to_entity) != (new.from_entity, new.to_entity):
+        steps.append(Step("relink", new.name, relationship=True, loses_data=True))
+    for name, prop in new.properties.items():
+        if name in old.properties:
+            steps.extend(_property_steps(new.name, old.properties[name], prop, relationship=True))
+        else:
+            steps.append(
+                Step("add_column", new.name, prop, relationship=True, checks_data=prop.required)
+            )
+    for name, prop in old.properties.items():
+        if name not in new.properties:
+            steps.append(
+                Step("purge_column", new.name, None, prop, relationship=True, loses_data=True)
+            )
+    result = dataclasses.replace(new, version=old.version)
+    if steps or dict(old.definition) != dict(new.definition):
+        if not steps:
+            steps.append(Step("update_definition", new.name, relationship=True))
+        result = dataclasses.replace(result, version=old.version + 1)
+    return result, steps

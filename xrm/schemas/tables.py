@@ -1,0 +1,179 @@
+"""Compile definitions into SQLAlchemy ``Table`` objects: one real, typed table per type.
+
+Every entity type gets ``e_<name>`` with system columns and one typed column
+per property (retired ones included, so their data survives); every
+many-to-many relationship gets ``r_<name>``. Columns stay nullable in SQL:
+``required`` is enforced by the validator, so adding a required property to a
+table with rows never needs a made-up default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+from xrm.schemas.model import EntityType, Property, Relationship
+from xrm.schemas.naming import constraint_name
+
+SYSTEM_TABLES = {"user": "xrm_users"}
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """Exact decimals: NUMERIC on PostgreSQL, canonical text on SQLite (its NUMERIC is a float)."""
+
+    impl = sa.Numeric
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.Text())
+        return dialect.type_descriptor(sa.Numeric(asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return str(value)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes in and out, on both databases (SQLite keeps naive UTC text)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def id_type() -> sa.Uuid[str]:
+    return sa.Uuid(as_uuid=False)
+
+
+def column_type(prop: Property) -> Any:
+    storage = prop.storage
+    if storage == "text":
+        return sa.Text()
+    if storage == "date":
+        return sa.Date()
+    if storage == "datetime":
+        return UTCDateTime()
+    if storage == "decimal":
+        return ExactDecimal()
+    if storage == "integer":
+        return sa.Integer()
+    if storage == "bigint":
+        return sa.BigInteger()
+    if storage == "float":
+        return sa.Double()
+    if storage == "boolean":
+        return sa.Boolean(create_constraint=False)
+    if storage == "json":
+        return sa.JSON()
+    if storage == "ref":
+        return id_type()
+    raise AssertionError(storage)
+
+
+def target_table(entity: str) -> str:
+    return SYSTEM_TABLES.get(entity, f"e_{entity}")
+
+
+def property_column(table: str, prop: Property) -> sa.Column[Any]:
+    args: list[Any] = []
+    if prop.ref is not None:
+        args.append(
+            sa.ForeignKey(
+                f"{target_table(prop.ref.entity)}.id",
+                name=constraint_name("fk", table, prop.column),
+            )
+        )
+    return sa.Column(prop.column, column_type(prop), *args, nullable=True)
+
+
+def system_columns() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("id", id_type(), primary_key=True),
+        sa.Column("version", sa.Integer(), nullable=False, server_default="1"),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.Column("created_by", id_type(), nullable=True),
+        sa.Column("updated_by", id_type(), nullable=True),
+        sa.Column("owner_id", id_type(), nullable=True),
+    ]
+
+
+def unique_index(table: str, et: EntityType, group: tuple[str, ...]) -> sa.Index:
+    columns = [et.properties[name].column if name in et.properties else name for name in group]
+    return sa.Index(constraint_name("uq", table, *columns), *columns, unique=True)
+
+
+def lookup_index(table: str, column: str) -> sa.Index:
+    return sa.Index(constraint_name("ix", table, column), column)
+
+
+def entity_table(et: EntityType, metadata: sa.MetaData) -> sa.Table:
+    """The table of ``et`` on ``metadata``; retired properties keep their columns."""
+    name = et.table_name
+    columns = system_columns()
+    props = [*et.properties.values(), *et.retired.values()]
+    columns.extend(property_column(name, p) for p in props)
+    indexes = [lookup_index(name, p.column) for p in props if p.ref is not None]
+    indexes.extend(unique_index(name, et, group) for group in et.unique)
+    return sa.Table(name, metadata, *columns, *indexes)
+
+
+def relationship_table(rel: Relationship, metadata: sa.MetaData) -> sa.Table:
+    """The link table of ``rel``: one row per linked pair, plus the link's own attributes."""
+    name = rel.table_name
+    columns: list[Any] = [
+        sa.Column(
+            "from_id",
+            id_type(),
+            sa.ForeignKey(
+                f"{target_table(rel.from_entity)}.id",
+                name=constraint_name("fk", name, "from_id"),
+                ondelete="CASCADE",
+            ),
+            primary_key=True,
+        ),
+        sa.Column(
+            "to_id",
+            id_type(),
+            sa.ForeignKey(
+                f"{target_table(rel.to_entity)}.id",
+                name=constraint_name("fk", name, "to_id"),
+                ondelete="CASCADE",
+            ),
+            primary_key=True,
+        ),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("created_by", id_type(), nullable=True),
+    ]
+    columns.extend(property_column(name, p) for p in rel.properties.values())
+    return sa.Table(name, metadata, *columns, lookup_index(name, "to_id"))
