@@ -1,0 +1,107 @@
+"""The database: one engine per process, explicit transactions, SQLite and PostgreSQL alike.
+
+SQLite runs in WAL mode with a busy timeout and foreign keys on; write
+transactions begin IMMEDIATE so two writers queue instead of failing on lock
+upgrade. PostgreSQL sessions run in UTC, optionally inside a given schema (the
+test suite isolates each run in a fresh one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from xrm.platform.settings import Settings
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _normalise_url(url: str) -> str:
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def create_engine(settings: Settings) -> Engine:
+    url = sa.make_url(_normalise_url(settings.database_url))
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    if url.get_backend_name() == "postgresql":
+        return _postgresql_engine(url, settings.database_schema)
+    raise ValueError(f"unsupported database {url.get_backend_name()!r}: use sqlite or postgresql")
+
+
+def _sqlite_engine(url: sa.URL) -> Engine:
+    engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from the driver so BEGIN IMMEDIATE is ours to emit.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("xrm_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _postgresql_engine(url: sa.URL, schema: str | None) -> Engine:
+    options = "-c timezone=UTC"
+    if schema:
+        options += f" -c search_path={schema}"
+    return sa.create_engine(
+        url, connect_args={"options": options}, pool_pre_ping=True, pool_size=10, max_overflow=10
+    )
+
+
+class Database:
+    """The engine plus the two kinds of transaction every layer uses."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = create_engine(settings)
+        self.dialect: str = self.engine.dialect.name
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A read-write transaction: committed on success, rolled back on any error."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(xrm_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (rolled back at the end)."""
+        with self.engine.connect() as conn, conn.begin() as tx:
+            yield conn
+            tx.rollback()
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            return True
+        except sa.exc.SQLAlchemyError:
+            return False
+
+    def dispose(self) -> None:
+        self.engine.dispose()

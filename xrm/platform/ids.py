@@ -1,0 +1,36 @@
+"""Time-ordered UUIDs (version 7) for record ids.
+
+Ids that grow with time keep B-tree inserts at the right edge of the index and
+give a stable tie-breaker for ordering. Python 3.11 has no ``uuid.uuid7``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+
+_lock = threading.Lock()
+_last_ms = 0
+_counter = 0
+
+
+def new_id() -> str:
+    """A lowercase, hyphenated UUIDv7 string, monotonic within this process."""
+    global _last_ms, _counter
+    with _lock:
+        ms = time.time_ns() // 1_000_000
+        if ms <= _last_ms:
+            ms = _last_ms
+            _counter += 1
+            if _counter >= 1 << 12:
+                ms += 1
+                _counter = 0
+        else:
+            _counter = int.from_bytes(os.urandom(2), "big") & 0x3FF
+        _last_ms = ms
+        counter = _counter
+    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | rand
+    return str(uuid.UUID(int=value))

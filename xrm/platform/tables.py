@@ -1,0 +1,104 @@
+"""The platform's own tables (``xrm_*``), as the code reads and writes them.
+
+Their DDL lives in Alembic migrations (``migrations/versions``); this module is
+the current shape, kept equal to the newest migration by a test.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from xrm.schemas.tables import UTCDateTime, id_type
+
+metadata = sa.MetaData()
+
+state = sa.Table(
+    "xrm_state",
+    metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text(), nullable=False),
+)
+
+entity_types = sa.Table(
+    "xrm_entity_types",
+    metadata,
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("plural", sa.String(40), nullable=False, unique=True),
+    sa.Column("definition", sa.JSON(), nullable=False),
+    sa.Column("retired", sa.JSON(), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+relationships = sa.Table(
+    "xrm_relationships",
+    metadata,
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("definition", sa.JSON(), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+users = sa.Table(
+    "xrm_users",
+    metadata,
+    sa.Column("id", id_type(), primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("name", sa.Text(), nullable=True),
+    sa.Column("password_hash", sa.Text(), nullable=True),
+    sa.Column("locale", sa.String(20), nullable=True),
+    sa.Column("active", sa.Boolean(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+user_roles = sa.Table(
+    "xrm_user_roles",
+    metadata,
+    sa.Column(
+        "user_id", id_type(), sa.ForeignKey("xrm_users.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("role", sa.String(40), primary_key=True),
+)
+
+tokens = sa.Table(
+    "xrm_tokens",
+    metadata,
+    sa.Column("id", id_type(), primary_key=True),
+    sa.Column(
+        "user_id", id_type(), sa.ForeignKey("xrm_users.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("name", sa.Text(), nullable=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=True),
+    sa.Column("last_used_at", UTCDateTime(), nullable=True),
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+audit = sa.Table(
+    "xrm_audit",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("actor_id", id_type(), nullable=True),
+    sa.Column("actor_email", sa.Text(), nullable=True),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("request_id", sa.String(64), nullable=True),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("entity", sa.String(80), nullable=True),
+    sa.Column("record_id", sa.String(80), nullable=True),
+    sa.Column("changes", sa.JSON(), nullable=True),
+    sa.Index("ix_xrm_audit_record", "entity", "record_id"),
+)
+
+sequences = sa.Table(
+    "xrm_sequences",
+    metadata,
+    sa.Column("name", sa.String(120), primary_key=True),
+    sa.Column("value", sa.BigInteger(), nullable=False),
+)
