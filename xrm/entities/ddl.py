@@ -1,0 +1,244 @@
+"""Carry out a plan's steps against the database: data checks first, then DDL through Alembic.
+
+Checks read every stored value and run it through the new definition's
+normaliser, so a refusal names the exact records that would break. DDL goes
+through Alembic's operations (batch mode on SQLite, whose ALTER TABLE is
+limited); the whole plan runs in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+from sqlalchemy.engine import Connection
+
+from xrm.entities.catalog_state import Catalog
+from xrm.errors import DefinitionError, Fault
+from xrm.schemas.model import Property
+from xrm.schemas.naming import constraint_name
+from xrm.schemas.plan import Step
+from xrm.schemas.tables import column_type, lookup_index, property_column, target_table
+from xrm.schemas.validate import compile_property
+
+MAX_REPORTED_RECORDS = 100
+
+
+def _portable(value: Any) -> Any:
+    """A stored value in the form a normaliser of another kind accepts (for conversions)."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _convert_for(old: Property | None, new: Property, phone_region: str) -> Any:
+    normalise = compile_property(new, phone_region)
+    if old is None or old.storage == new.storage:
+        return normalise
+    if new.storage == "text":
+        return lambda v: normalise(str(_portable(v)))
+    if new.storage == "json" and old.storage == "text":
+        return lambda v: normalise([v] if new.kind == "array" else v)
+    return lambda v: normalise(_portable(v))
+
+
+def _refused(
+    table: str, column: str, message: str, ids: Sequence[str], field_path: str
+) -> DefinitionError:
+    shown = list(ids[:MAX_REPORTED_RECORDS])
+    more = f" (and {len(ids) - len(shown)} more)" if len(ids) > len(shown) else ""
+    return DefinitionError(
+        [Fault(field_path, f"{message}: {len(ids)} stored record(s) would break{more}")],
+        records=shown,
+    )
+
+
+def check_rows(
+    conn: Connection, table: sa.Table, step: Step, phone_region: str
+) -> list[tuple[str, Any, Any]]:
+    """Every (id, new value, stored value) of the step's column.
+
+    Refuses with the ids of the rows that would break under the new rules.
+    """
+    new, old = step.prop, step.old
+    assert new is not None
+    column = table.c[(old or new).column]
+    key = table.c.from_id if step.relationship else table.c.id
+    convert = _convert_for(old, new, phone_region)
+    bad: list[str] = []
+    problems: list[str] = []
+    converted: list[tuple[str, Any, Any]] = []
+    rows = conn.execute(sa.select(key, column).order_by(key))
+    for record_id, value in rows:
+        if value is None:
+            if new.required:
+                bad.append(str(record_id))
+                problems.append("is required")
+            continue
+        try:
+            converted.append((record_id, convert(value), value))
+        except ValueError as exc:
+            bad.append(str(record_id))
+            problems.append(str(exc))
+    if bad:
+        raise _refused(
+            table.name,
+            column.name,
+            f"{new.name}: {problems[0]}",
+            bad,
+            f"properties.{new.name}",
+        )
+    if (
+        new.ref is not None
+        and old is not None
+        and old.ref is not None
+        and old.ref.entity != new.ref.entity
+    ):
+        target = sa.table(target_table(new.ref.entity), sa.column("id"))
+        ids = [v for _, v, _ in converted]
+        found: set[str] = set()
+        for chunk in _chunks(ids, 500):
+            found.update(
+                str(r[0])
+                for r in conn.execute(sa.select(target.c.id).where(target.c.id.in_(chunk)))
+            )
+        missing = [str(rid) for rid, v, _ in converted if str(v) not in found]
+        if missing:
+            raise _refused(
+                table.name,
+                column.name,
+                f"{new.name}: points at no {new.ref.entity}",
+                missing,
+                f"properties.{new.name}.x-xrm-ref.entity",
+            )
+    return converted
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def check_unique(
+    conn: Connection, table: sa.Table, columns: Sequence[str], field_path: str
+) -> None:
+    cols = [table.c[c] for c in columns]
+    dupes = (
+        sa.select(*cols)
+        .where(*(c.is_not(None) for c in cols))
+        .group_by(*cols)
+        .having(sa.func.count() > 1)
+        .subquery()
+    )
+    rows = conn.execute(
+        sa.select(table.c.id)
+        .join(dupes, sa.and_(*(table.c[c] == dupes.c[c] for c in columns)))
+        .order_by(table.c.id)
+    ).all()
+    if rows:
+        raise _refused(
+            table.name,
+            ",".join(columns),
+            "values are not unique",
+            [str(r[0]) for r in rows],
+            field_path,
+        )
+
+
+class SchemaChanger:
+    """Runs the DDL of plan steps on one connection, choosing batch mode where SQLite needs it."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.sqlite = conn.dialect.name == "sqlite"
+        self.ops = Operations(MigrationContext.configure(conn))
+
+    def create_tables(
+        self, catalog: Catalog, names: Iterable[str], link_names: Iterable[str]
+    ) -> None:
+        wanted = [catalog.tables[n] for n in names] + [catalog.link_tables[n] for n in link_names]
+        if wanted:
+            catalog.metadata.create_all(self.conn, tables=wanted)
+
+    def add_column(self, table: str, prop: Property) -> None:
+        column = property_column(table, prop)
+        if self.sqlite:
+            # SQLite adds a column with a REFERENCES clause in place as long as it defaults to NULL.
+            ddl = sa.schema.CreateColumn(column).compile(dialect=self.conn.dialect)
+            self.conn.exec_driver_sql(f'ALTER TABLE "{table}" ADD COLUMN {ddl}')
+        else:
+            self.ops.add_column(table, column)
+        if prop.ref is not None:
+            index = lookup_index(table, prop.column)
+            self.ops.create_index(index.name, table, [prop.column])
+
+    def convert_column(
+        self, table: str, old: Property, new: Property, values: list[tuple[str, Any]], key: str
+    ) -> None:
+        new_type = column_type(new)
+        if old.column != new.column:
+            raise AssertionError("conversion keeps the column")
+        if self.sqlite:
+            with self.ops.batch_alter_table(table, recreate="always") as batch:
+                batch.alter_column(new.column, type_=new_type, existing_nullable=True)
+        else:
+            compiled = new_type.compile(dialect=self.conn.dialect)
+            if old.ref is not None:
+                self.ops.drop_constraint(
+                    constraint_name("fk", table, old.column), table, type_="foreignkey"
+                )
+            self.ops.alter_column(
+                table,
+                new.column,
+                type_=new_type,
+                postgresql_using=f"NULL::{compiled}",
+                existing_nullable=True,
+            )
+            if new.ref is not None:
+                self.ops.create_foreign_key(
+                    constraint_name("fk", table, new.column),
+                    table,
+                    target_table(new.ref.entity),
+                    [new.column],
+                    ["id"],
+                )
+        self.write_values(table, new, values, key)
+
+    def write_values(
+        self, table: str, prop: Property, values: list[tuple[str, Any]], key: str
+    ) -> None:
+        if not values:
+            return
+        t = sa.table(
+            table, sa.column(key, sa.Uuid(as_uuid=False)), sa.column(prop.column, column_type(prop))
+        )
+        stmt = (
+            t.update()
+            .where(t.c[key] == sa.bindparam("_key"))
+            .values({prop.column: sa.bindparam("_value")})
+        )
+        self.conn.execute(stmt, [{"_key": k, "_value": v} for k, v in values])
+
+    def drop_column(self, table: str, prop: Property) -> None:
+        if prop.ref is not None:
+            self.ops.drop_index(constraint_name("ix", table, prop.column), table_name=table)
+        if self.sqlite:
+            with self.ops.batch_alter_table(table, recreate="always") as batch:
+                batch.drop_column(prop.column)
+        else:
+            self.ops.drop_column(table, prop.column)
+
+    def add_unique(self, table: str, index: sa.Index) -> None:
+        self.ops.create_index(index.name, table, [c.name for c in index.expressions], unique=True)  # type: ignore[union-attr]
+
+    def drop_unique(self, table: str, name: str) -> None:
+        self.ops.drop_index(name, table_name=table)

@@ -1,0 +1,462 @@
+"""The registry: stored definitions, the schema version, and applying changes to both.
+
+Definitions and a schema version live in the database, so every process (each
+``xrm serve`` worker, the CLI) agrees on them: ``current()`` compares the
+stored version with its cached snapshot on each call and rebuilds the snapshot
+only when another process changed something.
+
+``apply`` is the one way definitions change. It parses and checks everything
+before touching anything, diffs old against new into a plan, checks stored
+rows where the plan tightens or converts, then runs the DDL, stores the new
+definitions, bumps the version and writes the audit rows, all in one
+transaction: a failure anywhere leaves the old definitions and data intact.
+A dry run does the same work and rolls it back, so it reports exactly the
+refusals a real run would meet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from xrm.entities import ddl
+from xrm.entities.catalog_state import Catalog, build_catalog
+from xrm.errors import ConfirmationRequired, DefinitionError, Fault
+from xrm.platform import audit
+from xrm.platform import tables as platform
+from xrm.platform.db import Database
+from xrm.platform.identity import SYSTEM_ACTOR, Actor
+from xrm.platform.settings import Settings
+from xrm.schemas.model import EntityType, Property, Relationship
+from xrm.schemas.parse import (
+    check_catalog,
+    parse_entity_type,
+    parse_properties,
+    parse_relationship,
+)
+from xrm.schemas.plan import Plan, Step, diff_entity_type, diff_relationship
+from xrm.schemas.tables import unique_index
+from xrm.schemas.validate import compile_property
+
+VERSION_KEY = "schema_version"
+
+
+class _DryRun(Exception):
+    """Raised inside the transaction to roll back a dry run after all its checks passed."""
+
+
+def is_relationship(definition: Mapping[str, Any]) -> bool:
+    """Relationships say ``"relationship": name``; entity types carry an ``x-xrm`` block."""
+    return "relationship" in definition
+
+
+def _definition_label(definition: Any, index: int) -> str:
+    if isinstance(definition, Mapping):
+        meta = definition.get("x-xrm")
+        if isinstance(meta, Mapping) and isinstance(meta.get("name"), str):
+            return str(meta["name"])
+        if isinstance(definition.get("relationship"), str):
+            return str(definition["relationship"])
+    return f"definitions.{index}"
+
+
+def _retired_json(et: EntityType) -> dict[str, Any]:
+    return {n: {"schema": dict(p.schema), "required": p.required} for n, p in et.retired.items()}
+
+
+def _revive_retired(raw: Mapping[str, Any]) -> dict[str, Property]:
+    schemas = {name: item["schema"] for name, item in raw.items()}
+    required = [name for name, item in raw.items() if item.get("required")]
+    # A property stored by an older release under other rules keeps what still parses.
+    props, _faults = parse_properties("retired", schemas, required, refs_allowed=True)
+    return props
+
+
+def read_version(conn: Connection) -> int:
+    value = conn.execute(
+        sa.select(platform.state.c.value).where(platform.state.c.key == VERSION_KEY)
+    ).scalar_one_or_none()
+    return int(value) if value is not None else 0
+
+
+def load_definitions(
+    conn: Connection,
+) -> tuple[dict[str, EntityType], dict[str, Relationship]]:
+    """Every stored entity type (with its retired properties) and relationship."""
+    types: dict[str, EntityType] = {}
+    for row in conn.execute(sa.select(platform.entity_types)).mappings():
+        et = parse_entity_type(row["definition"], version=row["version"])
+        types[et.name] = dataclasses.replace(et, retired=_revive_retired(row["retired"] or {}))
+    relationships: dict[str, Relationship] = {}
+    for row in conn.execute(sa.select(platform.relationships)).mappings():
+        rel = parse_relationship(row["definition"], version=row["version"])
+        relationships[rel.name] = rel
+    return types, relationships
+
+
+class Registry:
+    """Definitions of one database, cached per schema version, changed only through ``apply``."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+        self._catalog: Catalog | None = None
+        self._lock = threading.Lock()
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def current(self, conn: Connection | None = None) -> Catalog:
+        """The snapshot of the stored schema version (one cheap query when nothing changed)."""
+        if conn is None:
+            with self.db.read() as own:
+                return self.current(own)
+        version = read_version(conn)
+        cached = self._catalog
+        if cached is not None and cached.version == version:
+            return cached
+        with self._lock:
+            cached = self._catalog
+            if cached is not None and cached.version == version:
+                return cached
+            types, relationships = load_definitions(conn)
+            catalog = build_catalog(version, types, relationships, self.settings.phone_region)
+            self._catalog = catalog
+            return catalog
+
+    def export(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every definition as ``(relative path, definition)``, in the catalog's file layout."""
+        catalog = self.current()
+        out: list[tuple[str, dict[str, Any]]] = []
+        for name in sorted(catalog.types):
+            out.append((f"{name}/definition.json", dict(catalog.types[name].definition)))
+        for name in sorted(catalog.relationships):
+            out.append((f"relationships/{name}.json", dict(catalog.relationships[name].definition)))
+        return out
+
+    # --- changing ----------------------------------------------------------------------------
+
+    def define(self, definition: Mapping[str, Any], **options: Any) -> Plan:
+        """Apply one entity-type or relationship definition (see :meth:`apply`)."""
+        return self.apply([definition], **options)
+
+    def apply(
+        self,
+        definitions: Sequence[Mapping[str, Any]],
+        *,
+        actor: Actor = SYSTEM_ACTOR,
+        channel: str = "system",
+        dry_run: bool = False,
+        confirm_data_loss: bool = False,
+        request_id: str | None = None,
+    ) -> Plan:
+        """Make the stored definitions equal to ``definitions`` (others stay as they are).
+
+        Raises ``DefinitionError`` listing every fault (and, for a refused
+        change, the ids of the records that would break) and
+        ``ConfirmationRequired`` for a plan that drops data without
+        ``confirm_data_loss``. Returns the plan, applied unless ``dry_run``.
+        """
+        new_types, new_relationships = self._parse(definitions)
+        plan = Plan()
+        try:
+            with self._schema_transaction() as conn:
+                version = read_version(conn)
+                old_catalog = self.current(conn)
+                stored_types, stored_relationships = load_definitions(conn)
+                merged_types = {**stored_types, **new_types}
+                merged_relationships = {**stored_relationships, **new_relationships}
+                check_catalog(
+                    merged_types,
+                    merged_relationships,
+                    focus=[*new_types, *new_relationships],
+                )
+                for name, et in new_types.items():
+                    result, steps = diff_entity_type(
+                        stored_types.get(name), et, confirm_data_loss=confirm_data_loss
+                    )
+                    merged_types[name] = result
+                    if steps:
+                        plan.types[name] = result
+                        plan.steps.extend(steps)
+                for name, rel in new_relationships.items():
+                    rel_result, steps = diff_relationship(
+                        stored_relationships.get(name), rel, confirm_data_loss=confirm_data_loss
+                    )
+                    merged_relationships[name] = rel_result
+                    if steps:
+                        plan.relationships[name] = rel_result
+                        plan.steps.extend(steps)
+                if plan.empty:
+                    return plan
+                if plan.loses_data and not confirm_data_loss:
+                    lost = [str(s) for s in plan.steps if s.loses_data]
+                    raise ConfirmationRequired(
+                        "this change drops stored data; confirm data loss to apply it: "
+                        + "; ".join(lost),
+                        steps=lost,
+                    )
+                new_catalog = build_catalog(
+                    version + 1, merged_types, merged_relationships, self.settings.phone_region
+                )
+                _Executor(conn, old_catalog, new_catalog, self.settings.phone_region).run(plan)
+                self._store(conn, plan, version + 1)
+                audit.write(conn, self._audit_rows(plan, actor, channel, request_id))
+                if dry_run:
+                    raise _DryRun
+        except _DryRun:
+            pass
+        return plan
+
+    def _parse(
+        self, definitions: Sequence[Mapping[str, Any]]
+    ) -> tuple[dict[str, EntityType], dict[str, Relationship]]:
+        """Parse every definition, collecting all faults (prefixed by name when several)."""
+        faults: list[Fault] = []
+        records: list[str] = []
+        types: dict[str, EntityType] = {}
+        relationships: dict[str, Relationship] = {}
+        several = len(definitions) > 1
+        for index, definition in enumerate(definitions):
+            label = _definition_label(definition, index)
+            try:
+                if not isinstance(definition, Mapping):
+                    raise DefinitionError([Fault("", "a definition is a JSON object")])
+                if is_relationship(definition):
+                    rel = parse_relationship(definition)
+                    if rel.name in relationships:
+                        raise DefinitionError([Fault("relationship", "defined twice")])
+                    relationships[rel.name] = rel
+                else:
+                    et = parse_entity_type(definition)
+                    if et.name in types:
+                        raise DefinitionError([Fault("x-xrm.name", "defined twice")])
+                    types[et.name] = et
+            except DefinitionError as exc:
+                for fault in exc.faults:
+                    field = f"{label}.{fault.field}" if several and fault.field else fault.field
+                    faults.append(Fault(field or label, fault.message))
+                records.extend(exc.extensions.get("records") or [])
+        if faults:
+            raise DefinitionError(faults)
+        return types, relationships
+
+    @contextmanager
+    def _schema_transaction(self) -> Iterator[Connection]:
+        """One write transaction that serialises definition changes across processes.
+
+        On SQLite, rebuilding a table (batch mode) drops and renames it; foreign
+        keys must be off for that (a PRAGMA that only works outside a
+        transaction), and are checked in full before the commit instead.
+        """
+        with self.db.engine.connect() as conn:
+            sqlite = self.db.is_sqlite
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+            try:
+                conn = conn.execution_options(xrm_write=True)
+                with conn.begin():
+                    # Take the version row first: concurrent appliers queue here.
+                    conn.execute(
+                        platform.state.update()
+                        .where(platform.state.c.key == VERSION_KEY)
+                        .values(value=platform.state.c.value)
+                    )
+                    yield conn
+                    if sqlite:
+                        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                        if broken:
+                            raise DefinitionError(
+                                [Fault("", f"the change would break references in {broken[0][0]}")]
+                            )
+            finally:
+                if sqlite:
+                    conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+
+    def _store(self, conn: Connection, plan: Plan, version: int) -> None:
+        now = dt.datetime.now(dt.UTC)
+        for name, et in plan.types.items():
+            values = {
+                "plural": et.plural,
+                "definition": dict(et.definition),
+                "retired": _retired_json(et),
+                "version": et.version,
+                "updated_at": now,
+            }
+            done = conn.execute(
+                platform.entity_types.update()
+                .where(platform.entity_types.c.name == name)
+                .values(**values)
+            )
+            if done.rowcount == 0:
+                conn.execute(platform.entity_types.insert().values(name=name, **values))
+        for name, rel in plan.relationships.items():
+            rel_values = {
+                "definition": dict(rel.definition),
+                "version": rel.version,
+                "updated_at": now,
+            }
+            done = conn.execute(
+                platform.relationships.update()
+                .where(platform.relationships.c.name == name)
+                .values(**rel_values)
+            )
+            if done.rowcount == 0:
+                conn.execute(platform.relationships.insert().values(name=name, **rel_values))
+        conn.execute(
+            platform.state.update()
+            .where(platform.state.c.key == VERSION_KEY)
+            .values(value=str(version))
+        )
+
+    @staticmethod
+    def _audit_rows(
+        plan: Plan, actor: Actor, channel: str, request_id: str | None
+    ) -> list[dict[str, Any]]:
+        rows = []
+        for target, version, kind in [
+            *((n, et.version, "entity_type") for n, et in plan.types.items()),
+            *((n, r.version, "relationship") for n, r in plan.relationships.items()),
+        ]:
+            steps = [
+                s
+                for s in plan.steps
+                if s.target == target and s.relationship == (kind == "relationship")
+            ]
+            action = "purge" if any(s.loses_data for s in steps) else "define"
+            changes = {"kind": kind, "version": version, "steps": [str(s) for s in steps]}
+            rows.append(audit.entry(actor, channel, action, target, None, changes, request_id))
+        return rows
+
+
+class _Executor:
+    """Carries out one plan inside the registry's transaction, checks before DDL."""
+
+    # Steps run in this order: drops of old indexes first, new unique indexes last.
+    ORDER: ClassVar[dict[str, int]] = {
+        "drop_unique": 0,
+        "relink": 1,
+        "create_table": 2,
+        "add_column": 3,
+        "restore_column": 4,
+        "check_rows": 5,
+        "convert_column": 5,
+        "retire_column": 6,
+        "purge_column": 7,
+        "add_unique": 8,
+        "update_definition": 9,
+    }
+
+    def __init__(self, conn: Connection, old: Catalog, new: Catalog, phone_region: str) -> None:
+        self.conn = conn
+        self.old = old
+        self.new = new
+        self.phone_region = phone_region
+        self.changer = ddl.SchemaChanger(conn)
+
+    def run(self, plan: Plan) -> None:
+        steps = sorted(plan.steps, key=lambda s: self.ORDER.get(s.action, 9))
+        created = [s for s in steps if s.action == "create_table"]
+        relinked = [s for s in steps if s.action == "relink"]
+        for step in relinked:
+            self.conn.execute(sa.text(f'DROP TABLE "{self.old.link_tables[step.target].name}"'))
+        self.changer.create_tables(
+            self.new,
+            [s.target for s in created if not s.relationship],
+            [s.target for s in [*created, *relinked] if s.relationship],
+        )
+        for step in steps:
+            if step.action in ("create_table", "relink", "update_definition"):
+                continue
+            getattr(self, step.action)(step)
+
+    # --- helpers ---
+
+    def _old_table(self, step: Step) -> sa.Table:
+        return (self.old.link_tables if step.relationship else self.old.tables)[step.target]
+
+    def _new_table(self, step: Step) -> sa.Table:
+        return (self.new.link_tables if step.relationship else self.new.tables)[step.target]
+
+    def _row_ids(self, table: sa.Table, relationship: bool) -> list[str]:
+        key = table.c.from_id if relationship else table.c.id
+        return [str(r[0]) for r in self.conn.execute(sa.select(key).order_by(key).limit(101))]
+
+    # --- steps ---
+
+    def drop_unique(self, step: Step) -> None:
+        old_et = self.old.types[step.target]
+        index = unique_index(old_et.table_name, old_et, step.group)
+        assert index.name is not None
+        self.changer.drop_unique(old_et.table_name, str(index.name))
+
+    def add_column(self, step: Step) -> None:
+        prop = step.prop
+        assert prop is not None
+        table = self._new_table(step)
+        self.changer.add_column(table.name, prop)
+        if not prop.required or prop.autonumber:
+            return
+        if prop.has_default:
+            default = compile_property(prop, self.phone_region)(prop.default)
+            self.conn.execute(table.update().values({prop.column: default}))
+            return
+        ids = self._row_ids(table, step.relationship)
+        if ids:
+            raise DefinitionError(
+                [
+                    Fault(
+                        f"properties.{prop.name}",
+                        f"{prop.name} is required and has no default, but {len(ids)}"
+                        f"{'+' if len(ids) > 100 else ''} stored record(s) have no value",
+                    )
+                ],
+                records=ids[:100],
+            )
+
+    def restore_column(self, step: Step) -> None:
+        """A retired column still holds its data; defining the property again shows it."""
+
+    def retire_column(self, step: Step) -> None:
+        """Nothing to do in the database: the column and its data stay, hidden."""
+
+    def purge_column(self, step: Step) -> None:
+        assert step.old is not None
+        self.changer.drop_column(self._old_table(step).name, step.old)
+
+    def check_rows(self, step: Step) -> None:
+        assert step.prop is not None
+        values = ddl.check_rows(self.conn, self._old_table(step), step, self.phone_region)
+        changed = [(k, new) for k, new, old in values if new != old]
+        if changed and not step.relationship:
+            self.changer.write_values(self._old_table(step).name, step.prop, changed, "id")
+
+    def convert_column(self, step: Step) -> None:
+        assert step.prop is not None and step.old is not None
+        table = self._old_table(step)
+        values = ddl.check_rows(self.conn, table, step, self.phone_region)
+        if step.relationship and values:
+            raise DefinitionError(
+                [
+                    Fault(
+                        f"properties.{step.prop.name}",
+                        "a link attribute with stored values cannot change type; remove it "
+                        "(confirming data loss) and add it again",
+                    )
+                ]
+            )
+        converted = [(k, new) for k, new, _ in values]
+        self.changer.convert_column(table.name, step.old, step.prop, converted, "id")
+
+    def add_unique(self, step: Step) -> None:
+        et = self.new.types[step.target]
+        table = self.new.tables[step.target]
+        columns = [et.properties[n].column for n in step.group]
+        ddl.check_unique(self.conn, table, columns, "x-xrm.unique")
+        self.changer.add_unique(table.name, unique_index(table.name, et, step.group))
