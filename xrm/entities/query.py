@@ -1,0 +1,456 @@
+"""Compile record filters, orderings, cursors and aggregates into parameterised SQL.
+
+Every value a caller gives travels as a bound parameter, normalised by the
+field's own normaliser first (an e-mail filter is lowercased like the stored
+e-mail), never spliced into SQL text. Both databases give the same answers:
+
+- ``contains``/``startsWith`` ignore ASCII case only (SQLite's ``LIKE`` does
+  exactly that; PostgreSQL lowers A-Z with ``translate``), with ``%``, ``_``
+  and ``\\`` in the pattern escaped;
+- text orders by code point (``COLLATE "C"`` on PostgreSQL; SQLite's binary
+  order of UTF-8 is code-point order), nulls last ascending and first
+  descending, ties broken by id;
+- exact decimals (text on SQLite) compare and sort numerically.
+
+``ne`` and ``notIn`` keep records whose value is null (null differs from any
+value), which is what a user filtering "status is not closed" expects.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql import ColumnElement
+
+from xrm.entities.catalog_state import Catalog
+from xrm.errors import Fault, ValidationFailed
+from xrm.schemas import formats
+from xrm.schemas.model import EntityType, Property
+from xrm.schemas.validate import compile_property
+
+DIRECTIONS = ("ASC", "DESC")
+TEXT_OPS = ("contains", "startsWith")
+ORDERED_OPS = ("lt", "lte", "gt", "gte", "between")
+BUCKETS = ("day", "week", "month", "year")
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_LOWER = "abcdefghijklmnopqrstuvwxyz"
+
+# System fields every record has: name -> (column, kind).
+SYSTEM_FIELDS: Mapping[str, tuple[str, str]] = {
+    "id": ("id", "uuid"),
+    "version": ("version", "integer"),
+    "created_at": ("created_at", "datetime"),
+    "updated_at": ("updated_at", "datetime"),
+    "created_by": ("created_by", "uuid"),
+    "updated_by": ("updated_by", "uuid"),
+    "owner": ("owner_id", "uuid"),
+}
+_SYSTEM_NORMALISERS: Mapping[str, Callable[[Any], Any]] = {
+    "uuid": formats.uuid_text,
+    "integer": formats.integer,
+    "datetime": formats.datetime,
+}
+
+
+def ascii_lower(text: str) -> str:
+    """Lowercase A-Z only, as the databases do for ``contains``/``startsWith``."""
+    return text.translate(str.maketrans(_UPPER, _LOWER))
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One filterable, sortable field of a table alias, with its value normaliser."""
+
+    name: str
+    column: sa.ColumnElement[Any]
+    kind: str
+    normalise: Callable[[Any], Any]
+    dialect: str
+
+    @property
+    def is_text(self) -> bool:
+        return self.kind in ("string", "email", "uri", "phone", "enum")
+
+    @property
+    def comparable(self) -> sa.ColumnElement[Any]:
+        """The expression to compare and sort by (numeric for decimals, code point for text)."""
+        if self.kind == "decimal" and self.dialect == "sqlite":
+            return sa.cast(self.column, sa.Float)
+        if self.is_text and self.dialect == "postgresql":
+            return self.column.collate("C")
+        return self.column
+
+
+class Compiler:
+    """Filters, orderings, cursors and aggregates for the entity types of one catalog."""
+
+    def __init__(self, catalog: Catalog, dialect: str, phone_region: str) -> None:
+        self.catalog = catalog
+        self.dialect = dialect
+        self.phone_region = phone_region
+        self._normalisers: dict[tuple[str, str], Callable[[Any], Any]] = {}
+
+    # --- fields ------------------------------------------------------------------------------
+
+    def field(self, entity: str, table: sa.FromClause, name: str, path: str) -> Field:
+        """The field ``name`` of ``entity`` (properties, ``<ref>_id`` aliases, system fields)."""
+        et = self.catalog.entity(entity)
+        if name in SYSTEM_FIELDS:
+            column, kind = SYSTEM_FIELDS[name]
+            return Field(name, table.c[column], kind, _SYSTEM_NORMALISERS[kind], self.dialect)
+        prop = et.properties.get(name)
+        if prop is None and name.endswith("_id"):
+            prop = et.properties.get(name[:-3])
+            if prop is not None and prop.ref is None:
+                prop = None
+        if prop is None:
+            raise ValidationFailed([Fault(path, f"{entity} has no field {name!r}")])
+        return Field(
+            name, table.c[prop.column], prop.kind, self._normaliser(et, prop), self.dialect
+        )
+
+    def _normaliser(self, et: EntityType, prop: Property) -> Callable[[Any], Any]:
+        key = (et.name, prop.name)
+        found = self._normalisers.get(key)
+        if found is None:
+            # Filters compare against the base format only: a filter value may well be
+            # outside the property's limits (``lt`` a maximum) and must still work.
+            loose = Property(
+                prop.name,
+                prop.kind,
+                {k: v for k, v in prop.schema.items() if k in ("type", "format", "items")},
+                False,
+                prop.ref,
+            )
+            found = compile_property(loose, self.phone_region)
+            self._normalisers[key] = found
+        return found
+
+    # --- filters -----------------------------------------------------------------------------
+
+    def where(
+        self,
+        entity: str,
+        table: sa.FromClause,
+        spec: Mapping[str, Any] | None,
+        path: str = "filter",
+    ) -> ColumnElement[bool]:
+        """The SQL condition of a filter on ``entity`` rows of ``table``."""
+        if not spec:
+            return sa.true()
+        if not isinstance(spec, Mapping):
+            raise ValidationFailed([Fault(path, "a filter is an object")])
+        faults: list[Fault] = []
+        parts: list[ColumnElement[bool]] = []
+        for key, value in spec.items():
+            here = f"{path}.{key}"
+            try:
+                parts.append(self._part(entity, table, key, value, here))
+            except ValidationFailed as exc:
+                faults.extend(exc.faults)
+        if faults:
+            raise ValidationFailed(faults)
+        return sa.and_(*parts)
+
+    def _part(
+        self, entity: str, table: sa.FromClause, key: str, value: Any, path: str
+    ) -> ColumnElement[bool]:
+        if key in ("and", "or"):
+            if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
+                raise ValidationFailed([Fault(path, f"{key} takes a list of filters")])
+            items = [self.where(entity, table, v, f"{path}.{i}") for i, v in enumerate(value)]
+            if key == "and":
+                return sa.and_(sa.true(), *items)
+            return sa.or_(sa.false(), *items)
+        if key == "not":
+            return sa.not_(self.where(entity, table, value, path))
+        et = self.catalog.entity(entity)
+        prop = et.properties.get(key)
+        if prop is not None and prop.ref is not None:
+            return self._to_one(prop, table, value, path)
+        inverse = self.catalog.inverses.get(entity, {}).get(key)
+        link = self.catalog.links.get(entity, {}).get(key)
+        if inverse is not None or link is not None:
+            return self._to_many(entity, table, key, value, path)
+        return self.compare(self.field(entity, table, key, path), value, path)
+
+    def _to_one(
+        self, prop: Property, table: sa.FromClause, value: Any, path: str
+    ) -> ColumnElement[bool]:
+        assert prop.ref is not None
+        target = prop.ref.entity
+        if target == "user":
+            raise ValidationFailed([Fault(path, "filter users by id: use the _id field")])
+        other = self.catalog.tables[target].alias()
+        inner = self.where(target, other, value, path)
+        return sa.exists(
+            sa.select(sa.literal(1))
+            .select_from(other)
+            .where(other.c.id == table.c[prop.column], inner)
+        )
+
+    def _to_many(
+        self, entity: str, table: sa.FromClause, key: str, value: Any, path: str
+    ) -> ColumnElement[bool]:
+        if not isinstance(value, Mapping) or not value or set(value) - {"some", "none"}:
+            raise ValidationFailed([Fault(path, "a to-many filter takes some and/or none")])
+        parts = []
+        for quantifier, spec in value.items():
+            select, other_entity, other = self.children_select(entity, key, table.c.id)
+            exists = sa.exists(
+                select.where(self.where(other_entity, other, spec, f"{path}.{quantifier}"))
+            )
+            parts.append(exists if quantifier == "some" else sa.not_(exists))
+        return sa.and_(*parts)
+
+    def children_select(
+        self, entity: str, key: str, parent_id: Any
+    ) -> tuple[sa.Select[Any], str, sa.FromClause]:
+        """``SELECT 1`` over the records field ``key`` of ``entity`` holds for ``parent_id``."""
+        inverse = self.catalog.inverses.get(entity, {}).get(key)
+        if inverse is not None:
+            other = self.catalog.tables[inverse.entity].alias()
+            column = self.catalog.entity(inverse.entity).properties[inverse.property].column
+            select = sa.select(sa.literal(1)).select_from(other).where(other.c[column] == parent_id)
+            return select, inverse.entity, other
+        link = self.catalog.links[entity][key]
+        link_table = self.catalog.link_tables[link.relationship].alias()
+        other = self.catalog.tables[link.other].alias()
+        near, far = ("from_id", "to_id") if link.outgoing else ("to_id", "from_id")
+        select = (
+            sa.select(sa.literal(1))
+            .select_from(link_table.join(other, other.c.id == link_table.c[far]))
+            .where(link_table.c[near] == parent_id)
+        )
+        return select, link.other, other
+
+    def compare(self, field: Field, spec: Any, path: str) -> ColumnElement[bool]:
+        """One field's comparisons (``{"gte": 3, "lt": 9}``), all of which must hold."""
+        if not isinstance(spec, Mapping) or not spec:
+            raise ValidationFailed([Fault(path, 'a comparison is an object such as {"eq": ...}')])
+        faults: list[Fault] = []
+        parts: list[ColumnElement[bool]] = []
+        for op, raw in spec.items():
+            try:
+                parts.append(self._compare_one(field, op, raw, f"{path}.{op}"))
+            except ValueError as exc:
+                faults.append(Fault(f"{path}.{op}", str(exc)))
+        if faults:
+            raise ValidationFailed(faults)
+        return sa.and_(*parts)
+
+    def _value(self, field: Field, raw: Any) -> Any:
+        if raw is None:
+            raise ValueError("needs a value (use isNull for null)")
+        return field.normalise(raw)
+
+    def _bind(self, field: Field, value: Any) -> Any:
+        """A bound parameter typed like the field (a decimal compares as a number on SQLite)."""
+        if field.kind == "decimal" and self.dialect == "sqlite":
+            return sa.cast(sa.bindparam(None, str(value), sa.Text), sa.Float)
+        return sa.bindparam(None, value, type_=field.column.type)
+
+    def _compare_one(self, field: Field, op: str, raw: Any, path: str) -> ColumnElement[bool]:
+        column, comparable = field.column, field.comparable
+        if op == "isNull":
+            if not isinstance(raw, bool):
+                raise ValueError("isNull takes true or false")
+            return column.is_(None) if raw else column.is_not(None)
+        if field.kind in ("array", "object"):
+            raise ValueError(f"{field.name} can only be tested with isNull")
+        if op == "eq":
+            return column == self._bind(field, self._value(field, raw))
+        if op == "ne":
+            return sa.or_(column.is_(None), column != self._bind(field, self._value(field, raw)))
+        if op in ("in", "notIn"):
+            if not isinstance(raw, Sequence) or isinstance(raw, (str, bytes)):
+                raise ValueError(f"{op} takes a list")
+            values = [self._value(field, v) for v in raw]
+            if field.kind == "decimal" and self.dialect == "sqlite":
+                values = [str(v) for v in values]
+            bound = sa.bindparam(None, values, expanding=True, type_=field.column.type)
+            if field.kind == "decimal" and self.dialect == "sqlite":
+                bound = sa.bindparam(None, values, expanding=True, type_=sa.Text)
+            if op == "in":
+                return column.in_(bound) if values else sa.false()
+            return sa.or_(column.is_(None), column.not_in(bound)) if values else sa.true()
+        if op in TEXT_OPS:
+            if not field.is_text:
+                raise ValueError(f"{op} works on text fields only")
+            if not isinstance(raw, str):
+                raise ValueError(f"{op} takes a string")
+            return self._like(column, raw, op == "contains")
+        if op in ORDERED_OPS:
+            if field.kind in ("boolean", "uuid", "ref"):
+                raise ValueError(f"{op} does not apply to {field.name}")
+            if op == "between":
+                if not isinstance(raw, Sequence) or isinstance(raw, str) or len(raw) != 2:
+                    raise ValueError("between takes a list of two values")
+                low, high = (self._value(field, v) for v in raw)
+                return sa.and_(
+                    comparable >= self._bind(field, low), comparable <= self._bind(field, high)
+                )
+            bound = self._bind(field, self._value(field, raw))
+            return {
+                "lt": comparable < bound,
+                "lte": comparable <= bound,
+                "gt": comparable > bound,
+                "gte": comparable >= bound,
+            }[op]
+        raise ValueError(f"unknown comparison {op!r}")
+
+    def _like(self, column: Any, text: str, anywhere: bool) -> ColumnElement[bool]:
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = ("%" if anywhere else "") + ascii_lower(escaped) + "%"
+        if self.dialect == "postgresql":
+            lowered = sa.func.translate(column, _UPPER, _LOWER)
+            return lowered.like(sa.bindparam(None, pattern, sa.Text), escape="\\")
+        # SQLite's LIKE ignores the case of ASCII letters, and only theirs.
+        return column.like(sa.bindparam(None, pattern, sa.Text), escape="\\")
+
+    # --- ordering and cursors ----------------------------------------------------------------
+
+    def ordering(
+        self, entity: str, table: sa.FromClause, spec: Sequence[Any] | None
+    ) -> list[tuple[Field, bool]]:
+        """``[(field, descending)]`` from ``[{"name": "ASC"}, ("created_at", "DESC"), ...]``."""
+        out: list[tuple[Field, bool]] = []
+        faults: list[Fault] = []
+        for index, item in enumerate(spec or ()):
+            path = f"orderBy.{index}"
+            if isinstance(item, Mapping):
+                if len(item) != 1:
+                    faults.append(Fault(path, "each item names exactly one field"))
+                    continue
+                ((name, direction),) = item.items()
+            elif isinstance(item, (tuple, list)) and len(item) == 2:
+                name, direction = item
+            else:
+                faults.append(Fault(path, "an order item is {field: ASC|DESC}"))
+                continue
+            direction = str(direction).upper()
+            if direction not in DIRECTIONS:
+                faults.append(Fault(f"{path}.{name}", "direction is ASC or DESC"))
+                continue
+            try:
+                field = self.field(entity, table, str(name), f"{path}.{name}")
+            except ValidationFailed as exc:
+                faults.extend(exc.faults)
+                continue
+            if field.kind in ("array", "object"):
+                faults.append(Fault(f"{path}.{name}", "lists and objects cannot be sorted"))
+                continue
+            out.append((field, direction == "DESC"))
+        if faults:
+            raise ValidationFailed(faults)
+        if not any(f.name == "id" for f, _ in out):
+            out.append((self.field(entity, table, "id", "orderBy"), False))
+        return out
+
+    @staticmethod
+    def order_clauses(order: Sequence[tuple[Field, bool]]) -> list[Any]:
+        clauses = []
+        for field, descending in order:
+            expr = field.comparable
+            clauses.append(expr.desc().nulls_first() if descending else expr.asc().nulls_last())
+        return clauses
+
+    def seek(
+        self, order: Sequence[tuple[Field, bool]], values: Sequence[Any]
+    ) -> ColumnElement[bool]:
+        """Rows strictly after the row whose order values are ``values`` (keyset pagination)."""
+        alternatives = []
+        for i, (field, descending) in enumerate(order):
+            equal = [self._equal(f, v) for (f, _), v in zip(order[:i], values[:i], strict=True)]
+            after = self._after(field, descending, values[i])
+            alternatives.append(sa.and_(*equal, after))
+        return sa.or_(*alternatives)
+
+    def _equal(self, field: Field, value: Any) -> ColumnElement[bool]:
+        if value is None:
+            return field.column.is_(None)
+        return field.comparable == self._bind(field, value)
+
+    def _after(self, field: Field, descending: bool, value: Any) -> ColumnElement[bool]:
+        expr = field.comparable
+        if descending:  # nulls first, then high to low
+            if value is None:
+                return field.column.is_not(None)
+            return expr < self._bind(field, value)
+        if value is None:  # nulls last: nothing comes after a null but other nulls
+            return sa.false()
+        return sa.or_(expr > self._bind(field, value), field.column.is_(None))
+
+    @staticmethod
+    def _order_key(order: Sequence[tuple[Field, bool]]) -> str:
+        text = ",".join(f"{f.name}:{int(d)}" for f, d in order)
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+    def cursor(self, order: Sequence[tuple[Field, bool]], row: Mapping[str, Any]) -> str:
+        """An opaque cursor for ``row`` under ``order`` (its order values, base64url JSON)."""
+        values = [_jsonable(row[_row_key(f)]) for f, _ in order]
+        payload = json.dumps([self._order_key(order), values], separators=(",", ":"))
+        return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+    def decode_cursor(self, order: Sequence[tuple[Field, bool]], cursor: str) -> list[Any]:
+        bad = ValidationFailed([Fault("after", "not a cursor of this list and ordering")])
+        try:
+            padded = cursor + "=" * (-len(cursor) % 4)
+            key, values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        except (ValueError, binascii.Error, TypeError):
+            raise bad from None
+        if (
+            key != self._order_key(order)
+            or not isinstance(values, list)
+            or len(values) != len(order)
+        ):
+            raise bad
+        try:
+            return [
+                None if v is None else f.normalise(v)
+                for (f, _), v in zip(order, values, strict=True)
+            ]
+        except ValueError:
+            raise bad from None
+
+    # --- aggregates --------------------------------------------------------------------------
+
+    def bucket(self, field: Field, unit: str) -> sa.ColumnElement[Any]:
+        """The ISO date starting the ``unit`` bucket that holds ``field``'s value."""
+        column = field.column
+        if self.dialect == "sqlite":
+            day = sa.func.date(column)
+            if unit == "day":
+                return day
+            if unit == "week":  # SQLite: the next Sunday (or today), back six days -> Monday
+                return sa.func.date(column, "weekday 0", "-6 days")
+            if unit == "month":
+                return sa.func.strftime("%Y-%m-01", column)
+            return sa.func.strftime("%Y-01-01", column)
+        truncated = sa.func.date_trunc(unit, column)
+        return (
+            sa.cast(sa.cast(truncated, sa.Date), sa.Text)
+            if unit != "day"
+            else sa.cast(sa.cast(column, sa.Date), sa.Text)
+        )
+
+
+def _row_key(field: Field) -> str:
+    return field.column.key if field.column.key else field.name
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
