@@ -96,10 +96,15 @@ def expected(org: dict[str, Any], keep: Any) -> list[str]:
         ({"salary": {"eq": 10.5}}, lambda e: e["salary"] is not None and e["salary"] == 10.5),
         ({"salary": {"lt": 99.99}}, lambda e: e["salary"] is not None and e["salary"] < 99.99),
         ({"score": {"lt": 1}}, lambda e: e["score"] is not None and e["score"] < 1),
-        ({"hired": {"gte": "2024-01-31"}}, lambda e: e["hired"] and e["hired"].isoformat() >= "2024-01-31"),
+        (
+            {"hired": {"gte": "2024-01-31"}},
+            lambda e: e["hired"] and e["hired"].isoformat() >= "2024-01-31",
+        ),
         (
             {"seen_at": {"lt": "2024-03-05T00:00:00+00:00"}},
-            lambda e: e["seen_at"] is not None and e["seen_at"] < dt.datetime(2024, 3, 5, tzinfo=dt.UTC),
+            lambda e: (
+                e["seen_at"] is not None and e["seen_at"] < dt.datetime(2024, 3, 5, tzinfo=dt.UTC)
+            ),
         ),
         ({"active": {"eq": False}}, lambda e: e["active"] is False),
         ({"status": {"in": ["busy", "away"]}}, lambda e: e["status"] in ("busy", "away")),
@@ -113,8 +118,10 @@ def expected(org: dict[str, Any], keep: Any) -> list[str]:
             {"or": [{"level": {"eq": 1}}, {"not": {"status": {"ne": "away"}}}]},
             lambda e: e["level"] == 1 or e["status"] == "away",
         ),
-        ({"and": [{"active": {"eq": True}}, {"level": {"gte": 2}}]},
-         lambda e: e["active"] and e["level"] is not None and e["level"] >= 2),
+        (
+            {"and": [{"active": {"eq": True}}, {"level": {"gte": 2}}]},
+            lambda e: e["active"] and e["level"] is not None and e["level"] >= 2,
+        ),
     ],
 )
 def test_every_comparison_gives_the_python_answer(
@@ -124,9 +131,7 @@ def test_every_comparison_gives_the_python_answer(
 
 
 def test_contains_ignores_ascii_case_only(org: dict[str, Any]) -> None:
-    assert sorted(names(org, {"name": {"contains": "A"}})) == sorted(
-        ["b", "B", "a", "aa", "a_b", "a%b", "zeta"][2:6] + ["zeta"]
-    )
+    assert sorted(names(org, {"name": {"contains": "A"}})) == ["a", "a%b", "a_b", "aa", "zeta"]
     assert names(org, {"name": {"eq": "b"}}) == ["b"]  # eq is exact
     assert sorted(names(org, {"name": {"startsWith": "É"}})) == ["É", "Émile"]
 
@@ -145,7 +150,9 @@ def test_text_orders_by_code_point_with_nulls_last(org: dict[str, Any]) -> None:
 
 def test_decimals_order_numerically(org: dict[str, Any]) -> None:
     with reading(org) as s:
-        page = s.query("employee", order_by=[{"salary": "ASC"}], filter={"salary": {"isNull": False}})
+        page = s.query(
+            "employee", order_by=[{"salary": "ASC"}], filter={"salary": {"isNull": False}}
+        )
     values = [r["salary"] for r in page.items]
     assert values == sorted(values)
     assert str(values[-1]) == "100"
@@ -253,14 +260,21 @@ def test_sql_injection_through_every_operator_finds_nothing_and_breaks_nothing(
         s.query("employee", order_by=[{"name": payload}])
     table = registry.current().tables["employee"]
     with db.read() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == len(NAMES)
+        assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == len(
+            NAMES
+        )
 
 
 def test_bad_filters_name_the_field_and_the_problem(org: dict[str, Any]) -> None:
     with pytest.raises(ValidationFailed) as caught, reading(org) as s:
         s.query(
             "employee",
-            filter={"nope": {"eq": 1}, "level": {"eq": "x"}, "active": {"lt": True}, "tags": {"eq": "a"}},
+            filter={
+                "nope": {"eq": 1},
+                "level": {"eq": "x"},
+                "active": {"lt": True},
+                "tags": {"eq": "a"},
+            },
         )
     assert {f.field for f in caught.value.faults} == {
         "filter.nope",
@@ -277,7 +291,9 @@ def test_aggregates_with_groups_and_date_buckets(org: dict[str, Any]) -> None:
     emps = org["emps"]
     with reading(org) as s:
         overall = s.aggregate("employee")
-        by_status = s.aggregate("employee", group_by=["status"], filter={"level": {"isNull": False}})
+        by_status = s.aggregate(
+            "employee", group_by=["status"], filter={"level": {"isNull": False}}
+        )
         by_month = s.aggregate("employee", group_by=["hired:month"])
         by_week = s.aggregate("employee", group_by=["seen_at:week"])
         by_year = s.aggregate("employee", group_by=["hired:year", "active"])
@@ -310,9 +326,7 @@ def test_aggregates_with_groups_and_date_buckets(org: dict[str, Any]) -> None:
         s.aggregate("employee", group_by=["name:month"])
 
 
-def test_related_records_load_with_one_query_per_level(
-    org: dict[str, Any], db: Database
-) -> None:
+def test_related_records_load_with_one_query_per_level(org: dict[str, Any], db: Database) -> None:
     statements: list[str] = []
 
     def count_statement(*args: Any) -> None:
@@ -358,7 +372,9 @@ def test_code_point_order_holds_whatever_the_database_collation(
     """A PostgreSQL database created with a linguistic collation must not change the order."""
     if engine_kind == "postgresql":
         with db.write() as conn:
-            conn.exec_driver_sql('ALTER TABLE e_employee ALTER COLUMN name TYPE text COLLATE "und-x-icu"')
+            conn.exec_driver_sql(
+                'ALTER TABLE e_employee ALTER COLUMN name TYPE text COLLATE "und-x-icu"'
+            )
     assert names(org, {}, order_by=[{"name": "ASC"}]) == sorted(NAMES)
     assert names(org, {"name": {"gt": "Z"}}, order_by=[{"name": "ASC"}]) == sorted(
         n for n in NAMES if n > "Z"

@@ -1,4 +1,4 @@
-"""The record service as users meet it: writes validated, normalised, locked, audited, all or nothing."""
+"""The record service as users meet it: writes validated, normalised, locked and audited."""
 
 from __future__ import annotations
 
@@ -94,7 +94,15 @@ def test_create_reports_every_failing_field_at_once(org: RecordService, admin: A
                 "nickname": "x",
             },
         )
-    assert fields(caught.value) >= {"name", "email", "phone", "level", "status", "hired", "nickname"}
+    assert fields(caught.value) >= {
+        "name",
+        "email",
+        "phone",
+        "level",
+        "status",
+        "hired",
+        "nickname",
+    }
     messages = " ".join(str(f) for f in caught.value.faults)
     assert "required" in messages and "nickname" in messages
 
@@ -157,7 +165,9 @@ def test_values_that_look_like_sql_are_stored_verbatim(
 ) -> None:
     evil = "Robert'); DROP TABLE e_employee; --"
     with org.session(admin) as s:
-        emp = s.create("employee", {"name": evil, "tags": ["' OR 1=1 --", '"; DELETE'], "email": "a@b.c"})
+        emp = s.create(
+            "employee", {"name": evil, "tags": ["' OR 1=1 --", '"; DELETE'], "email": "a@b.c"}
+        )
     with org.session(admin, write=False) as s:
         again = s.get("employee", emp["id"])
         found = s.query("employee", filter={"name": {"eq": evil}})
@@ -241,7 +251,9 @@ def test_on_delete_restrict_cascade_and_set_null(
         top = s.create("department", {"name": "Top"})
         sub = s.create("department", {"name": "Sub", "parent": top["id"]})
         boss = s.create("employee", {"name": "Boss", "department": top["id"]})
-        worker = s.create("employee", {"name": "Worker", "department": sub["id"], "manager": boss["id"]})
+        worker = s.create(
+            "employee", {"name": "Worker", "department": sub["id"], "manager": boss["id"]}
+        )
         other = s.create("department", {"name": "Other"})
         outsider = s.create(
             "employee", {"name": "Outsider", "department": other["id"], "manager": worker["id"]}
