@@ -1,0 +1,59 @@
+"""The ASGI application: the one place that wires the layers together.
+
+``create_app`` composes routes as a plain list and opens the process's
+resources (database, registry, record service) in the lifespan, keeping them on
+``app.state``; nothing registers itself at import time. ``app_from_env`` is the
+factory each uvicorn worker process calls when ``xrm serve --workers N`` runs
+several, so every process builds its own engine from the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from xrm.entities.records import RecordService
+from xrm.entities.registry import Registry
+from xrm.platform.db import Database
+from xrm.platform.settings import Settings
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """``200 {"status": "ok"}`` when the database answers, ``503`` otherwise."""
+    db: Database = request.app.state.db
+    if await run_in_threadpool(db.ping):
+        return JSONResponse({"status": "ok"})
+    return JSONResponse({"status": "unavailable"}, status_code=503)
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The whole application for ``settings``; resources open and close with its lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        db = Database(settings)
+        registry = Registry(db, settings)
+        app.state.settings = settings
+        app.state.db = db
+        app.state.registry = registry
+        app.state.records = RecordService(db, registry, settings)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(db.dispose)
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def app_from_env() -> Starlette:
+    """The application configured from ``XRM_*`` environment variables (uvicorn factory)."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,355 @@
+"""The ``xrm`` command: the operator's door to a database, from a shell or a script.
+
+Every command reads ``--db`` (else ``XRM_DATABASE_URL``), brings the platform
+tables up to date, does one thing and exits. Bad input, an unreachable
+database or a refused definition ends in one line on stderr and a non-zero
+exit, never a traceback (``XRM_DEBUG=1`` shows it). Standard output carries
+only the result (a plan, a token), so scripts can use it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import sqlalchemy as sa
+
+from xrm.entities.files import DefinitionFile, read_definition_files
+from xrm.errors import DefinitionError, XrmError
+from xrm.platform.db import Database
+from xrm.platform.identity import SYSTEM_ACTOR, create_token, find_user, first_admin
+from xrm.platform.migrate import upgrade
+from xrm.platform.settings import Settings
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+Handler = Callable[[argparse.Namespace, Settings, Database], int]
+
+
+class CommandError(Exception):
+    """A one-line failure of a command, shown as ``xrm: error: <message>``."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage dump): ``xrm apply: error: ...``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _shown_url(settings: Settings) -> str:
+    try:
+        shown = sa.make_url(settings.database_url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(unparsable URL)"
+    return f"{shown} (schema {settings.database_schema})" if settings.database_schema else shown
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    """Nothing beyond what every command does first: initialise or upgrade the database."""
+    print(f"database {_shown_url(settings)} is up to date")
+    return 0
+
+
+def _fault_lines(error: DefinitionError, files: Sequence[DefinitionFile]) -> list[str]:
+    """``source: json.path: message`` per fault; the source is the file, else the type's name."""
+    by_name = {f.name: str(f.path) for f in files if f.name}
+    single = str(files[0].path) if len(files) == 1 else None
+    lines = []
+    for fault in error.faults:
+        source, path = single, fault.field
+        if source is None:
+            head, _, rest = fault.field.partition(".")
+            if head in by_name:
+                source, path = by_name[head], rest
+            else:
+                source = "definitions"
+        lines.append(": ".join(part for part in (source, path, fault.message) if part))
+    records = error.extensions.get("records")
+    if records:
+        lines.append("blocking records: " + ", ".join(str(r) for r in records))
+    return lines
+
+
+def cmd_apply(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    """Apply definition files idempotently, printing the change plan."""
+    from xrm.entities.registry import Registry
+
+    files = read_definition_files(args.paths)
+    if not files:
+        raise CommandError("no definitions found (looked for *.json in the given paths)")
+    registry = Registry(db, settings)
+    try:
+        plan = registry.apply(
+            [f.definition for f in files],
+            actor=SYSTEM_ACTOR,
+            channel="cli",
+            dry_run=args.dry_run,
+            confirm_data_loss=args.confirm_data_loss,
+        )
+    except DefinitionError as exc:
+        for line in _fault_lines(exc, files):
+            print(line, file=sys.stderr)
+        return EXIT_ERROR
+    if plan.empty:
+        print("nothing to change")
+        return 0
+    for line in plan.describe():
+        print(line)
+    changes = f"{len(plan.steps)} change{'s' if len(plan.steps) != 1 else ''}"
+    if args.dry_run:
+        print(f"dry run: {changes} planned, nothing applied")
+    else:
+        print(f"applied {changes}")
+    return 0
+
+
+def _write_json(path: Path, document: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def cmd_definitions_export(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    """Write every stored definition as a file that ``xrm apply`` accepts."""
+    from xrm.entities.registry import Registry
+
+    folder: Path = args.dir
+    if folder.exists() and not folder.is_dir():
+        raise CommandError(f"{folder} exists and is not a folder")
+    exported = Registry(db, settings).export()
+    root = folder.resolve()
+    for relative, definition in exported:
+        target = (folder / relative).resolve()
+        if not target.is_relative_to(root):
+            raise CommandError(f"refusing to write {relative!r} outside {folder}")
+        _write_json(target, definition)
+    print(f"wrote {len(exported)} definition{'s' if len(exported) != 1 else ''} to {folder}")
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    """Print one new API token, and only the token."""
+    if args.expires_in is not None and args.expires_in <= 0:
+        raise CommandError("--expires-in takes a positive number of days", EXIT_USAGE)
+    with db.write() as conn:
+        if args.admin:
+            user = first_admin(conn)
+        else:
+            found = find_user(conn, args.user)
+            if found is None:
+                raise CommandError(f"no user with e-mail {args.user.strip().lower()!r}")
+            user = found
+        token = create_token(conn, user, name=args.name, expires_in_days=args.expires_in)
+    print(token)
+    return 0
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The ``XRM_*`` variables from which ``Settings.from_env`` rebuilds ``settings``."""
+    env = {"XRM_DATABASE_URL": settings.database_url, "XRM_PHONE_REGION": settings.phone_region}
+    if settings.database_schema:
+        env["XRM_DATABASE_SCHEMA"] = settings.database_schema
+    if settings.secret_key:
+        env["XRM_SECRET_KEY"] = settings.secret_key
+    return env
+
+
+def _load_demo(settings: Settings, db: Database) -> None:
+    from xrm.entities.catalog import definitions
+    from xrm.entities.demo import load_demo
+    from xrm.entities.records import RecordService
+    from xrm.entities.registry import Registry
+
+    registry = Registry(db, settings)
+    registry.apply(definitions(), actor=SYSTEM_ACTOR, channel="system")
+    with db.write() as conn:
+        admin = first_admin(conn)
+    counts = load_demo(RecordService(db, registry, settings), admin)
+    created = sum(counts.values())
+    print(f"demo catalog ready ({created} sample records added)" if created else "demo ready")
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    """Serve the application with uvicorn, in one process or several."""
+    import uvicorn
+
+    if args.workers < 1:
+        raise CommandError("--workers takes a number of at least 1", EXIT_USAGE)
+    if args.demo:
+        _load_demo(settings, db)
+    db.dispose()  # the server processes open their own connections
+    print(f"xrm: listening on http://{args.host}:{args.port} ({_shown_url(settings)})", flush=True)
+    if args.workers > 1:
+        # Each worker process imports the factory and reads its settings from the environment.
+        os.environ.update(settings_environment(settings))
+        uvicorn.run(
+            "xrm.app:app_from_env",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+        )
+    else:
+        from xrm.app import create_app
+
+        uvicorn.run(create_app(settings), host=args.host, port=args.port)
+    return 0
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; ``--db`` is accepted before or after the command name."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--db",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="database URL (default: $XRM_DATABASE_URL, else sqlite:///./xrm.db)",
+    )
+    parser = _Parser(
+        prog="xrm",
+        description="xrm: a low-code xRM platform.",
+        parents=[common],
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
+
+    def command(
+        sub: Any, name: str, handler: Handler | None, help_text: str
+    ) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = sub.add_parser(
+            name, help=help_text, description=help_text, parents=[common]
+        )
+        if handler is not None:
+            p.set_defaults(handler=handler)
+        return p
+
+    command(commands, "migrate", cmd_migrate, "initialise or upgrade the database, nothing else")
+
+    serve = command(commands, "serve", cmd_serve, "serve the HTTP API and admin UI")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="run no background-job worker in the server (leave jobs to `xrm worker`)",
+    )
+    serve.add_argument(
+        "--demo", action="store_true", help="load the built-in catalog and sample records first"
+    )
+
+    apply = command(commands, "apply", cmd_apply, "apply definitions from JSON files or folders")
+    apply.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    apply.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    apply.add_argument(
+        "--confirm-data-loss",
+        action="store_true",
+        help="allow steps that drop retired data (purges)",
+    )
+
+    definitions = command(commands, "definitions", None, "work with stored definitions")
+    definitions_commands = definitions.add_subparsers(
+        title="commands", metavar="COMMAND", parser_class=_Parser, required=True
+    )
+    export = command(
+        definitions_commands, "export", cmd_definitions_export, "write every definition to DIR"
+    )
+    export.add_argument("dir", type=Path, metavar="DIR")
+
+    token = command(commands, "token", None, "API tokens")
+    token_commands = token.add_subparsers(
+        title="commands", metavar="COMMAND", parser_class=_Parser, required=True
+    )
+    create = command(token_commands, "create", cmd_token_create, "print one new API token")
+    who = create.add_mutually_exclusive_group(required=True)
+    who.add_argument(
+        "--admin", action="store_true", help="for the first admin (created if there is none)"
+    )
+    who.add_argument("--user", metavar="EMAIL", help="for an existing user")
+    create.add_argument("--name", help="a label to recognise the token by")
+    create.add_argument("--expires-in", type=float, metavar="DAYS", help="expire after DAYS days")
+    return parser
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def _database(settings: Settings) -> Iterator[Database]:
+    try:
+        db = Database(settings)
+    except sa.exc.ArgumentError as exc:
+        raise CommandError(f"bad database URL: {exc}", EXIT_USAGE) from None
+    except ImportError as exc:
+        raise CommandError(f"no driver for this database URL: {exc}", EXIT_USAGE) from None
+    try:
+        upgrade(db)
+        yield db
+    finally:
+        db.dispose()
+
+
+def _describe(exc: BaseException, settings: Settings | None) -> tuple[str, int]:
+    """The one line and exit status for an error that ends a command."""
+    if isinstance(exc, CommandError):
+        return str(exc), exc.exit_code
+    if isinstance(exc, XrmError):
+        return exc.message, EXIT_ERROR
+    if isinstance(exc, sa.exc.DBAPIError):
+        where = _shown_url(settings) if settings else "the database"
+        return f"database {where}: {exc.orig}", EXIT_ERROR
+    if isinstance(exc, sa.exc.SQLAlchemyError):
+        return f"database: {exc}", EXIT_ERROR
+    if isinstance(exc, ValueError):
+        return str(exc), EXIT_USAGE
+    if isinstance(exc, OSError):
+        return str(exc), EXIT_ERROR
+    hint = "set XRM_DEBUG=1 for the traceback"
+    return f"internal error: {type(exc).__name__}: {exc} ({hint})", EXIT_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``xrm`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    settings: Settings | None = None
+    try:
+        settings = Settings.from_env(database_url=getattr(args, "db", None))
+        with _database(settings) as db:
+            return handler(args, settings, db)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if os.environ.get("XRM_DEBUG") == "1":
+            raise
+        message, status = _describe(exc, settings)
+        print(f"xrm: error: {_one_line(message)}", file=sys.stderr)
+        return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
