@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,6 +32,7 @@ from sqlalchemy.sql import ColumnElement
 from xrm.entities.catalog_state import Catalog
 from xrm.errors import Fault, ValidationFailed
 from xrm.schemas import formats
+from xrm.schemas.formats import json_value
 from xrm.schemas.model import EntityType, Property
 from xrm.schemas.validate import compile_property
 
@@ -397,7 +396,7 @@ class Compiler:
 
     def cursor(self, order: Sequence[tuple[Field, bool]], row: Mapping[str, Any]) -> str:
         """An opaque cursor for ``row`` under ``order`` (its order values, base64url JSON)."""
-        values = [_jsonable(row[_row_key(f)]) for f, _ in order]
+        values = [json_value(row[_row_key(f)]) for f, _ in order]
         payload = json.dumps([self._order_key(order), values], separators=(",", ":"))
         return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
@@ -446,11 +445,3 @@ class Compiler:
 
 def _row_key(field: Field) -> str:
     return field.column.key if field.column.key else field.name
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value

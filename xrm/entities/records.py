@@ -38,7 +38,7 @@ from xrm.platform.db import Database
 from xrm.platform.identity import Actor
 from xrm.platform.ids import new_id
 from xrm.platform.settings import Settings
-from xrm.schemas.formats import uuid_text
+from xrm.schemas.formats import json_value, uuid_text
 from xrm.schemas.model import NUMERIC_KINDS, EntityType, Property
 from xrm.schemas.validate import RecordValidator
 
@@ -64,14 +64,6 @@ class Page:
     @property
     def end_cursor(self) -> str | None:
         return self.cursors[-1] if self.cursors else None
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -354,7 +346,7 @@ class RecordSession:
             row.update({p.column: clean.get(p.name) for p in et.properties.values()})
             inserts.append(row)
             records.append(self._record(et, row))
-            changes = {k: [None, _jsonable(v)] for k, v in clean.items() if v is not None}
+            changes = {k: [None, json_value(v)] for k, v in clean.items() if v is not None}
             self._note("create", entity, record_id, changes)
         self._insert(et, table, inserts)
         self._flush_audit()
@@ -590,7 +582,7 @@ class RecordSession:
             )
         out = []
         for row in self.conn.execute(query).mappings():
-            group = {name: _group_value(row[f"_g{i}"]) for i, (name, _) in enumerate(keys)}
+            group = {name: json_value(row[f"_g{i}"]) for i, (name, _) in enumerate(keys)}
             result: dict[str, Any] = {"group": group, "count": int(row["_count"])}
             for measure in ("sum", "avg", "min", "max"):
                 result[measure] = {
@@ -669,7 +661,7 @@ class RecordSession:
             "update",
             entity,
             row["id"],
-            {k: [_jsonable(old.get(k)), _jsonable(v)] for k, v in changed.items()},
+            {k: [json_value(old.get(k)), json_value(v)] for k, v in changed.items()},
         )
         self._flush_audit()
         merged.update(version=row["version"] + 1, updated_at=now, updated_by=self.actor.id)
@@ -768,7 +760,7 @@ class RecordSession:
                 for old in olds:
                     values = self._record(doomed_et, old)
                     changes = {
-                        p: [_jsonable(values[p]), None]
+                        p: [json_value(values[p]), None]
                         for p in doomed_et.properties
                         if values[p] is not None
                     }
@@ -873,7 +865,7 @@ class RecordSession:
             "link",
             relationship,
             f"{keys['fromId']}:{keys['toId']}",
-            {k: _jsonable(v) for k, v in clean.items()},
+            {k: json_value(v) for k, v in clean.items()},
         )
         self._flush_audit()
         return True
@@ -898,14 +890,6 @@ class RecordSession:
 def formats_uuid(value: Any) -> str:
     """An id in its one canonical form (lowercase, hyphenated); ValueError otherwise."""
     return str(uuid_text(value))
-
-
-def _group_value(value: Any) -> Any:
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
 
 
 def _number(value: Any, prop: Property, measure: str) -> Any:

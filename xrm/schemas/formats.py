@@ -156,3 +156,16 @@ def boolean(value: Any) -> bool:
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
     raise ValueError(f"{value!r} is not true or false")
+
+
+def json_value(value: Any) -> Any:
+    """A stored value in its JSON form (dates ISO 8601, decimals as exact strings).
+
+    The one spelling used wherever values leave the database as JSON: audit
+    changes, cursors, aggregate group keys.
+    """
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
