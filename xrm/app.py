@@ -17,7 +17,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
+from xrm.api.context import Services
+from xrm.api.view import GraphQLView
 from xrm.entities.records import RecordService
 from xrm.entities.registry import Registry
 from xrm.platform.db import Database
@@ -32,6 +35,13 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "unavailable"}, status_code=503)
 
 
+class _GraphQLEndpoint:
+    """Routes to the GraphQL view the lifespan created (it needs the open database)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await scope["app"].state.graphql(scope, receive, send)
+
+
 def create_app(settings: Settings) -> Starlette:
     """The whole application for ``settings``; resources open and close with its lifespan."""
 
@@ -39,10 +49,12 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings)
         registry = Registry(db, settings)
+        records = RecordService(db, registry, settings)
         app.state.settings = settings
         app.state.db = db
         app.state.registry = registry
-        app.state.records = RecordService(db, registry, settings)
+        app.state.records = records
+        app.state.graphql = GraphQLView(db, Services(registry, records))
         try:
             yield
         finally:
@@ -50,6 +62,7 @@ def create_app(settings: Settings) -> Starlette:
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/graphql", _GraphQLEndpoint(), methods=["GET", "POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

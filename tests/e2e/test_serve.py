@@ -2,94 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Protocol
 
 import httpx
 import pytest
-
-STARTUP_TIMEOUT_S = 60.0
+from server import ServedDatabase, running_server
 
 pytestmark = pytest.mark.slow
-
-
-class ServedDatabase(Protocol):
-    """What ``conftest.TestDatabase`` offers: a URL, and the environment to run ``xrm`` in."""
-
-    url: str
-
-    def environment(self) -> dict[str, str]: ...
-
-
-def _xrm() -> list[str]:
-    beside = Path(sys.executable).with_name("xrm")
-    if beside.exists():
-        return [str(beside)]
-    return [sys.executable, "-c", "import sys; from xrm.cli import main; sys.exit(main())"]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def running_server(database: ServedDatabase, log: Path, *args: str) -> Iterator[str]:
-    """Start ``xrm serve`` with ``args``, wait until ``/healthz`` answers, stop it afterwards."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*_xrm(), "--db", database.url, "serve", "--port", str(port), *args],
-            env=database.environment(),
-            cwd=log.parent,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so workers can be stopped too
-        )
-        try:
-            deadline = time.monotonic() + STARTUP_TIMEOUT_S
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(
-                        f"xrm serve exited with {proc.returncode}:\n{log.read_text()}",
-                        pytrace=False,
-                    )
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        f"xrm serve did not answer in time:\n{log.read_text()}", pytrace=False
-                    )
-                time.sleep(0.2)
-            yield base
-        finally:
-            _stop(proc)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        with suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=20)
-    # Whatever is left of the process group (a stuck worker) is killed outright.
-    with suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
 
 
 def test_serve_demo_answers_healthz(test_database: ServedDatabase, tmp_path: Path) -> None:

@@ -385,6 +385,36 @@ class RecordSession:
                 out[row["id"]] = self._record(et, row)
         return out
 
+    def users(self, ids: Iterable[str | None]) -> dict[str, Record]:
+        """Users by id (``id``, ``email``, ``name``), for a page of owners or assignees at once."""
+        table = platform.users
+        wanted = sorted({str(i) for i in ids if i is not None})
+        out: dict[str, Record] = {}
+        for chunk in _chunks(wanted):
+            query = sa.select(table.c.id, table.c.email, table.c.name).where(table.c.id.in_(chunk))
+            for row in self.conn.execute(query):
+                out[str(row.id)] = {"id": str(row.id), "email": row.email, "name": row.name}
+        return out
+
+    def history(self, entity: str, ids: Iterable[str]) -> dict[str, list[Record]]:
+        """The audit entries of many records of ``entity``, oldest first, in one query."""
+        table = platform.audit
+        wanted = sorted({str(i) for i in ids})
+        out: dict[str, list[Record]] = {i: [] for i in wanted}
+        for chunk in _chunks(wanted):
+            query = (
+                sa.select(table.c.record_id, table.c.at, table.c.actor_email, table.c.action,
+                          table.c.changes)
+                .where(table.c.entity == entity, table.c.record_id.in_(chunk))
+                .order_by(table.c.id)
+            )
+            for row in self.conn.execute(query):
+                out[row.record_id].append(
+                    {"at": row.at, "actor": row.actor_email, "action": row.action,
+                     "changes": row.changes}
+                )
+        return out
+
     def query(
         self,
         entity: str,

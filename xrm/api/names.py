@@ -1,0 +1,160 @@
+"""GraphQL names of an entity type's fields, and the record-service keys they stand for.
+
+CONTRACT §4 spells fields in camelCase (``partnerId``, ``createdAt``); the
+record service speaks the definition's snake_case. One table per type maps
+each GraphQL name to what it is, so filters, orderings, inputs and error
+paths translate the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from xrm.entities.catalog_state import Catalog
+from xrm.errors import Fault, ValidationFailed
+from xrm.schemas.naming import camel
+
+SYSTEM_FIELDS = {
+    "id": "id",
+    "version": "version",
+    "createdAt": "created_at",
+    "updatedAt": "updated_at",
+    "createdBy": "created_by",
+    "updatedBy": "updated_by",
+    "owner": "owner",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldName:
+    """What one GraphQL field of a type is: ``kind`` and the service key (and target type)."""
+
+    kind: str  # value | ref | ref_id | many | system | user
+    key: str
+    target: str | None = None
+
+
+def field_names(catalog: Catalog, entity: str) -> dict[str, FieldName]:
+    """Every GraphQL field name of ``entity`` that filters, orders and inputs may use."""
+    et = catalog.entity(entity)
+    out: dict[str, FieldName] = {}
+    for graphql, key in SYSTEM_FIELDS.items():
+        out[graphql] = FieldName("system", key)
+    for prop in et.properties.values():
+        if prop.ref is not None:
+            out[camel(prop.name)] = FieldName("ref", prop.name, prop.ref.entity)
+            out[camel(prop.name) + "Id"] = FieldName("ref_id", prop.name, prop.ref.entity)
+        else:
+            out[camel(prop.name)] = FieldName("value", prop.name)
+    for inv in catalog.inverses.get(entity, {}).values():
+        out[camel(inv.name)] = FieldName("many", inv.name, inv.entity)
+    for link in catalog.links.get(entity, {}).values():
+        out[camel(link.name)] = FieldName("many", link.name, link.other)
+    return out
+
+
+class Translator:
+    """GraphQL-shaped arguments to record-service arguments, for one catalog."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._names: dict[str, dict[str, FieldName]] = {}
+
+    def names(self, entity: str) -> dict[str, FieldName]:
+        found = self._names.get(entity)
+        if found is None:
+            found = self._names[entity] = field_names(self.catalog, entity)
+        return found
+
+    def filter(self, entity: str, spec: Any, path: str = "filter") -> dict[str, Any] | None:
+        if spec is None:
+            return None
+        if not isinstance(spec, Mapping):
+            raise ValidationFailed([Fault(path, "a filter is an object")])
+        out: dict[str, Any] = {}
+        names = self.names(entity)
+        for key, value in spec.items():
+            if value is None:
+                continue
+            if key in ("and", "or"):
+                out[key] = [
+                    self.filter(entity, v, f"{path}.{key}.{i}") for i, v in enumerate(value)
+                ]
+            elif key == "not":
+                out[key] = self.filter(entity, value, f"{path}.not")
+            else:
+                name = names.get(key)
+                if name is None:
+                    raise ValidationFailed([Fault(f"{path}.{key}", f"no field {key!r}")])
+                if name.kind == "ref":
+                    assert name.target is not None
+                    out[name.key] = self.filter(name.target, value, f"{path}.{key}")
+                elif name.kind == "many":
+                    assert name.target is not None
+                    out[name.key] = {
+                        q: self.filter(name.target, v, f"{path}.{key}.{q}") or {}
+                        for q, v in value.items()
+                        if v is not None
+                    }
+                elif name.kind == "ref_id":
+                    out[name.key + "_id"] = _comparison(value)
+                else:
+                    out[name.key] = _comparison(value)
+        return out
+
+    def order(self, entity: str, spec: Any) -> list[dict[str, str]] | None:
+        if spec is None:
+            return None
+        names = self.names(entity)
+        out = []
+        for index, item in enumerate(spec):
+            entries = [(k, v) for k, v in item.items() if v is not None]
+            if len(entries) != 1:
+                raise ValidationFailed([Fault(f"orderBy.{index}", "name exactly one field")])
+            ((key, direction),) = entries
+            name = names.get(key)
+            if name is None or name.kind in ("many", "ref"):
+                raise ValidationFailed([Fault(f"orderBy.{index}.{key}", "not a sortable field")])
+            service_key = name.key + "_id" if name.kind == "ref_id" else name.key
+            out.append({service_key: getattr(direction, "value", direction)})
+        return out
+
+    def group_by(self, entity: str, spec: Any) -> list[str] | None:
+        if spec is None:
+            return None
+        names = self.names(entity)
+        out = []
+        for index, item in enumerate(spec):
+            field, colon, unit = str(item).partition(":")
+            name = names.get(field)
+            if name is None or name.kind in ("many", "ref"):
+                raise ValidationFailed([Fault(f"groupBy.{index}", f"{field!r} cannot be grouped")])
+            key = name.key + "_id" if name.kind == "ref_id" else name.key
+            out.append(key + colon + unit)
+        return out
+
+    def values(self, entity: str, spec: Any) -> dict[str, Any]:
+        """An input or patch object (GraphQL names) as record values (property names)."""
+        names = self.names(entity)
+        out = {}
+        for key, value in spec.items():
+            name = names.get(key)
+            out[name.key if name is not None else key] = value
+        return out
+
+    def field_path(self, entity: str, path: str) -> str:
+        """A fault path in service terms (``inputs.3.partner``) in GraphQL terms."""
+        graphql = {
+            (n.key if n.kind != "ref" else None): g
+            for g, n in self.names(entity).items()
+            if n.kind in ("value", "ref_id")
+        }
+        return ".".join(graphql.get(part, part) for part in path.split("."))
+
+
+def _comparison(value: Any) -> dict[str, Any]:
+    return (
+        {k: v for k, v in value.items() if v is not None} if isinstance(value, Mapping) else value
+    )
