@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -255,3 +256,78 @@ def test_statement_count_depends_on_depth_not_rows(api: Api) -> None:
     finally:
         sa.event.remove(app_db.engine, "before_cursor_execute", count)
     assert counts[0] == counts[1], counts
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "limit"),
+    [
+        ("{ customers(first: 501) { totalCount } }", {}, "page"),
+        ("query($n: Int) { customers(first: $n) { totalCount } }", {"n": 10_000}, "page"),
+        ("{ " + " ".join(f"a{i}: __typename" for i in range(101)) + " }", {}, "aliases"),
+        ("{ customers { nodes { " + "id " * 10_000 + "} } }", {}, "tokens"),
+        (
+            "{ customers(first: 500) { nodes { contacts(first: 500) { nodes { id } } } } }",
+            {},
+            "cost",
+        ),
+    ],
+)
+def test_limits_refuse_before_execution(
+    api: Api, query: str, variables: dict[str, Any], limit: str
+) -> None:
+    error = api.error(query, variables)
+    assert error["extensions"]["code"] == "LIMIT_EXCEEDED"
+    assert error["extensions"]["limit"] == limit
+
+
+def test_depth_limit_counts_nesting_through_fragments(api: Api) -> None:
+    nested = (
+        "fragment C on Customer { contacts { nodes { customer { ...D } } } } "
+        "fragment D on Customer { contacts { nodes { customer { name } } } } "
+    )
+    inner = "{ customers { nodes { ...C } } }"
+    assert "customers" in api(nested + "query " + inner)
+    levels = "name"
+    for _ in range(6):
+        levels = f"contacts {{ nodes {{ customer {{ {levels} }} }} }}"
+    error = api.error("{ customers { nodes { " + levels + " } } }")
+    assert error["extensions"]["code"] == "LIMIT_EXCEEDED"
+    assert error["extensions"]["limit"] == "depth"
+
+
+def test_introspection_passes_a_standard_client_and_can_be_switched_off(
+    app_client: TestClient, api: Api, settings: Settings
+) -> None:
+    from graphql import build_client_schema, get_introspection_query
+
+    data = api(get_introspection_query(descriptions=True))
+    schema = build_client_schema(data)  # type: ignore[arg-type]
+    customer = schema.get_type("Customer")
+    assert customer is not None and customer.description
+    assert "contacts" in customer.fields  # type: ignore[union-attr]
+    closed = dataclasses.replace(settings, graphql_introspection=False)
+    with TestClient(create_app(closed)) as client:
+        error = Api(client, api.headers["Authorization"].split()[1]).error(
+            "{ __schema { types { name } } }"
+        )
+    assert error["extensions"]["code"] == "LIMIT_EXCEEDED"
+
+
+def test_graphiql_is_served_to_a_browser(app_client: TestClient) -> None:
+    page = app_client.get("/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert "graphiql" in page.text.lower()
+
+
+def test_internal_errors_reach_the_client_without_a_traceback(
+    api: Api, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    with db.write() as conn:  # break the table under the API's feet
+        conn.exec_driver_sql("DROP TABLE e_task")
+    body = api.raw("{ tasks { totalCount } }")
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert "Traceback" not in str(body) and "e_task" not in str(body)
+    request_id = error["extensions"]["requestId"]
+    assert request_id in error["message"]
+    assert any(request_id in r.getMessage() and r.exc_info for r in caplog.records)

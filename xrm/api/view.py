@@ -35,9 +35,11 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from xrm.api import limits
 from xrm.api.context import RequestContext, Services
+from xrm.api.limits import Limits
 from xrm.api.schema import build_schema
-from xrm.errors import Unauthenticated, ValidationFailed, XrmError
+from xrm.errors import LimitExceeded, Unauthenticated, ValidationFailed, XrmError
 from xrm.platform.db import Database
 from xrm.platform.identity import actor_for_token
 from xrm.schemas.formats import json_value
@@ -106,6 +108,10 @@ def _format(error: GraphQLError, request_id: str) -> dict[str, Any]:
     return formatted
 
 
+def _refused(error: XrmError) -> ExecutionResult:
+    return ExecutionResult(data=None, errors=[GraphQLError(error.message, original_error=error)])
+
+
 class _Placeholder:
     """The stock view wants a schema at construction; ours is chosen per request."""
 
@@ -128,6 +134,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         self.db = db
         self.services = services
         self.schemas = SchemaCache(services)
+        self.limits = Limits.from_settings(services.records.settings)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
         header = request.headers.get("authorization", "")
@@ -173,8 +180,11 @@ class GraphQLView(GraphQL[RequestContext, None]):
             schema = self.schemas.current(context)
             if context.actor is None and not _only_typename(data.query):
                 message = "authentication required: send Authorization: Bearer <token>"
-                error = GraphQLError(message, original_error=Unauthenticated(message))
-                return ExecutionResult(data=None, errors=[error])
+                return _refused(Unauthenticated(message))
+            try:
+                limits.check(self.limits, data.query, data.variables, data.operation_name)
+            except LimitExceeded as exc:
+                return _refused(exc)
             return schema.execute_sync(
                 data.query,
                 variable_values=data.variables,

@@ -21,6 +21,12 @@ class Settings:
     secret_key: str | None = None
     default_page_size: int = 50
     max_page_size: int = 500
+    # GraphQL limits (CONTRACT §4); a request over one is refused before it runs.
+    graphql_max_depth: int = 12
+    graphql_max_aliases: int = 100
+    graphql_max_tokens: int = 10_000
+    graphql_max_cost: int = 250_000
+    graphql_introspection: bool = True
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -30,6 +36,26 @@ class Settings:
             database_schema=env.get("XRM_DATABASE_SCHEMA") or None,
             phone_region=env.get("XRM_PHONE_REGION") or "KR",
             secret_key=env.get("XRM_SECRET_KEY") or None,
+            max_page_size=_int(env, "XRM_GRAPHQL_MAX_PAGE", 500),
+            graphql_max_depth=_int(env, "XRM_GRAPHQL_MAX_DEPTH", 12),
+            graphql_max_aliases=_int(env, "XRM_GRAPHQL_MAX_ALIASES", 100),
+            graphql_max_tokens=_int(env, "XRM_GRAPHQL_MAX_TOKENS", 10_000),
+            graphql_max_cost=_int(env, "XRM_GRAPHQL_MAX_COST", 250_000),
+            graphql_introspection=env.get("XRM_GRAPHQL_INTROSPECTION", "1").lower()
+            not in ("0", "false", "no", "off"),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **clean)  # type: ignore[arg-type]
+
+
+def _int(env: os._Environ[str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, not {value}")
+    return value
