@@ -13,6 +13,7 @@ from typing import Any, NewType
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types.scalar import ScalarDefinition
 
 
 def _date(value: Any) -> str:
@@ -27,33 +28,37 @@ def _same(value: Any) -> Any:
     return value
 
 
-DateScalar = strawberry.scalar(
-    NewType("Date", str),
-    name="Date",
-    description="A calendar date, ISO 8601 (2024-03-01).",
-    serialize=_date,
-    parse_value=_same,
-)
-DateTimeScalar = strawberry.scalar(
-    NewType("DateTime", str),
-    name="DateTime",
-    description="An instant, ISO 8601 with offset; returned in UTC.",
-    serialize=_date,
-    parse_value=_same,
-)
-DecimalScalar = strawberry.scalar(
-    NewType("Decimal", str),
-    name="Decimal",
-    description="An exact decimal number, as a string; input also accepts a number.",
-    serialize=_exact,
-    parse_value=_same,
-)
-BigIntScalar = strawberry.scalar(
-    NewType("BigInt", str),
-    name="BigInt",
-    description="A 64-bit integer, as a string; input also accepts a number.",
-    serialize=lambda v: str(int(v)),
-    parse_value=_same,
-)
+DateScalar = NewType("DateScalar", str)
+DateTimeScalar = NewType("DateTimeScalar", str)
+DecimalScalar = NewType("DecimalScalar", str)
+BigIntScalar = NewType("BigIntScalar", str)
 
-__all__ = ["JSON", "BigIntScalar", "DateScalar", "DateTimeScalar", "DecimalScalar"]
+# What StrawberryConfig(scalar_map=...) needs to turn the annotations above into scalars.
+SCALAR_MAP: dict[object, ScalarDefinition] = {
+    DateScalar: strawberry.scalar(
+        name="Date",
+        description="A calendar date, ISO 8601 (2024-03-01).",
+        serialize=_date,
+        parse_value=_same,
+    ),
+    DateTimeScalar: strawberry.scalar(
+        name="DateTime",
+        description="An instant, ISO 8601 with offset; returned in UTC.",
+        serialize=_date,
+        parse_value=_same,
+    ),
+    DecimalScalar: strawberry.scalar(
+        name="Decimal",
+        description="An exact decimal number, as a string; input also accepts a number.",
+        serialize=_exact,
+        parse_value=_same,
+    ),
+    BigIntScalar: strawberry.scalar(
+        name="BigInt",
+        description="A 64-bit integer, as a string; input also accepts a number.",
+        serialize=lambda v: str(int(v)),
+        parse_value=_same,
+    ),
+}
+
+__all__ = ["JSON", "SCALAR_MAP", "BigIntScalar", "DateScalar", "DateTimeScalar", "DecimalScalar"]

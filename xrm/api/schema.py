@@ -24,7 +24,14 @@ from strawberry.types import Info
 
 from xrm.api import resolvers
 from xrm.api.names import SYSTEM_FIELDS
-from xrm.api.scalars import JSON, BigIntScalar, DateScalar, DateTimeScalar, DecimalScalar
+from xrm.api.scalars import (
+    JSON,
+    SCALAR_MAP,
+    BigIntScalar,
+    DateScalar,
+    DateTimeScalar,
+    DecimalScalar,
+)
 from xrm.entities.catalog_state import Catalog
 from xrm.schemas.model import EntityType, Property
 from xrm.schemas.naming import camel, pascal
@@ -52,7 +59,7 @@ def _read(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
-CONFIG = StrawberryConfig(default_resolver=_read, auto_camel_case=False)
+CONFIG = StrawberryConfig(default_resolver=_read, auto_camel_case=False, scalar_map=SCALAR_MAP)
 
 # Value kind -> (GraphQL type, comparison input name).
 SCALARS: dict[str, tuple[Any, str]] = {
