@@ -11,12 +11,22 @@ never on the number of rows.
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
-from strawberry.types.unset import UNSET
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLIncludeDirective,
+    GraphQLResolveInfo,
+    GraphQLSkipDirective,
+    InlineFragmentNode,
+    SelectionSetNode,
+    get_named_type,
+)
+from graphql.execution.values import get_argument_values, get_directive_values
 
 from xrm.api.context import RequestContext
 from xrm.entities.records import Page, Record, RecordSession
@@ -26,49 +36,88 @@ from xrm.schemas.naming import camel
 USER_FIELDS = {"createdBy": "created_by", "updatedBy": "updated_by", "owner": "owner"}
 
 
-def plain(value: Any) -> Any:
-    """Strawberry input objects and enums as plain dicts, lists and strings (GraphQL names)."""
-    if isinstance(value, enum.Enum):
-        return value.value
-    definition = getattr(value, "__strawberry_definition__", None)
-    if definition is not None:
-        out = {}
-        for field in definition.fields:
-            item = getattr(value, field.python_name)
-            if item is UNSET:
-                continue
-            out[field.graphql_name or field.python_name] = plain(item)
+@dataclass(slots=True)
+class Selected:
+    """One field of a selection, with its coerced arguments and what it selects in turn."""
+
+    name: str
+    key: str  # the response key: the alias, else the name
+    args: dict[str, Any]
+    children: list[Selected] = dataclass_field(default_factory=list)
+
+
+def _included(info: GraphQLResolveInfo, node: Any) -> bool:
+    skip = get_directive_values(GraphQLSkipDirective, node, info.variable_values)
+    if skip is not None and skip.get("if") is True:
+        return False
+    include = get_directive_values(GraphQLIncludeDirective, node, info.variable_values)
+    return not (include is not None and include.get("if") is False)
+
+
+def _collect(
+    info: GraphQLResolveInfo,
+    parent: Any,
+    selection_set: SelectionSetNode | None,
+    seen: frozenset[str],
+) -> list[Selected]:
+    out: list[Selected] = []
+    if selection_set is None:
         return out
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
+    for node in selection_set.selections:
+        if not _included(info, node):
+            continue
+        if isinstance(node, FieldNode):
+            name = node.name.value
+            if name.startswith("__"):
+                continue
+            definition = parent.fields.get(name)
+            if definition is None:
+                continue
+            args = get_argument_values(definition, node, info.variable_values)
+            out.append(
+                Selected(
+                    name,
+                    node.alias.value if node.alias else name,
+                    args,
+                    _collect(info, get_named_type(definition.type), node.selection_set, seen),
+                )
+            )
+        elif isinstance(node, InlineFragmentNode):
+            out.extend(_collect(info, parent, node.selection_set, seen))
+        elif isinstance(node, FragmentSpreadNode):
+            name = node.name.value
+            fragment = info.fragments.get(name)
+            if fragment is not None and name not in seen:
+                out.extend(_collect(info, parent, fragment.selection_set, seen | {name}))
+    return out
 
 
-def fields_of(selections: Iterable[Selection]) -> Iterator[SelectedField]:
-    """The fields of a selection set, with fragments flattened."""
-    for selection in selections:
-        if isinstance(selection, SelectedField):
-            yield selection
-        elif isinstance(selection, (FragmentSpread, InlineFragment)):
-            yield from fields_of(selection.selections)
+def current(info: GraphQLResolveInfo) -> Selected:
+    """The field being resolved, with everything selected below it."""
+    parent = get_named_type(info.return_type)
+    children: list[Selected] = []
+    for node in info.field_nodes:
+        children.extend(_collect(info, parent, node.selection_set, frozenset()))
+    node = info.field_nodes[0]
+    definition = info.parent_type.fields[info.field_name]
+    args = get_argument_values(definition, node, info.variable_values)
+    return Selected(info.field_name, str(info.path.key), args, children)
 
 
-def selects(field: SelectedField, name: str) -> bool:
-    return any(f.name == name for f in fields_of(field.selections))
+def selects(field: Selected, name: str) -> bool:
+    return any(f.name == name for f in field.children)
 
 
-def node_selections(connection: SelectedField) -> list[Selection]:
+def node_selections(connection: Selected) -> list[Selected]:
     """What a connection field selects on its records: ``nodes {…}`` and ``edges { node {…} }``."""
-    out: list[Selection] = []
-    for field in fields_of(connection.selections):
-        if field.name == "nodes":
-            out.extend(field.selections)
-        elif field.name == "edges":
-            for inner in fields_of(field.selections):
+    out: list[Selected] = []
+    for child in connection.children:
+        if child.name == "nodes":
+            out.extend(child.children)
+        elif child.name == "edges":
+            for inner in child.children:
                 if inner.name == "node":
-                    out.extend(inner.selections)
+                    out.extend(inner.children)
     return out
 
 
@@ -84,20 +133,17 @@ def connection(page: Page, attribute_names: dict[str, str] | None = None) -> dic
     return {
         "edges": edges,
         "nodes": page.items,
-        "page_info": {"hasNextPage": page.has_next_page, "endCursor": page.end_cursor},
+        "page_info": {"has_next_page": page.has_next_page, "end_cursor": page.end_cursor},
         "total_count": page.total_count,
     }
 
 
-def list_arguments(ctx: RequestContext, entity: str, arguments: dict[str, Any]) -> dict[str, Any]:
+def list_arguments(ctx: RequestContext, entity: str, args: dict[str, Any]) -> dict[str, Any]:
     """``filter``/``orderBy``/``first``/``after`` of a list field, in record-service terms."""
-    args = plain(arguments)
-    first = args.get("first")
     return {
         "filter": ctx.translator.filter(entity, args.get("filter")),
         "order_by": ctx.translator.order(entity, args.get("orderBy")),
-        # Literals in a selection arrive unparsed (an Int literal is its text).
-        "first": int(first) if first is not None else None,
+        "first": args.get("first"),
         "after": args.get("after"),
     }
 
@@ -107,7 +153,7 @@ def preload(
     session: RecordSession,
     entity: str,
     records: Sequence[Record],
-    selections: Iterable[Selection],
+    selections: Iterable[Selected],
 ) -> None:
     """Load every relation ``selections`` asks for on ``records``, recursively."""
     if not records:
@@ -115,8 +161,8 @@ def preload(
     for record in records:
         record["@entity"] = entity
     names = ctx.translator.names(entity)
-    for field in fields_of(selections):
-        key = "@" + (field.alias or field.name)
+    for field in selections:
+        key = "@" + field.key
         if field.name in USER_FIELDS:
             column = USER_FIELDS[field.name]
             users = session.users(r[column] for r in records)
@@ -140,9 +186,9 @@ def preload(
                 value = record.get(name.key)
                 record[key] = found.get(str(value)) if value else None
             if name.target != "user":
-                preload(ctx, session, name.target, list(found.values()), field.selections)
+                preload(ctx, session, name.target, list(found.values()), field.children)
             continue
-        args = list_arguments(ctx, name.target, field.arguments)
+        args = list_arguments(ctx, name.target, field.args)
         pages = session.children(
             entity,
             name.key,

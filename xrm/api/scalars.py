@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, NewType
+from typing import Any
 
-import strawberry
-from strawberry.scalars import JSON
-from strawberry.types.scalar import ScalarDefinition
+from graphql import GraphQLScalarType, value_from_ast_untyped
 
 
 def _date(value: Any) -> str:
@@ -28,37 +26,26 @@ def _same(value: Any) -> Any:
     return value
 
 
-DateScalar = NewType("DateScalar", str)
-DateTimeScalar = NewType("DateTimeScalar", str)
-DecimalScalar = NewType("DecimalScalar", str)
-BigIntScalar = NewType("BigIntScalar", str)
+def _literal(node: Any, variables: Any = None) -> Any:
+    return value_from_ast_untyped(node, variables)
 
-# What StrawberryConfig(scalar_map=...) needs to turn the annotations above into scalars.
-SCALAR_MAP: dict[object, ScalarDefinition] = {
-    DateScalar: strawberry.scalar(
-        name="Date",
-        description="A calendar date, ISO 8601 (2024-03-01).",
-        serialize=_date,
-        parse_value=_same,
-    ),
-    DateTimeScalar: strawberry.scalar(
-        name="DateTime",
-        description="An instant, ISO 8601 with offset; returned in UTC.",
-        serialize=_date,
-        parse_value=_same,
-    ),
-    DecimalScalar: strawberry.scalar(
-        name="Decimal",
-        description="An exact decimal number, as a string; input also accepts a number.",
-        serialize=_exact,
-        parse_value=_same,
-    ),
-    BigIntScalar: strawberry.scalar(
-        name="BigInt",
-        description="A 64-bit integer, as a string; input also accepts a number.",
-        serialize=lambda v: str(int(v)),
-        parse_value=_same,
-    ),
-}
 
-__all__ = ["JSON", "SCALAR_MAP", "BigIntScalar", "DateScalar", "DateTimeScalar", "DecimalScalar"]
+def _scalar(name: str, description: str, serialize: Any) -> GraphQLScalarType:
+    return GraphQLScalarType(
+        name,
+        serialize=serialize,
+        parse_value=_same,
+        parse_literal=_literal,
+        description=description,
+    )
+
+
+DATE = _scalar("Date", "A calendar date, ISO 8601 (2024-03-01).", _date)
+DATETIME = _scalar("DateTime", "An instant, ISO 8601 with offset; returned in UTC.", _date)
+DECIMAL = _scalar(
+    "Decimal", "An exact decimal number, as a string; input also accepts a number.", _exact
+)
+BIGINT = _scalar(
+    "BigInt", "A 64-bit integer, as a string; input also accepts a number.", lambda v: str(int(v))
+)
+JSON = _scalar("JSON", "Any JSON value.", _same)

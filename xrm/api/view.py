@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -38,7 +37,7 @@ from strawberry.types.graphql import OperationType
 from xrm.api import limits
 from xrm.api.context import RequestContext, Services
 from xrm.api.limits import Limits
-from xrm.api.schema import build_schema
+from xrm.api.schema import GeneratedSchema, build_schema
 from xrm.errors import LimitExceeded, Unauthenticated, ValidationFailed, XrmError
 from xrm.platform.db import Database
 from xrm.platform.identity import actor_for_token
@@ -53,23 +52,20 @@ class SchemaCache:
     def __init__(self, services: Services) -> None:
         self.services = services
         self._lock = threading.Lock()
-        self._version: int | None = None
-        self._schema: strawberry.Schema | None = None
-        self._release: Callable[[], None] | None = None
+        self._schema: GeneratedSchema | None = None
 
-    def current(self, context: RequestContext) -> strawberry.Schema:
+    def current(self, context: RequestContext) -> GeneratedSchema:
         catalog = self.services.registry.current()
         context.bind(catalog)
-        if self._schema is not None and self._version == catalog.version:
-            return self._schema
+        schema = self._schema
+        if schema is not None and schema.version == catalog.version:
+            return schema
         with self._lock:
-            if self._schema is None or self._version != catalog.version:
-                schema, release = build_schema(catalog)
-                old = self._release
-                self._schema, self._version, self._release = schema, catalog.version, release
-                if old is not None:
-                    old()  # the retired version's types can be freed
-            return self._schema
+            schema = self._schema
+            if schema is None or schema.version != catalog.version:
+                # Replacing the reference frees the retired version once no request uses it.
+                schema = self._schema = build_schema(catalog)
+            return schema
 
 
 def _only_typename(query: str | None) -> bool:
@@ -185,12 +181,15 @@ class GraphQLView(GraphQL[RequestContext, None]):
                 limits.check(self.limits, data.query, data.variables, data.operation_name)
             except LimitExceeded as exc:
                 return _refused(exc)
-            return schema.execute_sync(
+            result = schema.execute_sync(
                 data.query,
                 variable_values=data.variables,
                 context_value=context,
                 operation_name=data.operation_name,
                 allowed_operation_types=allowed,
+            )
+            return ExecutionResult(
+                data=result.data, errors=result.errors, extensions=result.extensions
             )
         finally:
             context.close()
