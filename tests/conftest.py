@@ -107,8 +107,7 @@ def _postgres_admin() -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def _postgres_schema(request: pytest.FixtureRequest) -> Iterator[TestDatabase]:
+def _fresh_postgres_schema(request: pytest.FixtureRequest) -> Iterator[TestDatabase]:
     admin: sa.Engine = request.getfixturevalue("_postgres_admin")
     assert TEST_DATABASE_URL is not None
     schema = f"xrm_t_{secrets.token_hex(6)}"
@@ -122,10 +121,21 @@ def _postgres_schema(request: pytest.FixtureRequest) -> Iterator[TestDatabase]:
 
 
 @pytest.fixture
+def _postgres_schema(request: pytest.FixtureRequest) -> Iterator[TestDatabase]:
+    yield from _fresh_postgres_schema(request)
+
+
+@pytest.fixture
+def _postgres_empty_schema(request: pytest.FixtureRequest) -> Iterator[TestDatabase]:
+    """A second schema: ``empty_database`` must not be the test's own database."""
+    yield from _fresh_postgres_schema(request)
+
+
+@pytest.fixture
 def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> TestDatabase:
     """A database with nothing in it, not even the platform tables."""
     if ENGINE_KIND == "postgresql":
-        result: TestDatabase = request.getfixturevalue("_postgres_schema")
+        result: TestDatabase = request.getfixturevalue("_postgres_empty_schema")
         return result
     return TestDatabase(f"sqlite:///{tmp_path / 'empty.db'}")
 

@@ -23,7 +23,13 @@ from xrm.errors import DefinitionError, Fault
 from xrm.schemas.model import Property
 from xrm.schemas.naming import constraint_name
 from xrm.schemas.plan import Step
-from xrm.schemas.tables import column_type, lookup_index, property_column, target_table
+from xrm.schemas.tables import (
+    column_type,
+    id_type,
+    lookup_index,
+    property_column,
+    target_table,
+)
 from xrm.schemas.validate import compile_property
 
 MAX_REPORTED_RECORDS = 100
@@ -103,7 +109,7 @@ def check_rows(
         and old.ref is not None
         and old.ref.entity != new.ref.entity
     ):
-        target = sa.table(target_table(new.ref.entity), sa.column("id"))
+        target = sa.table(target_table(new.ref.entity), sa.column("id", id_type()))
         ids = [v for _, v, _ in converted]
         found: set[str] = set()
         for chunk in _chunks(ids, 500):
@@ -173,7 +179,11 @@ class SchemaChanger:
         column = property_column(table, prop)
         if self.sqlite:
             # SQLite adds a column with a REFERENCES clause in place as long as it defaults to NULL.
-            ddl = sa.schema.CreateColumn(column).compile(dialect=self.conn.dialect)
+            ddl = str(sa.schema.CreateColumn(column).compile(dialect=self.conn.dialect))
+            if prop.ref is not None:
+                # CreateColumn leaves foreign keys to the table's constraints: name it inline.
+                fk = constraint_name("fk", table, prop.column)
+                ddl += f' CONSTRAINT "{fk}" REFERENCES "{target_table(prop.ref.entity)}" (id)'
             self.conn.exec_driver_sql(f'ALTER TABLE "{table}" ADD COLUMN {ddl}')
         else:
             self.ops.add_column(table, column)
@@ -188,8 +198,22 @@ class SchemaChanger:
         if old.column != new.column:
             raise AssertionError("conversion keeps the column")
         if self.sqlite:
-            with self.ops.batch_alter_table(table, recreate="always") as batch:
+            refs = old.ref is not None or new.ref is not None
+            # Unnamed foreign keys (added in place by ADD COLUMN) get this name while rebuilding.
+            convention = {"fk": "fk_%(table_name)s_%(column_0_name)s"} if refs else None
+            with self.ops.batch_alter_table(
+                table, recreate="always", naming_convention=convention
+            ) as batch:
+                if old.ref is not None:
+                    batch.drop_constraint(self._sqlite_fk_name(table, old.column), "foreignkey")
                 batch.alter_column(new.column, type_=new_type, existing_nullable=True)
+                if new.ref is not None:
+                    batch.create_foreign_key(
+                        constraint_name("fk", table, new.column),
+                        target_table(new.ref.entity),
+                        [new.column],
+                        ["id"],
+                    )
         else:
             compiled = new_type.compile(dialect=self.conn.dialect)
             if old.ref is not None:
@@ -212,6 +236,12 @@ class SchemaChanger:
                     ["id"],
                 )
         self.write_values(table, new, values, key)
+
+    def _sqlite_fk_name(self, table: str, column: str) -> str:
+        for fk in sa.inspect(self.conn).get_foreign_keys(table):
+            if fk["constrained_columns"] == [column]:
+                return fk["name"] or f"fk_{table}_{column}"
+        raise AssertionError(f"no foreign key on {table}.{column}")
 
     def write_values(
         self, table: str, prop: Property, values: list[tuple[str, Any]], key: str
@@ -237,8 +267,8 @@ class SchemaChanger:
         else:
             self.ops.drop_column(table, prop.column)
 
-    def add_unique(self, table: str, index: sa.Index) -> None:
-        self.ops.create_index(index.name, table, [c.name for c in index.expressions], unique=True)  # type: ignore[union-attr]
+    def add_unique(self, table: str, name: str, columns: Sequence[str]) -> None:
+        self.ops.create_index(name, table, list(columns), unique=True)
 
     def drop_unique(self, table: str, name: str) -> None:
         self.ops.drop_index(name, table_name=table)

@@ -403,15 +403,24 @@ class RecordSession:
         out: dict[str, list[Record]] = {i: [] for i in wanted}
         for chunk in _chunks(wanted):
             query = (
-                sa.select(table.c.record_id, table.c.at, table.c.actor_email, table.c.action,
-                          table.c.changes)
+                sa.select(
+                    table.c.record_id,
+                    table.c.at,
+                    table.c.actor_email,
+                    table.c.action,
+                    table.c.changes,
+                )
                 .where(table.c.entity == entity, table.c.record_id.in_(chunk))
                 .order_by(table.c.id)
             )
             for row in self.conn.execute(query):
                 out[row.record_id].append(
-                    {"at": row.at, "actor": row.actor_email, "action": row.action,
-                     "changes": row.changes}
+                    {
+                        "at": row.at,
+                        "actor": row.actor_email,
+                        "action": row.action,
+                        "changes": row.changes,
+                    }
                 )
         return out
 

@@ -205,7 +205,8 @@ class Registry:
                 new_catalog = build_catalog(
                     version + 1, merged_types, merged_relationships, self.settings.phone_region
                 )
-                _Executor(conn, old_catalog, new_catalog, self.settings.phone_region).run(plan)
+                executor = _Executor(conn, old_catalog, new_catalog, self.settings.phone_region)
+                executor.run(plan, prefixed=len(new_types) + len(new_relationships) > 1)
                 self._store(conn, plan, version + 1)
                 audit.write(conn, self._audit_rows(plan, actor, channel, request_id))
                 if dry_run:
@@ -281,6 +282,13 @@ class Registry:
 
     def _store(self, conn: Connection, plan: Plan, version: int) -> None:
         now = dt.datetime.now(dt.UTC)
+        # Plurals are unique per row; park the changed rows on their names (never another
+        # type's plural) so two types may trade plurals in one apply.
+        conn.execute(
+            platform.entity_types.update()
+            .where(platform.entity_types.c.name.in_(list(plan.types)))
+            .values(plural=platform.entity_types.c.name)
+        )
         for name, et in plan.types.items():
             values = {
                 "plural": et.plural,
@@ -360,7 +368,8 @@ class _Executor:
         self.phone_region = phone_region
         self.changer = ddl.SchemaChanger(conn)
 
-    def run(self, plan: Plan) -> None:
+    def run(self, plan: Plan, *, prefixed: bool = False) -> None:
+        """Every step in order; ``prefixed`` names the definition in each fault's path."""
         steps = sorted(plan.steps, key=lambda s: self.ORDER.get(s.action, 9))
         created = [s for s in steps if s.action == "create_table"]
         relinked = [s for s in steps if s.action == "relink"]
@@ -374,7 +383,15 @@ class _Executor:
         for step in steps:
             if step.action in ("create_table", "relink", "update_definition"):
                 continue
-            getattr(self, step.action)(step)
+            try:
+                getattr(self, step.action)(step)
+            except DefinitionError as exc:
+                if not prefixed:
+                    raise
+                faults = [
+                    Fault(f"{step.target}.{f.field}".rstrip("."), f.message) for f in exc.faults
+                ]
+                raise DefinitionError(faults, records=exc.extensions.get("records")) from None
 
     # --- helpers ---
 
@@ -439,6 +456,16 @@ class _Executor:
 
     def convert_column(self, step: Step) -> None:
         assert step.prop is not None and step.old is not None
+        if (step.old.ref is None) != (step.prop.ref is None):
+            raise DefinitionError(
+                [
+                    Fault(
+                        f"properties.{step.prop.name}",
+                        "a reference cannot become a plain property or the other way round; "
+                        "add a property with a new name instead",
+                    )
+                ]
+            )
         table = self._old_table(step)
         values = ddl.check_rows(self.conn, table, step, self.phone_region)
         if step.relationship and values:
@@ -459,4 +486,5 @@ class _Executor:
         table = self.new.tables[step.target]
         columns = [et.properties[n].column for n in step.group]
         ddl.check_unique(self.conn, table, columns, "x-xrm.unique")
-        self.changer.add_unique(table.name, unique_index(table.name, et, step.group))
+        index = unique_index(table.name, et, step.group)
+        self.changer.add_unique(table.name, str(index.name), columns)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from phonenumbers import ValidationResult
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
 
@@ -41,7 +42,8 @@ def phone(value: Any, region: str = "KR") -> str:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
         raise ValueError(f"{raw!r} is not a phone number") from None
-    if not phonenumbers.is_possible_number(number):
+    # A number possible only locally ("123-4567" without its area code) has no E.164 form.
+    if phonenumbers.is_possible_number_with_reason(number) != ValidationResult.IS_POSSIBLE:
         raise ValueError(f"{raw!r} is not a possible phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

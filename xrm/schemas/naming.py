@@ -19,6 +19,8 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 RESERVED_PROPERTIES = frozenset(
     {"id", "version", "created_at", "updated_at", "created_by", "updated_by", "owner", "history"}
 )
+# The id columns of system references (``owner`` is stored as ``owner_id``), as ``<ref>_id``.
+SYSTEM_REFERENCE_COLUMNS = frozenset({"owner_id"})
 RESERVED_TYPES = frozenset(
     {"user", "role", "workflow", "entity_type", "relationship", "audit", "job"}
 )

@@ -31,11 +31,13 @@ from xrm.schemas.naming import (
     MAX_SQL_IDENTIFIER,
     RESERVED_PROPERTIES,
     RESERVED_TYPES,
+    SYSTEM_REFERENCE_COLUMNS,
     constraint_name,
     entity_table,
     name_problem,
     relationship_table,
 )
+from xrm.schemas.validate import compile_property
 
 SYSTEM_ENTITY_TYPES = frozenset({"user"})
 FORMAT_KINDS = {
@@ -84,6 +86,32 @@ def _meta_faults(name: str, definition: Any) -> list[Fault]:
     return faults
 
 
+def _touches(faults: Iterable[Fault], path: str) -> bool:
+    """Whether a meta-schema fault lies at, inside or above ``path`` (so its shape is unknown)."""
+    return any(
+        f.field == path
+        or f.field.startswith(path + ".")
+        or path.startswith(f.field + ".")
+        or not f.field
+        for f in faults
+    )
+
+
+def _skeleton(definition: Any, *blocks: str) -> bool:
+    """Whether ``definition`` is sound enough, despite meta faults, to check its names too."""
+    if not isinstance(definition, dict):
+        return False
+    if any(not isinstance(definition.get(block), dict) for block in blocks):
+        return False
+    properties = definition.get("properties", {})
+    required = definition.get("required", [])
+    return (
+        isinstance(properties, dict)
+        and isinstance(required, list)
+        and all(isinstance(n, str) for n in required)
+    )
+
+
 def kind_of(schema: Mapping[str, Any]) -> str:
     """The storage kind of a (meta-schema valid) property schema."""
     if "x-xrm-ref" in schema:
@@ -109,6 +137,8 @@ def _property_faults(
         faults.append(Fault(here, f"bad property name: {problem}"))
     elif name in RESERVED_PROPERTIES:
         faults.append(Fault(here, f"{name!r} is a reserved property name"))
+    elif name in SYSTEM_REFERENCE_COLUMNS:
+        faults.append(Fault(here, f"{name!r} is reserved for the system reference 'owner'"))
     t = schema.get("type")
     fmt = schema.get("format")
     if fmt is not None:
@@ -153,14 +183,37 @@ def _property_faults(
     return faults
 
 
+def _default_problem(prop: Property) -> str | None:
+    """Why ``prop``'s default is not a value the property accepts, or None when it is."""
+    if prop.default is None:
+        return "null is not a default; leave default out for none"
+    try:
+        compile_property(prop)(prop.default)
+    except ValueError as exc:
+        return f"the default is not a valid value: {exc}"
+    return None
+
+
 def parse_properties(
-    path: str, raw: Mapping[str, Any], required: Iterable[str], *, refs_allowed: bool
+    path: str,
+    raw: Mapping[str, Any],
+    required: Iterable[str],
+    *,
+    refs_allowed: bool,
+    meta_faults: Iterable[Fault] = (),
 ) -> tuple[dict[str, Property], list[Fault]]:
-    """Properties of a type or relationship (also used to revive stored retired ones)."""
+    """Properties of a type or relationship (also used to revive stored retired ones).
+
+    Properties the meta-schema already refused (``meta_faults``) are skipped.
+    """
     faults: list[Fault] = []
+    required = list(required)
     required_set = set(required)
+    meta_faults = list(meta_faults)
     props: dict[str, Property] = {}
     for name, schema in raw.items():
+        if meta_faults and _touches(meta_faults, f"{path}.{name}"):
+            continue
         own = _property_faults(path, name, schema, refs_allowed=refs_allowed)
         faults.extend(own)
         if own:
@@ -169,7 +222,10 @@ def parse_properties(
         if "x-xrm-ref" in schema:
             r = schema["x-xrm-ref"]
             ref = Reference(r["entity"], r.get("inverse"), r.get("onDelete", "restrict"))
-        props[name] = Property(name, kind_of(schema), schema, name in required_set, ref)
+        prop = Property(name, kind_of(schema), schema, name in required_set, ref)
+        if prop.has_default and (problem := _default_problem(prop)):
+            faults.append(Fault(f"{path}.{name}.default", problem))
+        props[name] = prop
     for index, name in enumerate(required):
         if name not in raw:
             faults.append(Fault(f"required.{index}", f"{name!r} is required but not a property"))
@@ -194,11 +250,14 @@ def parse_properties(
 
 def parse_entity_type(definition: Any, *, version: int = 1) -> EntityType:
     """Check one entity-type definition alone (references: :func:`check_catalog`)."""
-    faults = _meta_faults("entity-type.json", definition)
-    if faults:
-        raise DefinitionError(faults)
+    meta = _meta_faults("entity-type.json", definition)
+    if meta and not _skeleton(definition, "x-xrm", "properties"):
+        raise DefinitionError(meta)
+    faults = list(meta)
     xrm = definition["x-xrm"]
     for key in ("name", "plural"):
+        if _touches(meta, f"x-xrm.{key}"):
+            continue
         if problem := name_problem(xrm[key]):
             faults.append(Fault(f"x-xrm.{key}", problem))
     if not faults:
@@ -208,14 +267,23 @@ def parse_entity_type(definition: Any, *, version: int = 1) -> EntityType:
             if xrm[key] in RESERVED_TYPES:
                 faults.append(Fault(f"x-xrm.{key}", f"{xrm[key]!r} is a reserved type name"))
     props, prop_faults = parse_properties(
-        "properties", definition["properties"], definition.get("required", []), refs_allowed=True
+        "properties",
+        definition["properties"],
+        definition.get("required", []),
+        refs_allowed=True,
+        meta_faults=meta,
     )
     faults.extend(prop_faults)
     display = xrm.get("display")
-    if display is not None and display not in definition["properties"]:
+    if (
+        display is not None
+        and not _touches(meta, "x-xrm.display")
+        and display not in definition["properties"]
+    ):
         faults.append(Fault("x-xrm.display", f"display names {display!r}, which is not a property"))
     unique: list[tuple[str, ...]] = []
-    for i, group in enumerate(xrm.get("unique", [])):
+    groups = [] if _touches(meta, "x-xrm.unique") else xrm.get("unique", [])
+    for i, group in enumerate(groups):
         for j, name in enumerate(group):
             if name not in definition["properties"]:
                 faults.append(Fault(f"x-xrm.unique.{i}.{j}", f"{name!r} is not a property"))
@@ -237,22 +305,30 @@ def parse_entity_type(definition: Any, *, version: int = 1) -> EntityType:
 
 def parse_relationship(definition: Any, *, version: int = 1) -> Relationship:
     """Check one many-to-many relationship definition on its own."""
-    faults = _meta_faults("relationship.json", definition)
-    if faults:
-        raise DefinitionError(faults)
+    meta = _meta_faults("relationship.json", definition)
+    if meta and not _skeleton(definition):
+        raise DefinitionError(meta)
+    faults = list(meta)
     for key in ("relationship", "from", "to", "fromField", "toField"):
+        if _touches(meta, key):
+            continue
         if problem := name_problem(definition[key]):
             faults.append(Fault(key, problem))
     name = definition["relationship"]
     if not faults and len(relationship_table(name)) > MAX_SQL_IDENTIFIER:
         faults.append(Fault("relationship", "too long once prefixed"))
-    if definition["from"] == definition["to"] and definition["fromField"] == definition["toField"]:
+    if (
+        not meta
+        and definition["from"] == definition["to"]
+        and definition["fromField"] == definition["toField"]
+    ):
         faults.append(Fault("toField", "a relationship of a type to itself needs two field names"))
     props, prop_faults = parse_properties(
         "properties",
         definition.get("properties", {}),
         definition.get("required", []),
         refs_allowed=False,
+        meta_faults=meta,
     )
     faults.extend(prop_faults)
     for prop in props:
@@ -320,7 +396,8 @@ def check_catalog(
         return "" if len(focus) <= 1 else f"{name}."
 
     names: dict[str, str] = {}
-    for et in types.values():
+    # Types being changed come last, so a collision is reported on the one that caused it.
+    for et in sorted(types.values(), key=lambda et: et.name in focus):
         for key in (et.name, et.plural):
             owner = names.get(key)
             if owner is not None and owner != et.name:
@@ -389,7 +466,7 @@ def check_catalog(
         for key, target in (("from", rel.from_entity), ("to", rel.to_entity)):
             if target not in types:
                 faults.append(Fault(f"{prefix(rel.name)}{key}", f"no entity type named {target!r}"))
-    faults.extend(_required_cycles(types, prefix))
+    faults.extend(_required_cycles(types, prefix, focus))
     for et in types.values():
         for group in et.unique:
             if len(constraint_name("uq", entity_table(et.name), *group)) > 200:
@@ -400,8 +477,12 @@ def check_catalog(
         raise DefinitionError(faults)
 
 
-def _required_cycles(types: Mapping[str, EntityType], prefix: Any) -> list[Fault]:
-    """A cycle of required references (A needs B needs A) could never get its first record."""
+def _required_cycles(types: Mapping[str, EntityType], prefix: Any, focus: set[str]) -> list[Fault]:
+    """A cycle of required references (A needs B needs A) could never get its first record.
+
+    The fault sits on a reference of a definition being changed (``focus``) when
+    the cycle has one, so its path points into the definition that caused it.
+    """
     graph = {
         et.name: [(p.name, p.ref.entity) for p in et.references if p.required and p.ref is not None]
         for et in types.values()
@@ -413,10 +494,13 @@ def _required_cycles(types: Mapping[str, EntityType], prefix: Any) -> list[Fault
         state[node] = 1
         for prop, target in graph.get(node, []):
             if state.get(target) == 1:
-                chain = " -> ".join(f"{n}.{p}" for n, p in [*trail, (node, prop)])
+                edges = [*trail, (node, prop)]
+                cycle = edges[next(i for i, (n, _) in enumerate(edges) if n == target) :]
+                chain = " -> ".join(f"{n}.{p}" for n, p in cycle)
+                at_node, at_prop = next(((n, p) for n, p in cycle if n in focus), (node, prop))
                 faults.append(
                     Fault(
-                        f"{prefix(node)}properties.{prop}",
+                        f"{prefix(at_node)}properties.{at_prop}",
                         f"required references form a cycle: {chain}",
                     )
                 )

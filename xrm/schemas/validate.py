@@ -187,6 +187,7 @@ class RecordValidator:
             if prop.has_default:
                 self._defaults.append((name, self._normalise[name](prop.default)))
         self._required = [n for n, p in properties.items() if p.required and not p.autonumber]
+        self._blank_is_null = frozenset(n for n, p in properties.items() if p.storage != "json")
 
     def normalise(self, name: str, value: Any) -> Any:
         """One value, for filters and imports; raises ValueError."""
@@ -197,22 +198,20 @@ class RecordValidator:
     ) -> dict[str, Any]:
         clean: dict[str, Any] = {}
         normalisers = self._normalise
+        blank = self._blank_is_null
         for name, value in values.items():
             fn = normalisers.get(name)
             if fn is None:
                 faults.append(Fault(prefix + name, "unknown field"))
                 continue
-            if value is None:
+            if value is None or (isinstance(value, str) and not value.strip() and name in blank):
+                # Blank text (an empty form input or CSV cell) is the same as leaving it out.
                 clean[name] = None
                 continue
             try:
-                result = fn(value)
+                clean[name] = fn(value)
             except ValueError as exc:
                 faults.append(Fault(prefix + name, str(exc)))
-                continue
-            if result == "" and self.properties[name].storage == "text":
-                result = None  # trimmed to nothing: the same as leaving it out
-            clean[name] = result
         return clean
 
     def for_create(
