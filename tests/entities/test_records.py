@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from decimal import Decimal
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from org import ORG
+from org import EMPLOYEE, ORG
 
 from xrm.entities.records import RecordService
 from xrm.entities.registry import Registry
@@ -371,3 +372,22 @@ def test_autonumbers_have_no_gaps_under_concurrency_or_rollback(
     for t in threads:
         t.join()
     assert sorted(made) == [f"EMP-{n:04d}" for n in range(1, 21)]
+
+
+def test_deleting_a_record_clears_retired_references_to_it(
+    org: RecordService, admin: Actor, registry: Registry, db: Database
+) -> None:
+    with org.session(admin) as s:
+        dept = s.create("department", {"name": "Ops"})
+        emp = s.create("employee", {"name": "A", "department": dept["id"]})
+    employee = json.loads(json.dumps(EMPLOYEE))
+    del employee["properties"]["department"]  # retired: hidden, its data kept
+    registry.apply([employee])
+    with org.session(admin) as s:
+        assert s.delete("department", dept["id"]) is True  # no cascade, no restriction
+        survivor = s.get("employee", emp["id"])
+    assert survivor is not None and "department" not in survivor
+    table = registry.current().tables["employee"]
+    with db.read() as conn:
+        kept = conn.execute(sa.select(table.c.department_id)).scalar_one()
+    assert kept is None  # the retired reference no longer points at a deleted record

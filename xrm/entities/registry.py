@@ -16,6 +16,7 @@ refusals a real run would meet.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import threading
@@ -131,13 +132,18 @@ class Registry:
             return catalog
 
     def export(self) -> list[tuple[str, dict[str, Any]]]:
-        """Every definition as ``(relative path, definition)``, in the catalog's file layout."""
+        """Every definition as ``(relative path, definition)``, in the catalog's file layout.
+
+        Deep copies: the caller may change them without touching the shared snapshot.
+        """
         catalog = self.current()
         out: list[tuple[str, dict[str, Any]]] = []
         for name in sorted(catalog.types):
-            out.append((f"{name}/definition.json", dict(catalog.types[name].definition)))
+            definition = copy.deepcopy(dict(catalog.types[name].definition))
+            out.append((f"{name}/definition.json", definition))
         for name in sorted(catalog.relationships):
-            out.append((f"relationships/{name}.json", dict(catalog.relationships[name].definition)))
+            definition = copy.deepcopy(dict(catalog.relationships[name].definition))
+            out.append((f"relationships/{name}.json", definition))
         return out
 
     # --- changing ----------------------------------------------------------------------------
