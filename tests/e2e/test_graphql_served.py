@@ -73,3 +73,47 @@ def test_two_workers_serve_a_new_type_from_the_next_request(
         anonymous = httpx.post(f"{base}/graphql", json={"query": "{ tickets { totalCount } }"})
         assert anonymous.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert "Traceback" not in log.read_text()
+
+
+def test_healthz_answers_while_heavy_queries_run(
+    test_database: TestDatabase, tmp_path: Path
+) -> None:
+    """Resolvers run in worker threads, so the event loop keeps serving other requests."""
+    import threading
+
+    db = Database(test_database.settings())
+    try:
+        with db.write() as conn:
+            token = create_token(conn, first_admin(conn))
+    finally:
+        db.dispose()
+    heavy = """{ customers(first: 200) { totalCount nodes { name history { action }
+                  contacts(first: 50) { nodes { fullName customer { name } } }
+                  contracts(first: 50) { nodes { title assets { nodes { name } } } } } } }"""
+    log = tmp_path / "serve.log"
+    with running_server(test_database, log, "--demo") as base:
+        stop = threading.Event()
+        finished: list[int] = []
+
+        def hammer() -> None:
+            while not stop.is_set():
+                body = post(base, token, heavy)
+                assert body.get("errors") is None, body
+                finished.append(1)
+
+        threads = [threading.Thread(target=hammer) for _ in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            slowest = 0.0
+            for _ in range(15):
+                started = time.monotonic()
+                assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+                slowest = max(slowest, time.monotonic() - started)
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        assert finished, "no heavy query finished"
+        assert slowest < 1.0, f"/healthz took {slowest:.2f} s while queries ran"
