@@ -121,20 +121,37 @@ def node_selections(connection: Selected) -> list[Selected]:
     return out
 
 
-def connection(page: Page, attribute_names: dict[str, str] | None = None) -> dict[str, Any]:
-    """A page in the shape of ``<Type>Connection`` (python field names)."""
-    edges = []
-    for index, (item, cursor) in enumerate(zip(page.items, page.cursors, strict=True)):
-        attributes = None
-        if page.attributes:
-            raw = page.attributes[index] or {}
-            attributes = {camel(k): json_value(v) for k, v in raw.items()}
-        edges.append({"cursor": cursor, "node": item, "attributes": attributes})
+def connection(page: Page) -> dict[str, Any]:
+    """A page in the shape of ``<Type>Connection``; edges and cursors built only if selected.
+
+    graphql-core's default resolver calls a callable it finds under a field's
+    name, so the parts that cost something are functions, run on demand.
+    """
+
+    def edges(info: Any, **_args: Any) -> list[dict[str, Any]]:
+        out = []
+        for index, item in enumerate(page.items):
+            attributes = None
+            if page.attributes:
+                raw = page.attributes[index] or {}
+                attributes = {camel(k): json_value(v) for k, v in raw.items()}
+            out.append(
+                {
+                    "cursor": lambda info, _i=index, **_a: page.cursor(_i),
+                    "node": item,
+                    "attributes": attributes,
+                }
+            )
+        return out
+
     return {
         "edges": edges,
         "nodes": page.items,
-        "page_info": {"has_next_page": page.has_next_page, "end_cursor": page.end_cursor},
-        "total_count": page.total_count,
+        "pageInfo": {
+            "hasNextPage": page.has_next_page,
+            "endCursor": lambda info, **_args: page.end_cursor,
+        },
+        "totalCount": page.total_count,
     }
 
 

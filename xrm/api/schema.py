@@ -139,8 +139,8 @@ def _shared() -> dict[str, Any]:
     out["PageInfo"] = GraphQLObjectType(
         "PageInfo",
         {
-            "hasNextPage": GraphQLField(_nn(GraphQLBoolean), resolve=_key("has_next_page")),
-            "endCursor": GraphQLField(GraphQLString, resolve=_key("end_cursor")),
+            "hasNextPage": GraphQLField(_nn(GraphQLBoolean)),
+            "endCursor": GraphQLField(GraphQLString),
         },
     )
     out["User"] = GraphQLObjectType(
@@ -267,8 +267,8 @@ class SchemaBuilder:
             lambda: {
                 "edges": GraphQLField(_list(self.t(f"{name}Edge"))),
                 "nodes": GraphQLField(_list(self.t(name))),
-                "pageInfo": GraphQLField(_nn(self.t("PageInfo")), resolve=_key("page_info")),
-                "totalCount": GraphQLField(_nn(GraphQLInt), resolve=_key("total_count")),
+                "pageInfo": GraphQLField(_nn(self.t("PageInfo"))),
+                "totalCount": GraphQLField(_nn(GraphQLInt)),
             },
         )
 

@@ -249,7 +249,7 @@ class SchemaChanger:
         if not values:
             return
         t = sa.table(
-            table, sa.column(key, sa.Uuid(as_uuid=False)), sa.column(prop.column, column_type(prop))
+            table, sa.column(key, id_type()), sa.column(prop.column, column_type(prop))
         )
         stmt = (
             t.update()

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement
 
@@ -397,8 +398,8 @@ class Compiler:
     def cursor(self, order: Sequence[tuple[Field, bool]], row: Mapping[str, Any]) -> str:
         """An opaque cursor for ``row`` under ``order`` (its order values, base64url JSON)."""
         values = [json_value(row[_row_key(f)]) for f, _ in order]
-        payload = json.dumps([self._order_key(order), values], separators=(",", ":"))
-        return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+        payload = orjson.dumps([self._order_key(order), values])
+        return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
     def decode_cursor(self, order: Sequence[tuple[Field, bool]], cursor: str) -> list[Any]:
         bad = ValidationFailed([Fault("after", "not a cursor of this list and ordering")])

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -53,17 +53,29 @@ _AUTONUMBER = re.compile(r"\{seq(?::(\d+))?\}")
 
 @dataclass(slots=True)
 class Page:
-    """One page of a list: its records, their cursors, and where the list goes on."""
+    """One page of a list: its records, where the list goes on, and cursors on demand.
+
+    Cursors are computed only when asked for: building one per record costs
+    as much as reading the record, and most lists never show them.
+    """
 
     items: list[Record]
-    cursors: list[str]
     has_next_page: bool
     total_count: int | None = None
     attributes: list[Record | None] = field(default_factory=list)  # many-to-many link values
+    cursor_of: Callable[[int], str] | None = None
+
+    def cursor(self, index: int) -> str:
+        assert self.cursor_of is not None
+        return self.cursor_of(index)
+
+    @property
+    def cursors(self) -> list[str]:
+        return [self.cursor(i) for i in range(len(self.items))]
 
     @property
     def end_cursor(self) -> str | None:
-        return self.cursors[-1] if self.cursors else None
+        return self.cursor(len(self.items) - 1) if self.items else None
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -130,6 +142,7 @@ class RecordSession:
         self.dialect = conn.dialect.name
         self.compiler = Compiler(catalog, self.dialect, settings.phone_region)
         self._audit: list[dict[str, Any]] = []
+        self._key_cache: dict[str, tuple[str, ...]] = {}
 
     # --- conversions -------------------------------------------------------------------------
 
@@ -146,6 +159,17 @@ class RecordSession:
         for prop in et.properties.values():
             out[prop.name] = row[prop.column]
         return out
+
+    def _keys(self, et: EntityType) -> tuple[str, ...]:
+        """Record keys in the order of ``_columns`` (cached: built per row otherwise)."""
+        keys = self._key_cache.get(et.name)
+        if keys is None:
+            keys = self._key_cache[et.name] = (*SYSTEM_KEYS, *et.properties)
+        return keys
+
+    def _from_row(self, et: EntityType, row: Any) -> Record:
+        """A record from a result row whose first columns are ``_columns(et, ...)``."""
+        return dict(zip(self._keys(et), row, strict=False))
 
     def _columns(self, et: EntityType, table: sa.FromClause) -> list[Any]:
         names = [
@@ -381,8 +405,9 @@ class RecordSession:
         out: dict[str, Record] = {}
         for chunk in _chunks(sorted(set(wanted))):
             query = sa.select(*self._columns(et, table)).where(table.c.id.in_(chunk))
-            for row in self.conn.execute(query).mappings():
-                out[row["id"]] = self._record(et, row)
+            for row in self.conn.execute(query):
+                record = self._from_row(et, row)
+                out[record["id"]] = record
         return out
 
     def users(self, ids: Iterable[str | None]) -> dict[str, Record]:
@@ -446,7 +471,7 @@ class RecordSession:
                 self.compiler.seek(order, self.compiler.decode_cursor(order, after))
             )
         query = query.order_by(*self.compiler.order_clauses(order)).limit(size + 1)
-        rows = self.conn.execute(query).mappings().all()
+        rows = self.conn.execute(query).all()
         page = self._page(et, order, rows, size)
         if with_total:
             count = sa.select(sa.func.count()).select_from(table).where(condition)
@@ -457,10 +482,11 @@ class RecordSession:
         self, et: EntityType, order: Sequence[tuple[Field, bool]], rows: Sequence[Any], size: int
     ) -> Page:
         shown = rows[:size]
+        compiler = self.compiler
         return Page(
-            items=[self._record(et, r) for r in shown],
-            cursors=[self.compiler.cursor(order, r) for r in shown],
+            items=[self._from_row(et, r) for r in shown],
             has_next_page=len(rows) > size,
+            cursor_of=lambda index: compiler.cursor(order, shown[index]._mapping),
         )
 
     def children(
@@ -537,15 +563,15 @@ class RecordSession:
                 .order_by(inner.c["_parent"], inner.c["_rank"])
             )
             grouped: dict[str, list[Any]] = defaultdict(list)
-            for row in self.conn.execute(outer).mappings():
-                grouped[str(row["_parent"])].append(row)
+            for row in self.conn.execute(outer):
+                grouped[str(row._mapping["_parent"])].append(row)
             for parent in chunk:
                 rows = grouped.get(parent, [])
                 page = self._page(other_et, order, rows, size)
                 if link is not None:
                     rel = self.catalog.relationships[link.relationship]
                     page.attributes = [
-                        {p.name: r[f"_attr_{p.name}"] for p in rel.properties.values()}
+                        {p.name: r._mapping[f"_attr_{p.name}"] for p in rel.properties.values()}
                         for r in rows[:size]
                     ]
                 pages[parent] = page

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
+from psycopg.types.string import TextLoader
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
@@ -63,9 +64,16 @@ def _postgresql_engine(url: sa.URL, schema: str | None) -> Engine:
     options = "-c timezone=UTC"
     if schema:
         options += f" -c search_path={schema}"
-    return sa.create_engine(
+    engine = sa.create_engine(
         url, connect_args={"options": options}, pool_pre_ping=True, pool_size=10, max_overflow=10
     )
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Ids are text everywhere in xrm: read uuid columns as text, not as uuid.UUID objects.
+        dbapi_connection.adapters.register_loader("uuid", TextLoader)
+
+    return engine
 
 
 class Database:

@@ -71,8 +71,32 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
-def id_type() -> sa.Uuid[str]:
-    return sa.Uuid(as_uuid=False)
+class RecordId(TypeDecorator[str]):
+    """Ids as their canonical text (lowercase, hyphenated) in and out, on both databases.
+
+    PostgreSQL stores a native ``uuid``; SQLite stores the same 36 characters
+    as text. Stock ``sa.Uuid`` keeps 32 hex digits on SQLite and builds a
+    ``uuid.UUID`` per value read, which measured as a third of the time of a
+    large GraphQL list; ids here are already canonical strings everywhere.
+    """
+
+    impl = sa.String(36)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(sa.Uuid(as_uuid=False))
+        return dialect.type_descriptor(sa.String(36))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return value if value is None or isinstance(value, str) else str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return value if value is None or isinstance(value, str) else str(value)
+
+
+def id_type() -> RecordId:
+    return RecordId()
 
 
 def column_type(prop: Property) -> Any:
