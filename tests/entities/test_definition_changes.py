@@ -391,17 +391,30 @@ def test_removing_and_purging_in_one_step(
     assert values(registry, db, "item", "name")[items[0]] == "short"
 
 
-def test_dropping_link_attributes_needs_confirmation(registry: Registry, db: Database) -> None:
+def test_removing_a_link_attribute_retires_it_and_defining_it_again_restores_it(
+    registry: Registry, db: Database, items: list[str]
+) -> None:
     registry.apply([BASE, TAGS])
+    links = registry.current().link_tables["item_links"]
+    now = dt.datetime.now(dt.UTC)
+    with db.write() as conn:
+        conn.execute(
+            links.insert().values(
+                from_id=items[0], to_id=items[1], created_at=now, weight=3, why="spare part"
+            )
+        )
     smaller = copy.deepcopy(TAGS)
     del smaller["properties"]["why"]
-    version = registry.current().version
-    with pytest.raises(ConfirmationRequired):
-        registry.define(smaller)
-    assert registry.current().version == version
+    plan = registry.define(smaller)
+    assert plan.describe() == ["retire item_links.why (hidden, data kept)"]
+    assert "why" not in registry.current().relationships["item_links"].properties
     assert "why" in {c["name"] for c in sa.inspect(db.engine).get_columns("r_item_links")}
-    registry.define(smaller, confirm_data_loss=True)
+    registry.define(TAGS)  # defined again: the data is back
+    with db.read() as conn:
+        assert conn.execute(sa.select(links.c.why)).scalar_one() == "spare part"
+    registry.define(smaller, confirm_data_loss=True)  # only a purge drops it
     assert "why" not in {c["name"] for c in sa.inspect(db.engine).get_columns("r_item_links")}
+    assert registry.current().relationships["item_links"].retired == {}
 
 
 # --- unique sets ---------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -30,3 +32,24 @@ def test_upgrade_is_idempotent_and_records_the_revision(db: Database) -> None:
         ).scalar_one()
     assert len(revisions) == 1
     assert version == "0"
+
+
+def test_an_older_database_is_upgraded_with_its_data(empty_database: Any) -> None:
+    db = Database(empty_database.settings())
+    try:
+        upgrade(db, "0001")
+        with db.write() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO xrm_relationships (name, definition, version, updated_at) "
+                    "VALUES ('links', '{}', 3, CURRENT_TIMESTAMP)"
+                )
+            )
+        upgrade(db)  # what every command does first
+        with db.read() as conn:
+            row = conn.execute(sa.select(tables.relationships)).mappings().one()
+            revision = conn.execute(sa.text("SELECT version_num FROM xrm_alembic_version")).scalar()
+    finally:
+        db.dispose()
+    assert (row["name"], row["version"], row["retired"]) == ("links", 3, None)
+    assert revision == "0002"

@@ -68,8 +68,8 @@ def _definition_label(definition: Any, index: int) -> str:
     return f"definitions.{index}"
 
 
-def _retired_json(et: EntityType) -> dict[str, Any]:
-    return {n: {"schema": dict(p.schema), "required": p.required} for n, p in et.retired.items()}
+def _retired_json(retired: Mapping[str, Property]) -> dict[str, Any]:
+    return {n: {"schema": dict(p.schema), "required": p.required} for n, p in retired.items()}
 
 
 def _revive_retired(raw: Mapping[str, Any]) -> dict[str, Property]:
@@ -98,7 +98,8 @@ def load_definitions(
     relationships: dict[str, Relationship] = {}
     for row in conn.execute(sa.select(platform.relationships)).mappings():
         rel = parse_relationship(row["definition"], version=row["version"])
-        relationships[rel.name] = rel
+        retired = _revive_retired(row["retired"] or {})
+        relationships[rel.name] = dataclasses.replace(rel, retired=retired)
     return types, relationships
 
 
@@ -299,7 +300,7 @@ class Registry:
             values = {
                 "plural": et.plural,
                 "definition": dict(et.definition),
-                "retired": _retired_json(et),
+                "retired": _retired_json(et.retired),
                 "version": et.version,
                 "updated_at": now,
             }
@@ -313,6 +314,7 @@ class Registry:
         for name, rel in plan.relationships.items():
             rel_values = {
                 "definition": dict(rel.definition),
+                "retired": _retired_json(rel.retired),
                 "version": rel.version,
                 "updated_at": now,
             }

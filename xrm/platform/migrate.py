@@ -22,9 +22,9 @@ def alembic_config() -> Config:
     return config
 
 
-def upgrade(db: Database) -> None:
-    """Apply every pending platform migration in one transaction."""
+def upgrade(db: Database, revision: str = "head") -> None:
+    """Apply every pending platform migration (up to ``revision``) in one transaction."""
     config = alembic_config()
     with db.write() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)

@@ -35,6 +35,8 @@ relationships = sa.Table(
     metadata,
     sa.Column("name", sa.String(40), primary_key=True),
     sa.Column("definition", sa.JSON(), nullable=False),
+    # Attributes removed from the definition, kept with their data (added in 0002).
+    sa.Column("retired", sa.JSON(), nullable=True),
     sa.Column("version", sa.Integer(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )

@@ -140,6 +140,7 @@ class Relationship:
     definition: Mapping[str, Any]
     properties: Mapping[str, Property] = field(default_factory=dict)
     version: int = 1
+    retired: Mapping[str, Property] = field(default_factory=dict)
 
     @property
     def table_name(self) -> str:

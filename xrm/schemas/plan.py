@@ -91,33 +91,57 @@ def _property_steps(
     return []
 
 
+def _property_changes(
+    target: str,
+    old: Mapping[str, Property],
+    retired_before: Mapping[str, Property],
+    new: Mapping[str, Property],
+    *,
+    confirm_data_loss: bool,
+    relationship: bool = False,
+) -> tuple[list[Step], dict[str, Property]]:
+    """Steps for the properties of a type or relationship, and what stays retired.
+
+    A removed property is retired (hidden, data kept); defining it again
+    restores it; only ``confirm_data_loss`` purges, and then every retired one.
+    """
+    r = relationship
+    steps: list[Step] = []
+    retired = dict(retired_before)
+    for name, prop in new.items():
+        if name in old:
+            steps.extend(_property_steps(target, old[name], prop, relationship=r))
+        elif name in retired:
+            was = retired.pop(name)
+            steps.append(Step("restore_column", target, prop, was, relationship=r))
+            steps.extend(_property_steps(target, was, prop, relationship=r))
+        else:
+            add = Step("add_column", target, prop, checks_data=prop.required, relationship=r)
+            steps.append(add)
+    for name, prop in old.items():
+        if name not in new:
+            if confirm_data_loss:
+                purge = Step("purge_column", target, None, prop, loses_data=True, relationship=r)
+                steps.append(purge)
+            else:
+                steps.append(Step("retire_column", target, None, prop, relationship=r))
+                retired[name] = prop
+    if confirm_data_loss:
+        for name in list(retired):
+            was = retired.pop(name)
+            steps.append(Step("purge_column", target, None, was, loses_data=True, relationship=r))
+    return steps, retired
+
+
 def diff_entity_type(
     old: EntityType | None, new: EntityType, *, confirm_data_loss: bool = False
 ) -> tuple[EntityType, list[Step]]:
     """The steps from ``old`` to ``new``, and ``new`` with its retired properties filled in."""
     if old is None:
         return dataclasses.replace(new, version=1), [Step("create_table", new.name)]
-    steps: list[Step] = []
-    retired = dict(old.retired)
-    for name, prop in new.properties.items():
-        if name in old.properties:
-            steps.extend(_property_steps(new.name, old.properties[name], prop))
-        elif name in retired:
-            was = retired.pop(name)
-            steps.append(Step("restore_column", new.name, prop, was))
-            steps.extend(_property_steps(new.name, was, prop))
-        else:
-            steps.append(Step("add_column", new.name, prop, checks_data=prop.required))
-    for name, prop in old.properties.items():
-        if name not in new.properties:
-            if confirm_data_loss:
-                steps.append(Step("purge_column", new.name, None, prop, loses_data=True))
-            else:
-                steps.append(Step("retire_column", new.name, None, prop))
-                retired[name] = prop
-    if confirm_data_loss:
-        for name in list(retired):
-            steps.append(Step("purge_column", new.name, None, retired.pop(name), loses_data=True))
+    steps, retired = _property_changes(
+        new.name, old.properties, old.retired, new.properties, confirm_data_loss=confirm_data_loss
+    )
     old_groups, new_groups = set(old.unique), set(new.unique)
     steps.extend(Step("drop_unique", new.name, group=g) for g in old.unique if g not in new_groups)
     steps.extend(
@@ -144,19 +168,16 @@ def diff_relationship(
     steps: list[Step] = []
     if (old.from_entity, old.to_entity) != (new.from_entity, new.to_entity):
         steps.append(Step("relink", new.name, relationship=True, loses_data=True))
-    for name, prop in new.properties.items():
-        if name in old.properties:
-            steps.extend(_property_steps(new.name, old.properties[name], prop, relationship=True))
-        else:
-            steps.append(
-                Step("add_column", new.name, prop, relationship=True, checks_data=prop.required)
-            )
-    for name, prop in old.properties.items():
-        if name not in new.properties:
-            steps.append(
-                Step("purge_column", new.name, None, prop, relationship=True, loses_data=True)
-            )
-    result = dataclasses.replace(new, version=old.version)
+    property_steps, retired = _property_changes(
+        new.name,
+        old.properties,
+        old.retired,
+        new.properties,
+        confirm_data_loss=confirm_data_loss,
+        relationship=True,
+    )
+    steps.extend(property_steps)
+    result = dataclasses.replace(new, retired=retired, version=old.version)
     if steps or dict(old.definition) != dict(new.definition):
         if not steps:
             steps.append(Step("update_definition", new.name, relationship=True))

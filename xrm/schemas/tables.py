@@ -199,5 +199,6 @@ def relationship_table(rel: Relationship, metadata: sa.MetaData) -> sa.Table:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("created_by", id_type(), nullable=True),
     ]
-    columns.extend(property_column(name, p) for p in rel.properties.values())
+    props = [*rel.properties.values(), *rel.retired.values()]
+    columns.extend(property_column(name, p) for p in props)
     return sa.Table(name, metadata, *columns, lookup_index(name, "to_id"))
