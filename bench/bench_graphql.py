@@ -232,9 +232,8 @@ def main() -> None:
     print(f"database: {db.dialect}")
     print(f"{'case':<44}{'median':>10}{'ratio':>8}{'target':>8}")
     print(f"{'floor: hand-written SQL + orjson':<44}{floor_s * 1000:>8.1f}ms{1:>8.1f}")
-    print(
-        f"{'GraphQL over HTTP, one client':<44}{api_s * 1000:>8.1f}ms{api_s / floor_s:>8.1f}{'<= 3':>8}"
-    )
+    ratio = api_s / floor_s
+    print(f"{'GraphQL over HTTP, one client':<44}{api_s * 1000:>8.1f}ms{ratio:>8.1f}{'<= 3':>8}")
     print(f"{'GraphQL over HTTP, 8 clients':<44}{rps:>7.0f}/s")
 
 

@@ -9,7 +9,16 @@ Three things differ from strawberry's stock ASGI view:
   database synchronously, and the event loop keeps answering meanwhile;
 - errors follow CONTRACT §4: each carries ``extensions.code``; anything that
   is not an xrm error becomes ``INTERNAL_SERVER_ERROR`` with a request id,
-  its traceback going to the server log only.
+  its traceback going to the server log only;
+- HTTP follows the GraphQL over HTTP spec (checked by ``graphql-http``'s audit,
+  tests/e2e/test_graphql_http_audit.py): the response media type is negotiated
+  from ``Accept`` (``application/graphql-response+json`` or ``application/json``,
+  the default); with ``application/graphql-response+json`` a request error (no
+  execution: syntax, validation, variables, authentication, limits) is a 4xx
+  without ``data``, while ``application/json`` keeps answering 200; a request
+  that is not well-formed (body not a JSON object, wrongly typed parameters) is
+  a 4xx whose body is a GraphQL response with code ``BAD_REQUEST``; a mutation
+  over GET is 405 with ``Allow: POST``.
 """
 
 from __future__ import annotations
@@ -26,10 +35,13 @@ from graphql import GraphQLError, OperationDefinitionNode, parse
 from graphql.error import GraphQLSyntaxError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -44,6 +56,83 @@ from xrm.platform.identity import actor_for_token
 from xrm.schemas.formats import json_value
 
 log = logging.getLogger("xrm.api")
+
+JSON = "application/json"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+_SUPPORTED = (GRAPHQL_RESPONSE, JSON)
+
+
+def negotiate(accept: str | None) -> str:
+    """The response media type for an ``Accept`` header: the client's best supported one.
+
+    Higher ``q`` wins, then the more specific range (``application/json`` over
+    ``application/*`` over ``*/*``), then the one listed first; ``application/json``
+    when nothing else decides, when the header is missing, or when it names no
+    supported type (the spec lets a server disregard such a header).
+    """
+    if not accept or not accept.strip():
+        return JSON
+    best: tuple[float, int, int, int] | None = None
+    chosen = JSON
+    for position, part in enumerate(accept.split(",")):
+        media, *params = (piece.strip() for piece in part.split(";"))
+        media = media.lower()
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+        for supported in _SUPPORTED:
+            if media == supported:
+                specificity = 3
+            elif media == "application/*":
+                specificity = 2
+            elif media == "*/*":
+                specificity = 1
+            else:
+                continue
+            if q <= 0:
+                continue
+            score = (q, specificity, -position, int(supported == JSON))
+            if best is None or score > best:
+                best, chosen = score, supported
+    return chosen
+
+
+def _media_type(request: Request) -> str:
+    media: str | None = getattr(request.state, "xrm_media_type", None)
+    if media is None:
+        media = request.state.xrm_media_type = negotiate(request.headers.get("accept"))
+    return media
+
+
+def _is_request_error(result: ExecutionResult) -> bool:
+    """True when execution never started (no ``data`` entry is due): no error has a path."""
+    return (
+        result.data is None
+        and bool(result.errors)
+        and all(error.path is None for error in result.errors or ())
+    )
+
+
+def _operation_kind(
+    query: str, operation_name: str | None, max_tokens: int
+) -> OperationType | None:
+    """The type of the operation a request would run, or None if that is not yet clear."""
+    try:
+        document = parse(query, max_tokens=max_tokens)
+    except GraphQLSyntaxError:
+        return None  # execution reports the syntax error
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode) and (
+            operation_name is None
+            or (definition.name is not None and definition.name.value == operation_name)
+        ):
+            return OperationType(definition.operation.value)
+    return None
 
 
 class SchemaCache:
@@ -132,6 +221,77 @@ class GraphQLView(GraphQL[RequestContext, None]):
         self.schemas = SchemaCache(services)
         self.limits = Limits.from_settings(services.records.settings)
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:
+            response = self._refusal(request, exc)
+        await response(scope, receive, send)
+
+    def _refusal(self, request: Request, exc: HTTPException) -> Response:
+        """A request the view cannot run, as a GraphQL response (``BAD_REQUEST``) with a 4xx."""
+        extensions: dict[str, Any] = {"code": "BAD_REQUEST"}
+        request_id = getattr(request.state, "xrm_request_id", None)
+        if request_id:
+            extensions["requestId"] = request_id
+        body = {"errors": [{"message": exc.reason, "extensions": extensions}]}
+        headers = {}
+        if exc.status_code == 405:
+            headers["allow"] = "POST" if request.method == "GET" else "GET, POST"
+        return Response(
+            self.encode_json(body),
+            status_code=exc.status_code,
+            headers=headers,
+            media_type=_media_type(request),
+        )
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData:
+        """One GraphQL request from the query string (GET) or a JSON object body (POST).
+
+        Unlike the stock view, a body that is JSON but not an object, and an
+        ``operationName`` that is not a string, are refused with 400 rather than
+        failing later; a POST that is not ``application/json`` is 415. Batches,
+        multipart uploads and streaming transports are not offered here.
+        """
+        if request.method == "GET":
+            data = self.parse_query_params(request.query_params)
+        else:
+            content_type, _ = parse_content_type(request.content_type or "")
+            if content_type.lower() != JSON:
+                raise HTTPException(415, "Send the request as application/json")
+            data = self.parse_json(await request.get_body())
+        if isinstance(data, list):
+            raise HTTPException(400, "Batching is not enabled")
+        if not isinstance(data, dict):
+            raise HTTPException(400, "The request body must be a JSON object")
+        query = data.get("query")
+        if not isinstance(query, (str, type(None))):
+            raise HTTPException(
+                400, "The GraphQL operation's `query` must be a string or null, if provided."
+            )
+        operation_name = data.get("operationName")
+        if not isinstance(operation_name, (str, type(None))):
+            raise HTTPException(
+                400,
+                "The GraphQL operation's `operationName` must be a string or null, if provided.",
+            )
+        for key in ("variables", "extensions"):
+            if not isinstance(data.get(key), (dict, type(None))):
+                raise HTTPException(
+                    400, f"The GraphQL operation's `{key}` must be an object or null, if provided."
+                )
+        return GraphQLRequestData(
+            query=query,
+            variables=data.get("variables"),
+            operation_name=operation_name,
+            extensions=data.get("extensions"),
+            protocol="http",
+        )
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
@@ -140,6 +300,10 @@ class GraphQLView(GraphQL[RequestContext, None]):
             actor = await run_in_threadpool(self._actor, token.strip())
         request_id = (request.headers.get("x-request-id") or secrets.token_hex(8))[:64]
         request.state.xrm_request_id = request_id
+        if isinstance(request, Request) and isinstance(response, Response):
+            # The sub-response: process_result sets its status, create_response its type.
+            response.media_type = _media_type(request)
+            request.state.xrm_response = response
         return RequestContext(self.services, actor, request_id)
 
     def _actor(self, token: str) -> Any:
@@ -163,7 +327,9 @@ class GraphQLView(GraphQL[RequestContext, None]):
         except CannotGetOperationTypeError as e:
             raise HTTPException(400, e.as_http_error_reason()) from e
         except InvalidOperationTypeError as e:
-            raise HTTPException(400, e.as_http_error_reason(request_adapter.method)) from e
+            # GraphQL over HTTP: a mutation over GET is 405 Method Not Allowed.
+            status = 405 if request_adapter.method == "GET" else 400
+            raise HTTPException(status, e.as_http_error_reason(request_adapter.method)) from e
         except MissingQueryError as e:
             raise HTTPException(400, "No GraphQL query found in the request") from e
 
@@ -173,6 +339,11 @@ class GraphQLView(GraphQL[RequestContext, None]):
         if data.query is None:
             raise MissingQueryError
         try:
+            if OperationType.MUTATION not in allowed:
+                # Refused by method before anything else, authentication included.
+                kind = _operation_kind(data.query, data.operation_name, self.limits.max_tokens)
+                if kind is not None and kind not in allowed:
+                    raise InvalidOperationTypeError(kind)
             schema = self.schemas.current(context)
             if context.actor is None and not _only_typename(data.query):
                 message = "authentication required: send Authorization: Bearer <token>"
@@ -197,11 +368,32 @@ class GraphQLView(GraphQL[RequestContext, None]):
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data, default=json_value)
 
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        response.headers["content-type"] = sub_response.media_type or JSON
+        return response
+
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         request_id = getattr(request.state, "xrm_request_id", "-")
-        response: GraphQLHTTPResponse = {"data": result.data}
+        response: GraphQLHTTPResponse = {}
+        if _media_type(request) == GRAPHQL_RESPONSE and _is_request_error(result):
+            # GraphQL over HTTP: no data entry, and a 4xx status, for this media type only.
+            sub_response = getattr(request.state, "xrm_response", None)
+            if sub_response is not None:
+                unauthenticated = any(
+                    isinstance(e.original_error, Unauthenticated) for e in result.errors or ()
+                )
+                sub_response.status_code = 401 if unauthenticated else 400
+                if unauthenticated:
+                    sub_response.headers["www-authenticate"] = "Bearer"
+        else:
+            response["data"] = result.data
         if result.errors:
             response["errors"] = [_format(e, request_id) for e in result.errors]
         if result.extensions:
