@@ -55,7 +55,7 @@ class Result:
         return self.out.splitlines()
 
 
-def run_xrm(database: CliDatabase, *args: str, cwd: Path | None = None) -> Result:
+def run_xrm(database: CliDatabase, *args: str, cwd: Path | None = None, stdin: str = "") -> Result:
     """Run ``xrm --db URL ARGS`` (the schema, on PostgreSQL, through the environment)."""
     done = subprocess.run(
         [*XRM, "--db", database.url, *args],
@@ -64,7 +64,7 @@ def run_xrm(database: CliDatabase, *args: str, cwd: Path | None = None) -> Resul
         capture_output=True,
         text=True,
         timeout=120,
-        stdin=subprocess.DEVNULL,
+        input=stdin,
     )
     return Result(done.returncode, done.stdout, done.stderr)
 
@@ -256,3 +256,91 @@ def test_token_create_for_a_user(test_database: CliDatabase) -> None:
     result = run_xrm(test_database, "token", "create", "--user", "Admin@Localhost")
     assert result.code == 0, result.err
     assert len(result.lines) == 1 and result.lines[0].startswith("xrm_")
+
+
+def test_user_create_with_a_password_from_stdin(test_database: CliDatabase) -> None:
+    from xrm.platform.db import Database
+    from xrm.platform.identity import check_password, find_user
+    from xrm.platform.settings import Settings
+
+    result = run_xrm(
+        test_database,
+        "user",
+        "create",
+        " Ann@Example.COM ",
+        "--role",
+        "editor",
+        "--role",
+        "viewer",
+        "--name",
+        "Ann Lee",
+        "--password-stdin",
+        stdin="correct horse battery\n",
+    )
+    assert result.code == 0, result.err
+    assert "ann@example.com" in result.out
+    settings = Settings(
+        database_url=test_database.url,
+        database_schema=test_database.environment().get("XRM_DATABASE_SCHEMA"),
+    )
+    db = Database(settings)
+    try:
+        with db.read() as conn:
+            user = find_user(conn, "ann@example.com")
+            assert user is not None and user.roles == ("editor", "viewer")
+            assert check_password(conn, "ANN@example.com", "correct horse battery") == user
+            assert check_password(conn, "ann@example.com", "correct horse battery\n") is None
+            assert check_password(conn, "ann@example.com", "wrong") is None
+            stored = conn.exec_driver_sql("SELECT password_hash FROM xrm_users").scalars().all()
+            assert all(h is None or h.startswith("$argon2id$") for h in stored)
+            assert not any(h and "correct horse" in h for h in stored)
+    finally:
+        db.dispose()
+    # The token command finds the new user.
+    assert run_xrm(test_database, "token", "create", "--user", "ann@example.com").code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "says"),
+    [
+        (["nobody", "--role", "viewer"], "", "e-mail"),
+        (["a@example.com", "--role", "boss"], "", "boss"),
+        (["a@example.com"], "", "--role"),
+        (["a@example.com", "--role", "viewer", "--password-stdin"], "", "no password"),
+        (["a@example.com", "--role", "viewer", "--password-stdin"], "short\n", "8 characters"),
+    ],
+)
+def test_user_create_refuses_bad_input(
+    test_database: CliDatabase, args: list[str], stdin: str, says: str
+) -> None:
+    result = run_xrm(test_database, "user", "create", *args, stdin=stdin)
+    assert_one_line_error(result)
+    assert says in result.err
+
+
+def test_user_create_twice_is_a_conflict_and_a_defined_role_is_accepted(
+    test_database: CliDatabase, tmp_path: Path
+) -> None:
+    role = {"role": "support", "entities": {"*": {"read": "own"}}}
+    (tmp_path / "support.json").write_text(json.dumps(role), encoding="utf-8")
+    applied = run_xrm(test_database, "apply", str(tmp_path / "support.json"))
+    assert applied.code == 0, applied.err
+    assert run_xrm(test_database, "user", "create", "s@example.com", "--role", "support").code == 0
+    again = run_xrm(test_database, "user", "create", "S@example.com", "--role", "viewer")
+    assert_one_line_error(again)
+    assert "exists already" in again.err
+
+
+def test_token_list_and_revoke(test_database: CliDatabase) -> None:
+    token = run_xrm(test_database, "token", "create", "--admin", "--name", "ci").out.strip()
+    listed = run_xrm(test_database, "token", "list")
+    assert listed.code == 0, listed.err
+    [line] = listed.lines
+    token_id, state, email, name, *_ = line.split("\t")
+    assert (state, email, name) == ("active", "admin@localhost", "ci")
+    assert token not in listed.out  # never shown again
+    assert run_xrm(test_database, "token", "list", "--user", "nobody@example.com").out == ""
+    revoked = run_xrm(test_database, "token", "revoke", token_id)
+    assert revoked.code == 0, revoked.err
+    assert run_xrm(test_database, "token", "list").lines[0].split("\t")[1] == "revoked"
+    assert_one_line_error(run_xrm(test_database, "token", "revoke", "not-an-id"))

@@ -19,11 +19,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from xrm.admin_ui.auth import Door
+from xrm.admin_ui.routes import routes as admin_routes
 from xrm.api.context import Services
 from xrm.api.view import GraphQLView
 from xrm.entities.records import RecordService
 from xrm.entities.registry import Registry
 from xrm.platform.db import Database
+from xrm.platform.keys import secret_key
 from xrm.platform.settings import Settings
 
 
@@ -55,6 +58,7 @@ def create_app(settings: Settings) -> Starlette:
         app.state.registry = registry
         app.state.records = records
         app.state.graphql = GraphQLView(db, Services(registry, records))
+        app.state.admin_door = Door(db, await run_in_threadpool(secret_key, db, settings))
         try:
             yield
         finally:
@@ -63,6 +67,7 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/graphql", _GraphQLEndpoint(), methods=["GET", "POST"]),
+        *admin_routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

@@ -22,13 +22,23 @@ import sqlalchemy as sa
 
 from xrm.entities.files import DefinitionFile, read_definition_files
 from xrm.errors import DefinitionError, XrmError
+from xrm.platform import audit
 from xrm.platform.db import Database
-from xrm.platform.identity import SYSTEM_ACTOR, create_token, find_user, first_admin
+from xrm.platform.identity import (
+    SYSTEM_ACTOR,
+    create_token,
+    create_user,
+    find_user,
+    first_admin,
+    list_tokens,
+    revoke_token,
+)
 from xrm.platform.migrate import upgrade
 from xrm.platform.settings import Settings
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+MIN_PASSWORD_LENGTH = 8
 
 Handler = Callable[[argparse.Namespace, Settings, Database], int]
 
@@ -162,6 +172,77 @@ def cmd_token_create(args: argparse.Namespace, settings: Settings, db: Database)
     return 0
 
 
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value is not None else "-"
+
+
+def cmd_token_list(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    """One line per token: id, state, owner, name, created, last used, expires (never the token)."""
+    with db.read() as conn:
+        infos = list_tokens(conn, args.user)
+    for info in infos:
+        print(
+            "\t".join(
+                [
+                    info.id,
+                    info.state,
+                    info.user_email,
+                    info.name or "-",
+                    f"created {_when(info.created_at)}",
+                    f"used {_when(info.last_used_at)}",
+                    f"expires {_when(info.expires_at)}",
+                ]
+            )
+        )
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    """Revoke one token by id; it stops working on the next request, on every process."""
+    with db.write() as conn:
+        info = revoke_token(conn, args.id)
+        changes = {"revoked": [None, True], "name": [info.name, info.name]}
+        audit.write(conn, [audit.entry(SYSTEM_ACTOR, "cli", "revoke", "token", info.id, changes)])
+    print(f"revoked token {info.id} of {info.user_email}")
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str | None:
+    if not args.password_stdin:
+        return None
+    line = sys.stdin.readline()
+    password = line.removesuffix("\n").removesuffix("\r")
+    if not password:
+        raise CommandError("--password-stdin: standard input held no password", EXIT_USAGE)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise CommandError(
+            f"--password-stdin: a password needs at least {MIN_PASSWORD_LENGTH} characters",
+            EXIT_USAGE,
+        )
+    return password
+
+
+def cmd_user_create(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    """Create one user holding the given roles (built-in or defined); audited as a CLI change."""
+    from xrm.entities.registry import load_roles
+    from xrm.schemas.roles import BUILTIN_ROLES
+
+    password = _read_password(args)
+    with db.write() as conn:
+        known = set(BUILTIN_ROLES) | set(load_roles(conn))
+        unknown = [r for r in args.role if r not in known]
+        if unknown:
+            raise CommandError(
+                f"no role named {unknown[0]!r} (roles: {', '.join(sorted(known))})", EXIT_USAGE
+            )
+        roles = tuple(dict.fromkeys(args.role))
+        user = create_user(conn, args.email, roles, name=args.name, password=password)
+        changes = {"email": [None, user.email], "roles": [None, list(roles)]}
+        audit.write(conn, [audit.entry(SYSTEM_ACTOR, "cli", "create", "user", user.id, changes)])
+    print(f"created user {user.email} ({', '.join(roles)})")
+    return 0
+
+
 def settings_environment(settings: Settings) -> dict[str, str]:
     """The ``XRM_*`` variables from which ``Settings.from_env`` rebuilds ``settings``."""
     env = {"XRM_DATABASE_URL": settings.database_url, "XRM_PHONE_REGION": settings.phone_region}
@@ -276,6 +357,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("dir", type=Path, metavar="DIR")
 
+    user = command(commands, "user", None, "users")
+    user_commands = user.add_subparsers(
+        title="commands", metavar="COMMAND", parser_class=_Parser, required=True
+    )
+    user_create = command(user_commands, "create", cmd_user_create, "create a user")
+    user_create.add_argument("email", metavar="EMAIL")
+    user_create.add_argument(
+        "--role",
+        action="append",
+        required=True,
+        metavar="ROLE",
+        help="a role to hold: admin, editor, viewer or a defined one (repeatable)",
+    )
+    user_create.add_argument("--name", help="the name shown for the user")
+    user_create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read a sign-in password from the first line of standard input",
+    )
+
     token = command(commands, "token", None, "API tokens")
     token_commands = token.add_subparsers(
         title="commands", metavar="COMMAND", parser_class=_Parser, required=True
@@ -288,6 +389,10 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--user", metavar="EMAIL", help="for an existing user")
     create.add_argument("--name", help="a label to recognise the token by")
     create.add_argument("--expires-in", type=float, metavar="DAYS", help="expire after DAYS days")
+    listing = command(token_commands, "list", cmd_token_list, "list tokens (never their text)")
+    listing.add_argument("--user", metavar="EMAIL", help="only this user's tokens")
+    revoke = command(token_commands, "revoke", cmd_token_revoke, "revoke a token by its id")
+    revoke.add_argument("id", metavar="ID")
     return parser
 
 

@@ -123,3 +123,19 @@ def test_request_errors_are_4xx_without_data_only_for_graphql_response_json(
     assert status == 200 and body["data"] is None, body
     status, body = post("{ tasks { totalCount } }", GRAPHQL_RESPONSE, auth)
     assert status == 200 and body == {"data": {"tasks": {"totalCount": 0}}}, body
+
+
+def test_a_variable_of_the_wrong_shape_is_the_callers_error_naming_the_field(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    query = "mutation($i: ContractInput!) { createContract(input: $i) { id } }"
+    response = client.post(
+        "/graphql",
+        json={"query": query, "variables": {"i": {"title": "Deal", "customer": "x"}}},
+        headers=auth,
+    )
+    assert response.status_code == 200
+    errors = response.json()["errors"]
+    assert {e["extensions"]["code"] for e in errors} == {"BAD_USER_INPUT"}
+    assert any("customerId" in e["message"] for e in errors)
+    assert "internal" not in response.text

@@ -18,6 +18,7 @@ import pytest
 
 STARTUP_TIMEOUT_S = 60.0
 
+
 class ServedDatabase(Protocol):
     """What ``conftest.TestDatabase`` offers: a URL, and the environment to run ``xrm`` in."""
 
@@ -26,7 +27,7 @@ class ServedDatabase(Protocol):
     def environment(self) -> dict[str, str]: ...
 
 
-def _xrm() -> list[str]:
+def xrm_command() -> list[str]:
     beside = Path(sys.executable).with_name("xrm")
     if beside.exists():
         return [str(beside)]
@@ -47,7 +48,7 @@ def running_server(database: ServedDatabase, log: Path, *args: str) -> Iterator[
     base = f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [*_xrm(), "--db", database.url, "serve", "--port", str(port), *args],
+            [*xrm_command(), "--db", database.url, "serve", "--port", str(port), *args],
             env=database.environment(),
             cwd=log.parent,
             stdin=subprocess.DEVNULL,

@@ -165,15 +165,23 @@ def test_decimals_order_numerically(org: dict[str, Any]) -> None:
         [{"level": "ASC"}, {"salary": "DESC"}],
         [{"hired": "DESC"}, {"status": "ASC"}],
         [{"seen_at": "ASC"}, {"active": "DESC"}, {"score": "ASC"}],
+        # One field and the id: a row-value range, then the nulls (ascending).
+        [{"salary": "ASC"}],
+        [{"salary": "DESC"}],
+        [{"hired": "ASC"}],
+        [{"name": "DESC"}],
     ],
 )
-def test_keyset_pages_walk_every_record_once(org: dict[str, Any], order: list[Any]) -> None:
+@pytest.mark.parametrize("size", [1, 3])
+def test_keyset_pages_walk_every_record_once(
+    org: dict[str, Any], order: list[Any], size: int
+) -> None:
     with reading(org) as s:
         whole = [r["id"] for r in s.query("employee", order_by=order, first=500).items]
         walked: list[str] = []
         after = None
         while True:
-            page = s.query("employee", order_by=order, first=3, after=after)
+            page = s.query("employee", order_by=order, first=size, after=after)
             assert page.total_count == len(NAMES)
             walked.extend(r["id"] for r in page.items)
             if not page.has_next_page:

@@ -15,6 +15,7 @@ from org import EMPLOYEE, ORG
 from xrm.entities.records import RecordService
 from xrm.entities.registry import Registry
 from xrm.errors import Conflict, Duplicate, NotFound, Restricted, ValidationFailed
+from xrm.platform import audit as platform_audit
 from xrm.platform import tables as platform
 from xrm.platform.db import Database
 from xrm.platform.identity import Actor
@@ -346,6 +347,58 @@ def test_every_write_is_audited_in_its_own_transaction(
         raise RuntimeError("boom")
     assert audit_rows(db, request_id="req-2") == []
     assert count(db, registry, "employee") == 1
+
+
+class AuditDown(Exception):
+    pass
+
+
+def test_no_write_without_its_audit_row(
+    org: RecordService,
+    admin: Actor,
+    db: Database,
+    registry: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When writing the audit row fails, the whole change it records rolls back."""
+    with org.session(admin) as s:
+        emp = s.create("employee", {"name": "A", "level": 1})
+        project = s.create("project", {"title": "P"})
+        s.link("assignments", emp["id"], project["id"])
+        dept = s.create("department", {"name": "D"})
+    before = {e: count(db, registry, e) for e in ("employee", "project", "department")}
+    audit_before = len(audit_rows(db))
+
+    def failing_write(conn: Any, entries: Any) -> None:
+        raise AuditDown("audit store unavailable")
+
+    monkeypatch.setattr(platform_audit, "write", failing_write)
+    attempts = [
+        lambda s: s.create("employee", {"name": "B"}),
+        lambda s: s.create_many("employee", [{"name": "C"}, {"name": "D"}]),
+        lambda s: s.update("employee", emp["id"], {"level": 5}),
+        lambda s: s.delete("department", dept["id"]),
+        lambda s: s.delete("employee", emp["id"]),  # also removes its link
+        lambda s: s.link("assignments", emp["id"], project["id"], {"hours": 3}),
+        lambda s: s.unlink("assignments", emp["id"], project["id"]),
+    ]
+    for attempt in attempts:
+        with pytest.raises(AuditDown), org.session(admin) as s:
+            attempt(s)
+    with pytest.raises(AuditDown):
+        registry.apply(
+            [{**EMPLOYEE, "properties": {**EMPLOYEE["properties"], "x": {"type": "string"}}}]
+        )
+    monkeypatch.undo()
+    assert {e: count(db, registry, e) for e in before} == before
+    assert len(audit_rows(db)) == audit_before
+    assert "x" not in registry.current().entity("employee").properties
+    with org.session(admin) as s:
+        stored = s.get("employee", emp["id"])
+        assert stored is not None and stored["level"] == 1 and stored["version"] == 1
+        members = s.children("project", "members", [project["id"]])[project["id"]]
+        assert [m["id"] for m in members.items] == [emp["id"]]
+        assert members.attributes == [{"role": None, "hours": None}]
 
 
 def test_autonumbers_have_no_gaps_under_concurrency_or_rollback(

@@ -30,6 +30,8 @@ from graphql.execution.values import get_argument_values, get_directive_values
 
 from xrm.api.context import RequestContext
 from xrm.entities.records import Page, Record, RecordSession
+from xrm.errors import Forbidden
+from xrm.platform.access import HIDDEN
 from xrm.schemas.formats import json_value
 from xrm.schemas.naming import camel
 
@@ -180,42 +182,59 @@ def preload(
     names = ctx.translator.names(entity)
     for field in selections:
         key = "@" + field.key
-        if field.name in USER_FIELDS:
-            column = USER_FIELDS[field.name]
-            users = session.users(r[column] for r in records)
+        try:
+            _load_field(ctx, session, entity, records, names, field, key)
+        except Forbidden as exc:
+            # A relation the actor may not read: FORBIDDEN at that field, not the whole list.
             for record in records:
-                record[key] = users.get(str(record[column])) if record[column] else None
-            continue
-        if field.name == "history":
-            history = session.history(entity, [r["id"] for r in records])
-            for record in records:
-                record[key] = history.get(str(record["id"]), [])
-            continue
-        name = names.get(field.name)
-        if name is None or name.kind not in ("ref", "many"):
-            continue
-        assert name.target is not None
-        if name.kind == "ref":
-            ids = [r[name.key] for r in records if r.get(name.key)]
-            user = name.target == "user"
-            found = session.users(ids) if user else session.fetch(name.target, ids)
-            for record in records:
-                value = record.get(name.key)
-                record[key] = found.get(str(value)) if value else None
-            if name.target != "user":
-                preload(ctx, session, name.target, list(found.values()), field.children)
-            continue
-        args = list_arguments(ctx, name.target, field.args)
-        pages = session.children(
-            entity,
-            name.key,
-            [r["id"] for r in records],
-            with_total=selects(field, "totalCount"),
-            **args,
-        )
-        children: list[Record] = []
+                record[key] = exc
+
+
+def _load_field(
+    ctx: RequestContext,
+    session: RecordSession,
+    entity: str,
+    records: Sequence[Record],
+    names: dict[str, Any],
+    field: Selected,
+    key: str,
+) -> None:
+    if field.name in USER_FIELDS:
+        column = USER_FIELDS[field.name]
+        users = session.users(r[column] for r in records)
         for record in records:
-            page = pages[str(record["id"])]
-            record[key] = connection(page)
-            children.extend(page.items)
-        preload(ctx, session, name.target, children, node_selections(field))
+            record[key] = users.get(str(record[column])) if record[column] else None
+        return
+    if field.name == "history":
+        history = session.history(entity, [r["id"] for r in records])
+        for record in records:
+            record[key] = history.get(str(record["id"]), [])
+        return
+    name = names.get(field.name)
+    if name is None or name.kind not in ("ref", "many"):
+        return
+    assert name.target is not None
+    if name.kind == "ref":
+        ids = [r[name.key] for r in records if r.get(name.key) and r[name.key] is not HIDDEN]
+        user = name.target == "user"
+        found = session.users(ids) if user else session.fetch(name.target, ids)
+        for record in records:
+            value = record.get(name.key)
+            record[key] = HIDDEN if value is HIDDEN else (found.get(str(value)) if value else None)
+        if not user:
+            preload(ctx, session, name.target, list(found.values()), field.children)
+        return
+    args = list_arguments(ctx, name.target, field.args)
+    pages = session.children(
+        entity,
+        name.key,
+        [r["id"] for r in records],
+        with_total=selects(field, "totalCount"),
+        **args,
+    )
+    children: list[Record] = []
+    for record in records:
+        page = pages[str(record["id"])]
+        record[key] = connection(page)
+        children.extend(page.items)
+    preload(ctx, session, name.target, children, node_selections(field))

@@ -26,6 +26,8 @@ SYSTEM_FIELDS = {
     "owner": "owner",
 }
 
+OWNER_INPUT = ("ownerId", "owner")  # inputs and patches may reassign the record's owner
+
 
 @dataclass(frozen=True, slots=True)
 class FieldName:
@@ -88,7 +90,9 @@ class Translator:
                 name = names.get(key)
                 if name is None:
                     raise ValidationFailed([Fault(f"{path}.{key}", f"no field {key!r}")])
-                if name.kind == "ref":
+                if name.kind == "ref" and name.target == "user":
+                    out[name.key] = _user_filter(value)
+                elif name.kind == "ref":
                     assert name.target is not None
                     out[name.key] = self.filter(name.target, value, f"{path}.{key}")
                 elif name.kind == "many":
@@ -141,17 +145,42 @@ class Translator:
         out = {}
         for key, value in spec.items():
             name = names.get(key)
-            out[name.key if name is not None else key] = value
+            out[OWNER_INPUT[1] if key == OWNER_INPUT[0] else name.key if name else key] = value
         return out
 
     def field_path(self, entity: str, path: str) -> str:
-        """A fault path in service terms (``inputs.3.partner``) in GraphQL terms."""
+        """A fault path in service terms (``inputs.3.partner``) in GraphQL terms.
+
+        In inputs a reference is its id (``partnerId``); in filters a reference
+        names the related record (``filter.partner.name``), so there each part is
+        only camel-cased (``partner_id`` is ``partnerId`` there too).
+        """
+        if path.split(".", 1)[0] in ("filter", "orderBy", "groupBy"):
+            return ".".join(camel(part) for part in path.split("."))
         graphql = {
             (n.key if n.kind != "ref" else None): g
             for g, n in self.names(entity).items()
             if n.kind in ("value", "ref_id")
         }
+        graphql[OWNER_INPUT[1]] = OWNER_INPUT[0]
         return ".".join(graphql.get(part, part) for part in path.split("."))
+
+
+def _user_filter(spec: Any) -> Any:
+    """A ``UserFilter`` as a record-service filter (the same names; nulls dropped)."""
+    if not isinstance(spec, Mapping):
+        return spec
+    out: dict[str, Any] = {}
+    for key, value in spec.items():
+        if value is None:
+            continue
+        if key in ("and", "or"):
+            out[key] = [_user_filter(v) for v in value]
+        elif key == "not":
+            out[key] = _user_filter(value)
+        else:
+            out[key] = _comparison(value)
+    return out
 
 
 def _comparison(value: Any) -> dict[str, Any]:

@@ -18,8 +18,10 @@ from graphql import GraphQLResolveInfo
 from xrm.api.context import RequestContext
 from xrm.api.loading import connection, current, list_arguments, node_selections, preload, selects
 from xrm.errors import Fault, Forbidden, ValidationFailed
+from xrm.platform.access import HIDDEN, Permissions
 from xrm.schemas.model import EntityType
 from xrm.schemas.naming import camel, snake
+from xrm.schemas.roles import BUILTIN_ROLES, Role
 
 Resolver = Callable[..., Any]
 
@@ -45,13 +47,18 @@ def loaded(source: dict[str, Any], info: GraphQLResolveInfo, **_args: Any) -> An
     if key not in source:
         ctx = _ctx(info)
         preload(ctx, ctx.reader(), str(source["@entity"]), [source], [current(info)])
-    return source.get(key)
+    value = source.get(key)
+    if value is HIDDEN:
+        raise Forbidden(f"{info.parent_type.name}.{info.field_name} is hidden from you")
+    if isinstance(value, Forbidden):
+        raise value
+    return value
 
 
 # --- queries ---------------------------------------------------------------------------------
 
 
-def _is_id(value: Any) -> bool:
+def is_id(value: Any) -> bool:
     try:
         uuid.UUID(str(value))
     except ValueError:
@@ -59,11 +66,14 @@ def _is_id(value: Any) -> bool:
     return True
 
 
+loaded.xrm_loaded = True  # type: ignore[attr-defined]  # the fast path reads "@" + key
+
+
 def get_one(entity: str) -> Resolver:
     def resolve(source: Any, info: GraphQLResolveInfo, id: str) -> Any:
         ctx = _ctx(info)
         session = ctx.reader()
-        record = session.get(entity, id) if _is_id(id) else None
+        record = session.get(entity, id) if is_id(id) else None
         if record is not None:
             preload(ctx, session, entity, [record], current(info).children)
         return record
@@ -182,6 +192,28 @@ def update(entity: str) -> Resolver:
     return resolve
 
 
+def restore(entity: str) -> Resolver:
+    def resolve(
+        source: Any,
+        info: GraphQLResolveInfo,
+        id: str,
+        version: int,
+        expectedVersion: int | None = None,
+    ) -> Any:
+        ctx = _ctx(info)
+        with _graphql_paths(ctx, entity), ctx.writer() as session:
+            record = session.restore(entity, id, version, expected_version=expectedVersion)
+            preload(ctx, session, entity, [record], current(info).children)
+        return record
+
+    return resolve
+
+
+def erase_record(source: Any, info: GraphQLResolveInfo, entity: str, id: str) -> bool:
+    with _ctx(info).writer() as session:
+        return session.erase(entity, id)
+
+
 def delete(entity: str) -> Resolver:
     def resolve(source: Any, info: GraphQLResolveInfo, id: str) -> bool:
         with _ctx(info).writer() as session:
@@ -221,9 +253,9 @@ def unlink(
         return session.unlink(relationship, fromId, toId)
 
 
-def _admin(ctx: RequestContext) -> None:
-    if not ctx.caller().is_admin:
-        raise Forbidden("only an admin may change definitions")
+def _require_right(ctx: RequestContext, right: str) -> None:
+    assert ctx.catalog is not None
+    Permissions.of(ctx.caller(), ctx.catalog.roles).require_right(right)
 
 
 def define_entity_type(
@@ -233,7 +265,7 @@ def define_entity_type(
     confirmDataLoss: bool | None = None,
 ) -> Any:
     ctx = _ctx(info)
-    _admin(ctx)
+    _require_right(ctx, "define_types")
     if not isinstance(definition, dict) or "relationship" in definition:
         raise ValidationFailed([Fault("definition", "an entity-type definition is an object")])
     registry = ctx.services.registry
@@ -249,10 +281,36 @@ def define_entity_type(
 
 def define_relationship(source: Any, info: GraphQLResolveInfo, definition: Any) -> Any:
     ctx = _ctx(info)
-    _admin(ctx)
+    _require_right(ctx, "define_types")
     if not isinstance(definition, dict) or "relationship" not in definition:
         raise ValidationFailed([Fault("definition", "a relationship definition is an object")])
     registry = ctx.services.registry
     registry.apply([definition], actor=ctx.caller(), channel="api", request_id=ctx.request_id)
     rel = registry.current().relationship(definition["relationship"])
     return {"name": rel.name, "definition": dict(rel.definition)}
+
+
+def _role(role: Role) -> dict[str, Any]:
+    return {
+        "name": role.name,
+        "builtin": role.builtin,
+        "version": role.version,
+        "definition": dict(role.definition),
+    }
+
+
+def roles(source: Any, info: GraphQLResolveInfo) -> Any:
+    ctx = _ctx(info)
+    ctx.caller()
+    defined = ctx.services.registry.current().roles
+    return [_role(r) for r in [*BUILTIN_ROLES.values(), *defined.values()]]
+
+
+def define_role(source: Any, info: GraphQLResolveInfo, definition: Any) -> Any:
+    ctx = _ctx(info)
+    _require_right(ctx, "manage_users")
+    if not isinstance(definition, dict) or "role" not in definition:
+        raise ValidationFailed([Fault("definition", "a role definition is an object with role")])
+    registry = ctx.services.registry
+    registry.apply([definition], actor=ctx.caller(), channel="api", request_id=ctx.request_id)
+    return _role(registry.current().roles[definition["role"]])

@@ -45,10 +45,13 @@ from graphql.error import GraphQLSyntaxError
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from xrm.api import resolvers
-from xrm.api.names import SYSTEM_FIELDS
+from xrm.api import fast, resolvers
+from xrm.api.context import RequestContext
+from xrm.api.names import OWNER_INPUT, SYSTEM_FIELDS
 from xrm.api.scalars import BIGINT, DATE, DATETIME, DECIMAL, JSON
 from xrm.entities.catalog_state import Catalog
+from xrm.errors import Forbidden
+from xrm.platform.access import HIDDEN
 from xrm.schemas.model import EntityType, Property
 from xrm.schemas.naming import camel, pascal
 
@@ -104,11 +107,15 @@ def _list(t: Any) -> GraphQLNonNull[Any]:
 
 
 def _key(name: str) -> Callable[..., Any]:
-    """A resolver reading ``name`` from a record dict (for fields spelled unlike the key)."""
+    """A resolver reading ``name`` from a record dict; FORBIDDEN where the value is hidden."""
 
     def resolve(source: Any, info: Any) -> Any:
-        return source.get(name)
+        value = source.get(name)
+        if value is HIDDEN:
+            raise Forbidden(f"{info.parent_type.name}.{info.field_name} is hidden from you")
+        return value
 
+    resolve.xrm_key = name  # type: ignore[attr-defined]  # the fast path reads it directly
     return resolve
 
 
@@ -152,12 +159,28 @@ def _shared() -> dict[str, Any]:
         },
         description="A user of xrm (read-only here).",
     )
+    user_filter: GraphQLInputObjectType = GraphQLInputObjectType(
+        "UserFilter",
+        lambda: {
+            "and": GraphQLInputField(GraphQLList(_nn(user_filter))),
+            "or": GraphQLInputField(GraphQLList(_nn(user_filter))),
+            "not": GraphQLInputField(user_filter),
+            "id": GraphQLInputField(out["IDComparison"]),
+            "email": GraphQLInputField(out["StringComparison"]),
+            "name": GraphQLInputField(out["StringComparison"]),
+        },
+        description="Conditions on a user (an owner, an assignee, any reference to user).",
+    )
+    out["UserFilter"] = user_filter
     out["AuditEntry"] = GraphQLObjectType(
         "AuditEntry",
         {
             "at": GraphQLField(_nn(DATETIME)),
             "actor": GraphQLField(GraphQLString, description="The actor's e-mail."),
             "action": GraphQLField(_nn(GraphQLString)),
+            "version": GraphQLField(
+                GraphQLInt, description="The version this create or update made (restorable)."
+            ),
             "changes": GraphQLField(JSON, description="Changed fields: [old, new]."),
         },
         description="One change of a record: who, when, what.",
@@ -178,6 +201,16 @@ def _shared() -> dict[str, Any]:
             "version": GraphQLField(_nn(GraphQLInt)),
             "definition": GraphQLField(_nn(JSON)),
         },
+    )
+    out["Role"] = GraphQLObjectType(
+        "Role",
+        {
+            "name": GraphQLField(_nn(GraphQLString)),
+            "builtin": GraphQLField(_nn(GraphQLBoolean)),
+            "version": GraphQLField(_nn(GraphQLInt)),
+            "definition": GraphQLField(_nn(JSON)),
+        },
+        description="What the users holding a role may do.",
     )
     out["Relationship"] = GraphQLObjectType(
         "Relationship",
@@ -230,11 +263,7 @@ class SchemaBuilder:
             output = SCALARS[prop.kind][0]
             if prop.required and not prop.autonumber:
                 output = _nn(output)
-            fields[graphql] = GraphQLField(
-                output,
-                resolve=None if graphql == prop.name else _key(prop.name),
-                description=description,
-            )
+            fields[graphql] = GraphQLField(output, resolve=_key(prop.name), description=description)
         for field_name, target in self._to_many(et.name):
             fields[camel(field_name)] = GraphQLField(
                 _nn(self.t(f"{pascal(target)}Connection")),
@@ -291,8 +320,8 @@ class SchemaBuilder:
             graphql = camel(prop.name)
             if prop.ref is not None:
                 fields[graphql + "Id"] = GraphQLInputField(self.t("IDComparison"))
-                if prop.ref.entity != "user":
-                    fields[graphql] = GraphQLInputField(self.t(f"{pascal(prop.ref.entity)}Filter"))
+                target = "User" if prop.ref.entity == "user" else pascal(prop.ref.entity)
+                fields[graphql] = GraphQLInputField(self.t(f"{target}Filter"))
                 continue
             fields[graphql] = GraphQLInputField(self.t(SCALARS[prop.kind][1]))
         for field_name, target in self._to_many(et.name):
@@ -330,8 +359,6 @@ class SchemaBuilder:
     def _input_type(self, prop: Property) -> Any:
         if prop.ref is not None:
             return GraphQLID
-        if prop.kind in ("decimal", "int64"):
-            return JSON  # a string or a number
         return SCALARS[prop.kind][0]
 
     def _inputs(self, et: EntityType) -> None:
@@ -344,6 +371,10 @@ class SchemaBuilder:
             needed = prop.required and not prop.has_default and not prop.autonumber
             create[graphql] = GraphQLInputField(_nn(value) if needed else value)
             patch[graphql] = GraphQLInputField(value)
+        owner = GraphQLInputField(
+            GraphQLID, description="The owning user (default: the caller); reassigns on update."
+        )
+        create[OWNER_INPUT[0]] = patch[OWNER_INPUT[0]] = owner
         self.types[f"{name}Input"] = GraphQLInputObjectType(
             f"{name}Input", create, description=f"A new {et.name}."
         )
@@ -366,12 +397,12 @@ class SchemaBuilder:
             query[camel(et.name)] = GraphQLField(
                 self.t(name),
                 args={"id": GraphQLArgument(_nn(GraphQLID))},
-                resolve=resolvers.get_one(et.name),
+                resolve=fast.root_resolver("get", et.name, resolvers.get_one(et.name)),
             )
             query[camel(et.plural)] = GraphQLField(
                 _nn(self.t(f"{name}Connection")),
                 args=self._list_args(et.name),
-                resolve=resolvers.list_of(et.name),
+                resolve=fast.root_resolver("list", et.name, resolvers.list_of(et.name)),
             )
             query[camel(et.plural) + "Aggregate"] = GraphQLField(
                 _list(self.t("AggregateGroup")),
@@ -401,6 +432,16 @@ class SchemaBuilder:
                 },
                 resolve=resolvers.update(et.name),
             )
+            mutation[f"restore{name}"] = GraphQLField(
+                _nn(self.t(name)),
+                args={
+                    "id": GraphQLArgument(_nn(GraphQLID)),
+                    "version": GraphQLArgument(_nn(GraphQLInt)),
+                    "expectedVersion": GraphQLArgument(GraphQLInt),
+                },
+                resolve=resolvers.restore(et.name),
+                description="Bring the fields back to an earlier version (a new, audited change).",
+            )
             mutation[f"delete{name}"] = GraphQLField(
                 _nn(GraphQLBoolean),
                 args={"id": GraphQLArgument(_nn(GraphQLID))},
@@ -408,6 +449,12 @@ class SchemaBuilder:
             )
         query["entityTypes"] = GraphQLField(
             _list(self.t("EntityType")), resolve=resolvers.entity_types
+        )
+        query["roles"] = GraphQLField(_list(self.t("Role")), resolve=resolvers.roles)
+        mutation["defineRole"] = GraphQLField(
+            _nn(self.t("Role")),
+            args={"definition": GraphQLArgument(_nn(JSON))},
+            resolve=resolvers.define_role,
         )
         query["relationships"] = GraphQLField(
             _list(self.t("Relationship")), resolve=resolvers.relationships
@@ -424,6 +471,15 @@ class SchemaBuilder:
         )
         mutation["unlink"] = GraphQLField(
             _nn(GraphQLBoolean), args=link_args, resolve=resolvers.unlink
+        )
+        mutation["eraseRecord"] = GraphQLField(
+            _nn(GraphQLBoolean),
+            args={
+                "entity": GraphQLArgument(_nn(GraphQLString)),
+                "id": GraphQLArgument(_nn(GraphQLID)),
+            },
+            resolve=resolvers.erase_record,
+            description="Delete a record and redact its values in the audit trail (admin only).",
         )
         mutation["defineEntityType"] = GraphQLField(
             _nn(self.t("EntityType")),
@@ -460,6 +516,7 @@ class GeneratedSchema:
         self.version = catalog.version
         self.graphql = SchemaBuilder(catalog).build()
         self._validated: dict[str, list[GraphQLError]] = {}
+        self.fast_path = True  # plain queries skip per-field execution (tests compare both)
 
     def __str__(self) -> str:
         from graphql import print_schema
@@ -490,6 +547,10 @@ class GeneratedSchema:
             self._validated[query] = errors
         if errors:
             return ExecutionResult(data=None, errors=errors)
+        if self.fast_path and isinstance(context_value, RequestContext):
+            data = fast.run(self.graphql, document, operation_name, variable_values, context_value)
+            if data is not None:
+                return ExecutionResult(data=data)
         return execute_sync(
             self.graphql,
             document,

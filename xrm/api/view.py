@@ -52,7 +52,7 @@ from xrm.api.limits import Limits
 from xrm.api.schema import GeneratedSchema, build_schema
 from xrm.errors import LimitExceeded, Unauthenticated, ValidationFailed, XrmError
 from xrm.platform.db import Database
-from xrm.platform.identity import actor_for_token
+from xrm.platform.identity import actor_for_token, touch_token
 from xrm.schemas.formats import json_value
 
 log = logging.getLogger("xrm.api")
@@ -144,7 +144,12 @@ class SchemaCache:
         self._schema: GeneratedSchema | None = None
 
     def current(self, context: RequestContext) -> GeneratedSchema:
-        catalog = self.services.registry.current()
+        # A signed-in request opens its read session here and takes that session's
+        # snapshot of the definitions: one transaction per query, not two.
+        if context.actor is not None:
+            catalog = context.reader().catalog
+        else:
+            catalog = self.services.registry.current()
         context.bind(catalog)
         schema = self._schema
         if schema is not None and schema.version == catalog.version:
@@ -182,6 +187,9 @@ def _format(error: GraphQLError, request_id: str) -> dict[str, Any]:
         formatted["extensions"] = original.as_extensions()
         if isinstance(original, ValidationFailed):
             formatted["extensions"]["errors"] = [f.as_dict() for f in original.faults]
+    elif isinstance(original, GraphQLError):
+        # A variable's value that does not fit its type: the caller's mistake, not ours.
+        formatted["extensions"] = {"code": "BAD_USER_INPUT"}
     elif original is not None:
         log.error("request %s: %s at %s", request_id, error.message, error.path, exc_info=original)
         formatted["message"] = f"internal error (request {request_id})"
@@ -308,7 +316,13 @@ class GraphQLView(GraphQL[RequestContext, None]):
 
     def _actor(self, token: str) -> Any:
         with self.db.read() as conn:
-            return actor_for_token(conn, token)
+            use = actor_for_token(conn, token)
+        if use is None:
+            return None
+        if use.stale:
+            with self.db.write() as conn:
+                touch_token(conn, use.token_id)
+        return use.actor
 
     async def execute_single(
         self,

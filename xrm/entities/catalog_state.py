@@ -16,6 +16,7 @@ from xrm.errors import NotFound
 from xrm.platform import tables as platform_tables
 from xrm.schemas.model import EntityType, InverseField, LinkField, Property, Relationship
 from xrm.schemas.parse import inverse_fields, link_fields
+from xrm.schemas.roles import Role
 from xrm.schemas.tables import entity_table, relationship_table
 from xrm.schemas.validate import RecordValidator
 
@@ -34,6 +35,8 @@ class Catalog:
     links: Mapping[str, Mapping[str, LinkField]]
     # For each type, the references pointing at it: (referring type, property).
     referrers: Mapping[str, tuple[tuple[str, Property], ...]] = field(default_factory=dict)
+    # Roles defined beyond the built-in ones (xrm.schemas.roles.BUILTIN_ROLES).
+    roles: Mapping[str, Role] = field(default_factory=dict)
 
     def entity(self, name: str) -> EntityType:
         et = self.types.get(name)
@@ -59,6 +62,7 @@ def build_catalog(
     types: Mapping[str, EntityType],
     relationships: Mapping[str, Relationship],
     phone_region: str,
+    roles: Mapping[str, Role] | None = None,
 ) -> Catalog:
     metadata = sa.MetaData()
     platform_tables.users.to_metadata(metadata)
@@ -83,4 +87,5 @@ def build_catalog(
         inverses=inverse_fields(types),
         links=link_fields(types, relationships),
         referrers={k: tuple(v) for k, v in referrers.items()},
+        roles=dict(roles or {}),
     )

@@ -248,9 +248,7 @@ class SchemaChanger:
     ) -> None:
         if not values:
             return
-        t = sa.table(
-            table, sa.column(key, id_type()), sa.column(prop.column, column_type(prop))
-        )
+        t = sa.table(table, sa.column(key, id_type()), sa.column(prop.column, column_type(prop)))
         stmt = (
             t.update()
             .where(t.c[key] == sa.bindparam("_key"))
@@ -269,6 +267,12 @@ class SchemaChanger:
 
     def add_unique(self, table: str, name: str, columns: Sequence[str]) -> None:
         self.ops.create_index(name, table, list(columns), unique=True)
+
+    def add_index(self, table: str, name: str, columns: Sequence[str]) -> None:
+        self.ops.create_index(name, table, list(columns))
+
+    def drop_index(self, table: str, name: str) -> None:
+        self.ops.drop_index(name, table_name=table)
 
     def drop_unique(self, table: str, name: str) -> None:
         self.ops.drop_index(name, table_name=table)

@@ -24,14 +24,14 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement
 
 from xrm.entities.catalog_state import Catalog
-from xrm.errors import Fault, ValidationFailed
+from xrm.errors import Fault, Forbidden, ValidationFailed
 from xrm.schemas import formats
 from xrm.schemas.formats import json_value
 from xrm.schemas.model import EntityType, Property
@@ -58,6 +58,13 @@ _SYSTEM_NORMALISERS: Mapping[str, Callable[[Any], Any]] = {
     "uuid": formats.uuid_text,
     "integer": formats.integer,
     "datetime": formats.datetime,
+}
+
+
+_USER_FIELDS: Mapping[str, tuple[str, Callable[[Any], Any]]] = {
+    "id": ("uuid", formats.uuid_text),
+    "email": ("email", formats.text),  # compared as stored: trimmed and lowercased
+    "name": ("string", formats.text),
 }
 
 
@@ -90,14 +97,36 @@ class Field:
         return self.column
 
 
-class Compiler:
-    """Filters, orderings, cursors and aggregates for the entity types of one catalog."""
+class RowAccess(Protocol):
+    """What the caller may see: which rows of a type (None: all) and which fields are hidden."""
 
-    def __init__(self, catalog: Catalog, dialect: str, phone_region: str) -> None:
+    def rows(self, entity: str, table: sa.FromClause) -> ColumnElement[bool] | None: ...
+
+    def hidden(self, entity: str) -> frozenset[str]: ...
+
+
+class Compiler:
+    """Filters, orderings, cursors and aggregates for the entity types of one catalog.
+
+    With ``access``, filters only see what the caller may read: a hidden field
+    is ``FORBIDDEN`` to filter, order or group by, and a relation filter only
+    looks at related rows the caller may read, so nothing can be probed.
+    """
+
+    def __init__(
+        self, catalog: Catalog, dialect: str, phone_region: str, access: RowAccess | None = None
+    ) -> None:
         self.catalog = catalog
         self.dialect = dialect
         self.phone_region = phone_region
+        self.access = access
         self._normalisers: dict[tuple[str, str], Callable[[Any], Any]] = {}
+
+    def _readable(self, entity: str, table: sa.FromClause) -> list[ColumnElement[bool]]:
+        if self.access is None:
+            return []
+        condition = self.access.rows(entity, table)
+        return [] if condition is None else [condition]
 
     # --- fields ------------------------------------------------------------------------------
 
@@ -114,6 +143,8 @@ class Compiler:
                 prop = None
         if prop is None:
             raise ValidationFailed([Fault(path, f"{entity} has no field {name!r}")])
+        if self.access is not None and prop.name in self.access.hidden(entity):
+            raise Forbidden(f"{entity}.{prop.name} is hidden from you", field=path)
         return Field(
             name, table.c[prop.column], prop.kind, self._normaliser(et, prop), self.dialect
         )
@@ -189,14 +220,48 @@ class Compiler:
         assert prop.ref is not None
         target = prop.ref.entity
         if target == "user":
-            raise ValidationFailed([Fault(path, "filter users by id: use the _id field")])
+            users = self.catalog.table("user").alias()
+            return sa.exists(
+                sa.select(sa.literal(1))
+                .select_from(users)
+                .where(users.c.id == table.c[prop.column], self.user_where(users, value, path))
+            )
         other = self.catalog.tables[target].alias()
         inner = self.where(target, other, value, path)
         return sa.exists(
             sa.select(sa.literal(1))
             .select_from(other)
-            .where(other.c.id == table.c[prop.column], inner)
+            .where(other.c.id == table.c[prop.column], inner, *self._readable(target, other))
         )
+
+    def user_where(self, users: sa.FromClause, spec: Any, path: str) -> ColumnElement[bool]:
+        """A filter on the read-only system type ``user``: ``id``, ``email``, ``name``."""
+        if not spec:
+            return sa.true()
+        if not isinstance(spec, Mapping):
+            raise ValidationFailed([Fault(path, "a filter is an object")])
+        parts: list[ColumnElement[bool]] = []
+        for key, value in spec.items():
+            here = f"{path}.{key}"
+            if key in ("and", "or"):
+                if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
+                    raise ValidationFailed([Fault(here, f"{key} takes a list of filters")])
+                items = [self.user_where(users, v, f"{here}.{i}") for i, v in enumerate(value)]
+                parts.append(
+                    sa.and_(sa.true(), *items) if key == "and" else sa.or_(sa.false(), *items)
+                )
+            elif key == "not":
+                parts.append(sa.not_(self.user_where(users, value, here)))
+            elif key in _USER_FIELDS:
+                kind, normalise = _USER_FIELDS[key]
+                parts.append(
+                    self.compare(
+                        Field(key, users.c[key], kind, normalise, self.dialect), value, here
+                    )
+                )
+            else:
+                raise ValidationFailed([Fault(here, f"user has no field {key!r}")])
+        return sa.and_(*parts)
 
     def _to_many(
         self, entity: str, table: sa.FromClause, key: str, value: Any, path: str
@@ -220,7 +285,11 @@ class Compiler:
         if inverse is not None:
             other = self.catalog.tables[inverse.entity].alias()
             column = self.catalog.entity(inverse.entity).properties[inverse.property].column
-            select = sa.select(sa.literal(1)).select_from(other).where(other.c[column] == parent_id)
+            select = (
+                sa.select(sa.literal(1))
+                .select_from(other)
+                .where(other.c[column] == parent_id, *self._readable(inverse.entity, other))
+            )
             return select, inverse.entity, other
         link = self.catalog.links[entity][key]
         link_table = self.catalog.link_tables[link.relationship].alias()
@@ -229,7 +298,7 @@ class Compiler:
         select = (
             sa.select(sa.literal(1))
             .select_from(link_table.join(other, other.c.id == link_table.c[far]))
-            .where(link_table.c[near] == parent_id)
+            .where(link_table.c[near] == parent_id, *self._readable(link.other, other))
         )
         return select, link.other, other
 
@@ -364,6 +433,16 @@ class Compiler:
             clauses.append(expr.desc().nulls_first() if descending else expr.asc().nulls_last())
         return clauses
 
+    @staticmethod
+    def plain_order_clauses(order: Sequence[tuple[Field, bool]]) -> list[Any]:
+        """The ordering without null placement, for rows known to hold no nulls in it.
+
+        SQLite puts nulls first ascending, so ``NULLS LAST`` there is not the
+        index's order and costs a sort of every matching row; a row-value range
+        holds no nulls, so its rows can be read in plain index order.
+        """
+        return [f.comparable.desc() if d else f.comparable.asc() for f, d in order]
+
     def seek(
         self, order: Sequence[tuple[Field, bool]], values: Sequence[Any]
     ) -> ColumnElement[bool]:
@@ -374,6 +453,29 @@ class Compiler:
             after = self._after(field, descending, values[i])
             alternatives.append(sa.and_(*equal, after))
         return sa.or_(*alternatives)
+
+    def row_seek(
+        self, order: Sequence[tuple[Field, bool]], values: Sequence[Any]
+    ) -> tuple[ColumnElement[bool], ColumnElement[bool] | None] | None:
+        """``seek`` as one row-value range, where the ordering allows: ``(name, id) > (x, y)``.
+
+        ``(name > x OR name IS NULL) OR (name = x AND id > y)`` makes a database
+        read the whole index prefix and filter it; a row value is one index
+        range on both databases. That needs one direction throughout and a
+        non-null cursor; it then covers every row but those with a null in
+        the ordering field, which sort last ascending: the second condition,
+        for the caller to read only when the range runs out. None: use ``seek``.
+        """
+        if len(order) != 2 or order[1][0].name != "id" or order[0][1] != order[1][1]:
+            return None
+        if values[0] is None:
+            return None
+        (field, descending), (id_field, _) = order
+        left = sa.tuple_(field.comparable, id_field.column)
+        right = sa.tuple_(self._bind(field, values[0]), self._bind(id_field, values[1]))
+        if descending:  # nulls come first descending: none are left after a value
+            return left < right, None
+        return left > right, field.column.is_(None)
 
     def _equal(self, field: Field, value: Any) -> ColumnElement[bool]:
         if value is None:

@@ -27,19 +27,29 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import ColumnElement
 
 from xrm.entities.catalog_state import Catalog
 from xrm.entities.query import BUCKETS, Compiler, Field
 from xrm.entities.registry import Registry
-from xrm.errors import Conflict, Duplicate, Fault, NotFound, Restricted, ValidationFailed
+from xrm.errors import (
+    Conflict,
+    Duplicate,
+    Fault,
+    Forbidden,
+    NotFound,
+    Restricted,
+    ValidationFailed,
+)
 from xrm.platform import audit
 from xrm.platform import tables as platform
+from xrm.platform.access import HIDDEN, Permissions
 from xrm.platform.db import Database
 from xrm.platform.identity import Actor
 from xrm.platform.ids import new_id
 from xrm.platform.settings import Settings
 from xrm.schemas.formats import json_value, uuid_text
-from xrm.schemas.model import NUMERIC_KINDS, EntityType, Property
+from xrm.schemas.model import NUMERIC_KINDS, EntityType, Property, Relationship
 from xrm.schemas.validate import RecordValidator
 
 Record = dict[str, Any]
@@ -47,6 +57,8 @@ Record = dict[str, Any]
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
 CHUNK = 500  # ids per IN (...) list
+ERASED = "[erased]"  # what an erased value reads as in the audit trail
+OWNER = "owner"  # the one system field a caller may write (reassigning the record)
 SYSTEM_KEYS = ("id", "version", "created_at", "updated_at", "created_by", "updated_by", "owner")
 _AUTONUMBER = re.compile(r"\{seq(?::(\d+))?\}")
 
@@ -140,9 +152,50 @@ class RecordSession:
         self.channel = channel
         self.request_id = request_id
         self.dialect = conn.dialect.name
-        self.compiler = Compiler(catalog, self.dialect, settings.phone_region)
+        self.permissions = Permissions.of(actor, catalog.roles)
+        self.compiler = Compiler(catalog, self.dialect, settings.phone_region, access=self)
         self._audit: list[dict[str, Any]] = []
         self._key_cache: dict[str, tuple[str, ...]] = {}
+
+    # --- access --------------------------------------------------------------------------------
+
+    def rows(self, entity: str, table: sa.FromClause) -> ColumnElement[bool] | None:
+        """The rows of ``entity`` the actor may read: None for all, else a condition."""
+        if self.permissions.require(entity, "read") == "own":
+            return table.c.owner_id == self.actor.id if self.actor.id else sa.false()
+        return None
+
+    def hidden(self, entity: str) -> frozenset[str]:
+        """Fields of ``entity`` the actor may not read."""
+        return self.permissions.hidden(entity)
+
+    def _mask(self, entity: str, records: Iterable[Record]) -> None:
+        hidden = self.permissions.hidden(entity)
+        if hidden:
+            for record in records:
+                for name in hidden:
+                    if name in record:
+                        record[name] = HIDDEN
+
+    def _may(self, entity: str, action: str, owner: str | None) -> None:
+        """FORBIDDEN unless the actor may ``action`` this record (owned by ``owner``)."""
+        if self.permissions.require(entity, action) == "own" and (
+            owner is None or owner != self.actor.id
+        ):
+            raise Forbidden(
+                f"{self.actor.email} may only {action} their own {entity} records",
+                entity=entity,
+                action=action,
+            )
+
+    def _writable(self, entity: str, names: Iterable[str]) -> None:
+        blocked = sorted(set(names) & self.permissions.read_only(entity))
+        if blocked:
+            raise Forbidden(
+                f"{self.actor.email} may not write {entity}." + f", {entity}.".join(blocked),
+                entity=entity,
+                fields=blocked,
+            )
 
     # --- conversions -------------------------------------------------------------------------
 
@@ -206,8 +259,49 @@ class RecordSession:
         return [
             Fault(f"{prefix}{key}", f"{et.name} has no field {key!r}")
             for key in values
-            if key not in et.properties
+            if key not in et.properties and key != OWNER
         ]
+
+    def _check_owners(
+        self, owners: Sequence[Any], prefixes: Sequence[str]
+    ) -> tuple[list[str | None], list[Fault]]:
+        """Requested owners as user ids: each must be an active user (None: not requested)."""
+        faults: list[Fault] = []
+        ids: list[str | None] = []
+        for value, prefix in zip(owners, prefixes, strict=True):
+            if value is None:
+                ids.append(None)
+                continue
+            try:
+                ids.append(formats_uuid(value))
+            except ValueError:
+                ids.append(None)
+                faults.append(Fault(f"{prefix}{OWNER}", f"{value!r} is not a user id"))
+        wanted = sorted({i for i in ids if i is not None})
+        active = set()
+        if wanted:
+            users = platform.users
+            active = {
+                str(r[0])
+                for r in self.conn.execute(
+                    sa.select(users.c.id).where(users.c.id.in_(wanted), users.c.active.is_(True))
+                )
+            }
+        for owner, prefix in zip(ids, prefixes, strict=True):
+            if owner is not None and owner not in active:
+                faults.append(Fault(f"{prefix}{OWNER}", f"no active user with id {owner}"))
+        return ids, faults
+
+    def _may_assign(self, entity: str, owners: Iterable[str | None]) -> None:
+        """Making a record someone else's needs update on every record of the type."""
+        if any(o is not None and o != self.actor.id for o in owners) and (
+            self.permissions.scope(entity, "update") != "all"
+        ):
+            raise Forbidden(
+                f"{self.actor.email} may not assign {entity} records to other users",
+                entity=entity,
+                action="assign",
+            )
 
     def _check_references(
         self, et: EntityType, rows: Sequence[Mapping[str, Any]], prefixes: Sequence[str]
@@ -229,13 +323,16 @@ class RecordSession:
         return faults
 
     def _existing(self, entity: str, ids: Sequence[str]) -> set[str]:
+        """The ids among ``ids`` the actor can see: a reference to an unreadable record
+        fails exactly like one to a missing record, so references cannot probe."""
         table = self.catalog.table(entity)
+        readable = None if entity == "user" else self.rows(entity, table)
         found: set[str] = set()
         for chunk in _chunks(ids):
-            found.update(
-                str(r[0])
-                for r in self.conn.execute(sa.select(table.c.id).where(table.c.id.in_(chunk)))
-            )
+            query = sa.select(table.c.id).where(table.c.id.in_(chunk))
+            if readable is not None:
+                query = query.where(readable)
+            found.update(str(r[0]) for r in self.conn.execute(query))
         return found
 
     def _check_unique(
@@ -326,6 +423,12 @@ class RecordSession:
         et = self.catalog.entity(entity)
         if et.system:
             raise ValidationFailed([Fault("", f"{entity} records are read-only here")])
+        self.permissions.require(entity, "create")  # authorization comes before validation
+        requested = [v.get(OWNER) if isinstance(v, Mapping) else None for v in rows]
+        for values in rows:
+            if isinstance(values, Mapping):
+                self._writable(entity, values)
+        self._may_assign(entity, (str(o) for o in requested if o is not None))
         validator: RecordValidator = self.catalog.validators[entity]
         prefixes = [f"{prefix}.{i}." if bulk else "" for i in range(len(rows))]
         faults: list[Fault] = []
@@ -341,6 +444,8 @@ class RecordSession:
             )
             faults.extend(own)
             clean_rows.append(clean)
+        owners, owner_faults = self._check_owners(requested, prefixes)
+        faults.extend(owner_faults)
         if not faults:
             faults.extend(self._check_references(et, clean_rows, prefixes))
         if faults:
@@ -356,7 +461,7 @@ class RecordSession:
         table = self.catalog.tables[entity]
         inserts: list[dict[str, Any]] = []
         records: list[Record] = []
-        for clean in clean_rows:
+        for clean, owner in zip(clean_rows, owners, strict=True):
             record_id = new_id()
             row: dict[str, Any] = {
                 "id": record_id,
@@ -365,15 +470,18 @@ class RecordSession:
                 "updated_at": now,
                 "created_by": self.actor.id,
                 "updated_by": self.actor.id,
-                "owner_id": self.actor.id,
+                "owner_id": owner or self.actor.id,
             }
             row.update({p.column: clean.get(p.name) for p in et.properties.values()})
             inserts.append(row)
             records.append(self._record(et, row))
             changes = {k: [None, json_value(v)] for k, v in clean.items() if v is not None}
+            if owner is not None and owner != self.actor.id:
+                changes[OWNER] = [None, owner]
             self._note("create", entity, record_id, changes)
         self._insert(et, table, inserts)
         self._flush_audit()
+        self._mask(entity, records)
         return records
 
     def _insert(self, et: EntityType, table: sa.Table, rows: list[dict[str, Any]]) -> None:
@@ -403,11 +511,15 @@ class RecordSession:
             except ValueError:
                 continue
         out: dict[str, Record] = {}
+        readable = self.rows(entity, table)
         for chunk in _chunks(sorted(set(wanted))):
             query = sa.select(*self._columns(et, table)).where(table.c.id.in_(chunk))
+            if readable is not None:
+                query = query.where(readable)
             for row in self.conn.execute(query):
                 record = self._from_row(et, row)
                 out[record["id"]] = record
+        self._mask(entity, out.values())
         return out
 
     def users(self, ids: Iterable[str | None]) -> dict[str, Record]:
@@ -422,10 +534,19 @@ class RecordSession:
         return out
 
     def history(self, entity: str, ids: Iterable[str]) -> dict[str, list[Record]]:
-        """The audit entries of many records of ``entity``, oldest first, in one query."""
+        """The audit entries of many records of ``entity``, oldest first, in one query.
+
+        Changes to fields hidden from the actor are left out, and so are updates
+        that changed nothing else: a hidden field must not show even that it moved.
+        Records the actor cannot read have no history for it.
+        """
+        self.permissions.require(entity, "read")
+        hidden = self.permissions.hidden(entity)
         table = platform.audit
         wanted = sorted({str(i) for i in ids})
         out: dict[str, list[Record]] = {i: [] for i in wanted}
+        if self.permissions.scope(entity, "read") == "own":
+            wanted = sorted(self._existing(entity, wanted))
         for chunk in _chunks(wanted):
             query = (
                 sa.select(
@@ -438,13 +559,23 @@ class RecordSession:
                 .where(table.c.entity == entity, table.c.record_id.in_(chunk))
                 .order_by(table.c.id)
             )
+            versions: dict[str, int] = {}
             for row in self.conn.execute(query):
+                version = None
+                if row.action in ("create", "update"):
+                    version = versions[row.record_id] = versions.get(row.record_id, 0) + 1
+                changes = row.changes
+                if hidden and isinstance(changes, dict):
+                    changes = {k: v for k, v in changes.items() if k not in hidden}
+                    if not changes and row.action == "update":
+                        continue
                 out[row.record_id].append(
                     {
                         "at": row.at,
                         "actor": row.actor_email,
                         "action": row.action,
-                        "changes": row.changes,
+                        "version": version,
+                        "changes": changes,
                     }
                 )
         return out
@@ -463,16 +594,32 @@ class RecordSession:
         et = self.catalog.entity(entity)
         table = self.catalog.tables[entity]
         size = _page_size(first)
+        readable = self.rows(entity, table)
         condition = self.compiler.where(entity, table, filter)
+        if readable is not None:
+            condition = sa.and_(condition, readable)
         order = self.compiler.ordering(entity, table, order_by)
-        query = sa.select(*self._columns(et, table)).where(condition)
+        base = sa.select(*self._columns(et, table)).order_by(*self.compiler.order_clauses(order))
+        tail = None
         if after:
-            query = query.where(
-                self.compiler.seek(order, self.compiler.decode_cursor(order, after))
-            )
-        query = query.order_by(*self.compiler.order_clauses(order)).limit(size + 1)
-        rows = self.conn.execute(query).all()
+            values = self.compiler.decode_cursor(order, after)
+            ranged = self.compiler.row_seek(order, values)
+            if ranged is None:
+                seek = self.compiler.seek(order, values)
+                rows = self.conn.execute(base.where(condition, seek).limit(size + 1)).all()
+            else:
+                primary, tail = ranged
+                plain = sa.select(*self._columns(et, table)).order_by(
+                    *self.compiler.plain_order_clauses(order)
+                )
+                rows = self.conn.execute(plain.where(condition, primary).limit(size + 1)).all()
+        else:
+            rows = self.conn.execute(base.where(condition).limit(size + 1)).all()
+        if tail is not None and len(rows) <= size:  # the range ran out: nulls come last
+            more = base.where(condition, tail).limit(size + 1 - len(rows))
+            rows = [*rows, *self.conn.execute(more).all()]
         page = self._page(et, order, rows, size)
+        self._mask(entity, page.items)
         if with_total:
             count = sa.select(sa.func.count()).select_from(table).where(condition)
             page.total_count = int(self.conn.execute(count).scalar_one())
@@ -532,7 +679,10 @@ class RecordSession:
             attribute_columns = [
                 link_table.c[p.column].label(f"_attr_{p.name}") for p in rel.properties.values()
             ]
+        readable = self.rows(other_entity, other)
         condition = self.compiler.where(other_entity, other, filter)
+        if readable is not None:
+            condition = sa.and_(condition, readable)
         order = self.compiler.ordering(other_entity, other, order_by)
         if after:
             condition = sa.and_(
@@ -562,16 +712,21 @@ class RecordSession:
                 .where(inner.c["_rank"] <= size + 1)
                 .order_by(inner.c["_parent"], inner.c["_rank"])
             )
+            # Positions, not row._mapping: a mapping view per row costs more than the row.
+            first_attribute = len(other_et.properties) + len(SYSTEM_KEYS)
+            parent_at = first_attribute + len(attribute_columns)
             grouped: dict[str, list[Any]] = defaultdict(list)
             for row in self.conn.execute(outer):
-                grouped[str(row._mapping["_parent"])].append(row)
+                grouped[str(row[parent_at])].append(row)
             for parent in chunk:
                 rows = grouped.get(parent, [])
                 page = self._page(other_et, order, rows, size)
+                self._mask(other_entity, page.items)
                 if link is not None:
                     rel = self.catalog.relationships[link.relationship]
+                    names = list(rel.properties)
                     page.attributes = [
-                        {p.name: r._mapping[f"_attr_{p.name}"] for p in rel.properties.values()}
+                        dict(zip(names, r[first_attribute:parent_at], strict=True))
                         for r in rows[:size]
                     ]
                 pages[parent] = page
@@ -579,7 +734,11 @@ class RecordSession:
                 counts = (
                     sa.select(parent_col, sa.func.count())
                     .select_from(source)
-                    .where(parent_col.in_(chunk), self.compiler.where(other_entity, other, filter))
+                    .where(
+                        parent_col.in_(chunk),
+                        self.compiler.where(other_entity, other, filter),
+                        *([] if readable is None else [readable]),
+                    )
                     .group_by(parent_col)
                 )
                 totals = {str(p): int(n) for p, n in self.conn.execute(counts)}
@@ -602,7 +761,10 @@ class RecordSession:
         """
         et = self.catalog.entity(entity)
         table = self.catalog.tables[entity]
+        readable = self.rows(entity, table)
         condition = self.compiler.where(entity, table, filter)
+        if readable is not None:
+            condition = sa.and_(condition, readable)
         keys: list[tuple[str, Any]] = []
         faults: list[Fault] = []
         for index, spec in enumerate(group_by or ()):
@@ -626,7 +788,10 @@ class RecordSession:
                 keys.append((str(spec), fld.column))
         if faults:
             raise ValidationFailed(faults)
-        numeric = [p for p in et.properties.values() if p.kind in NUMERIC_KINDS]
+        hidden = self.permissions.hidden(entity)
+        numeric = [
+            p for p in et.properties.values() if p.kind in NUMERIC_KINDS and p.name not in hidden
+        ]
         measures: list[Any] = [sa.func.count().label("_count")]
         for prop in numeric:
             fld = self.compiler.field(entity, table, prop.name, prop.name)
@@ -670,7 +835,10 @@ class RecordSession:
         if self.dialect == "postgresql":
             query = query.with_for_update()
         row = self.conn.execute(query).mappings().first()
-        if row is None:
+        if row is None or (
+            self.permissions.require(et.name, "read") == "own" and row["owner_id"] != self.actor.id
+        ):
+            # A record the actor may not read does not exist for it.
             raise NotFound(f"no {et.name} with id {record_id}", entity=et.name, id=record_id)
         return row
 
@@ -686,6 +854,9 @@ class RecordSession:
         et = self.catalog.entity(entity)
         table = self.catalog.tables[entity]
         row = self._locked_row(et, record_id)
+        self._may(entity, "update", row["owner_id"])
+        self._writable(entity, patch)
+        # Whoever may change a record may also hand it to someone else (and lose it).
         if expected_version is not None and row["version"] != expected_version:
             raise Conflict(
                 f"{entity} {record_id} is at version {row['version']}, not {expected_version}: "
@@ -697,6 +868,13 @@ class RecordSession:
             {k: v for k, v in patch.items() if k in et.properties}
         )
         faults.extend(own)
+        if OWNER in patch:
+            if patch[OWNER] is None:
+                faults.append(Fault(OWNER, "a record always has an owner"))
+            else:
+                [owner], owner_faults = self._check_owners([patch[OWNER]], [""])
+                faults.extend(owner_faults)
+                clean[OWNER] = owner
         if not faults:
             faults.extend(self._check_references(et, [clean], [""]))
         if faults:
@@ -704,12 +882,15 @@ class RecordSession:
         old = self._record(et, row)
         changed = {k: v for k, v in clean.items() if old.get(k) != v}
         if not changed:
+            self._mask(entity, [old])
             return old
         merged = {**old, **changed}
         if any(set(g) & set(changed) for g in et.unique):
             self._check_unique(et, [merged], [""], exclude=row["id"])
         now = dt.datetime.now(dt.UTC)
-        values = {et.properties[k].column: v for k, v in changed.items()}
+        values = {
+            ("owner_id" if k == OWNER else et.properties[k].column): v for k, v in changed.items()
+        }
         values.update(version=row["version"] + 1, updated_at=now, updated_by=self.actor.id)
         try:
             with self.conn.begin_nested():
@@ -730,6 +911,7 @@ class RecordSession:
         )
         self._flush_audit()
         merged.update(version=row["version"] + 1, updated_at=now, updated_by=self.actor.id)
+        self._mask(entity, [merged])
         return merged
 
     # --- delete ------------------------------------------------------------------------------
@@ -743,6 +925,7 @@ class RecordSession:
         """
         et = self.catalog.entity(entity)
         row = self._locked_row(et, record_id)
+        self._may(entity, "delete", row["owner_id"])
         doomed: dict[str, set[str]] = {entity: {row["id"]}}
         frontier: list[tuple[str, list[str]]] = [(entity, [row["id"]])]
         # 1. The closure of cascades.
@@ -874,6 +1057,101 @@ class RecordSession:
                     if record_id not in skip:
                         self._note("update", et.name, record_id, {prop.name: [str(old), None]})
 
+    # --- versions and erasure -----------------------------------------------------------------
+
+    def _versions(self, entity: str, record_id: str) -> list[dict[str, Any]]:
+        """The record's state after each create or update, oldest first (index 0 = version 1).
+
+        Every change that bumps a record's version writes exactly one such audit
+        entry, so replaying them gives every version back.
+        """
+        table = platform.audit
+        rows = self.conn.execute(
+            sa.select(table.c.changes)
+            .where(
+                table.c.entity == entity,
+                table.c.record_id == record_id,
+                table.c.action.in_(("create", "update")),
+            )
+            .order_by(table.c.id)
+        )
+        state: dict[str, Any] = {}
+        out: list[dict[str, Any]] = []
+        for (changes,) in rows:
+            for name, pair in (changes or {}).items():
+                if isinstance(pair, list) and len(pair) == 2:
+                    state[name] = pair[1]
+            out.append(dict(state))
+        return out
+
+    def restore(
+        self, entity: str, record_id: str, version: int, *, expected_version: int | None = None
+    ) -> Record:
+        """Bring the record's fields back to how they were at ``version``: a new, audited update.
+
+        Owner and fields no longer defined are left as they are; fields the actor
+        may not write are FORBIDDEN as in any update.
+        """
+        et = self.catalog.entity(entity)
+        row = self._locked_row(et, record_id)
+        versions = self._versions(entity, row["id"])
+        if not 1 <= version <= len(versions):
+            raise ValidationFailed(
+                [Fault("version", f"{entity} {record_id} has versions 1 to {len(versions)}")]
+            )
+        then = versions[version - 1]
+        current = self._record(et, row)
+        patch = {
+            name: then.get(name)
+            for name in et.properties
+            if json_value(current.get(name)) != then.get(name)
+        }
+        return self.update(entity, row["id"], patch, expected_version=expected_version)
+
+    def erase(self, entity: str, record_id: str) -> bool:
+        """Delete a record and redact its values everywhere the audit trail kept them.
+
+        What stays is a tombstone: who erased which record of which type, when,
+        and the names (not the values) of its fields. Records removed by a
+        cascade are deleted as usual, not erased. Needs the right ``erase_records``.
+        """
+        self.permissions.require_right("erase_records")
+        et = self.catalog.entity(entity)
+        key = self._locked_row(et, record_id)["id"]
+        self.delete(entity, key)  # onDelete rules apply; RESTRICTED stops the erasure
+        table = platform.audit
+        mine = sa.and_(table.c.entity == entity, table.c.record_id == key)
+        links = [
+            sa.and_(
+                table.c.entity == rel.name,
+                sa.or_(
+                    table.c.record_id.startswith(f"{key}:"), table.c.record_id.endswith(f":{key}")
+                ),
+            )
+            for rel in self.catalog.relationships.values()
+            if entity in (rel.from_entity, rel.to_entity)
+        ]
+        fields: set[str] = set()
+        redacted_links = 0
+        rows = self.conn.execute(
+            sa.select(table.c.id, table.c.entity, table.c.changes).where(sa.or_(mine, *links))
+        ).all()
+        for audit_id, where, changes in rows:
+            if not changes:
+                continue
+            if where == entity:
+                fields.update(changes)
+            else:
+                redacted_links += 1
+            self.conn.execute(
+                table.update()
+                .where(table.c.id == audit_id)
+                .values(changes=dict.fromkeys(changes, ERASED))
+            )
+        self._note("erase", entity, key, {"fields": sorted(fields), "links": redacted_links})
+        self._flush_audit()
+        return True
+
     # --- links -------------------------------------------------------------------------------
 
     def link(
@@ -885,6 +1163,8 @@ class RecordSession:
     ) -> bool:
         """Link two records (again: replaces the link's attributes); both must exist."""
         rel = self.catalog.relationship(relationship)
+        self.permissions.require(rel.from_entity, "update")
+        self.permissions.require(rel.to_entity, "update")
         validator = self.catalog.link_validators[relationship]
         attributes = attributes or {}
         faults = [
@@ -910,6 +1190,7 @@ class RecordSession:
                 faults.append(Fault(name, f"no {entity} with id {value}"))
         if faults:
             raise ValidationFailed(faults)
+        self._may_link(rel, keys["fromId"], keys["toId"])
         table = self.catalog.link_tables[relationship]
         match = sa.and_(table.c.from_id == keys["fromId"], table.c.to_id == keys["toId"])
         columns = {p.column: clean.get(p.name) for p in rel.properties.values()}
@@ -935,14 +1216,30 @@ class RecordSession:
         self._flush_audit()
         return True
 
+    def _may_link(self, rel: Relationship, from_id: str, to_id: str) -> None:
+        """Linking changes both records: the actor must be allowed to update each."""
+        for entity, key in ((rel.from_entity, from_id), (rel.to_entity, to_id)):
+            if self.permissions.scope(entity, "update") == "own":
+                table = self.catalog.tables[entity]
+                owner = self.conn.execute(
+                    sa.select(table.c.owner_id).where(table.c.id == key)
+                ).scalar()
+                self._may(entity, "update", owner)
+
     def unlink(self, relationship: str, from_id: str, to_id: str) -> bool:
         """Remove a link; False when there was none."""
-        self.catalog.relationship(relationship)
+        rel = self.catalog.relationship(relationship)
+        self.permissions.require(rel.from_entity, "update")
+        self.permissions.require(rel.to_entity, "update")
         table = self.catalog.link_tables[relationship]
         try:
             keys = formats_uuid(from_id), formats_uuid(to_id)
         except ValueError:
             return False
+        for entity, key in ((rel.from_entity, keys[0]), (rel.to_entity, keys[1])):
+            if not self._existing(entity, [key]):
+                return False  # an endpoint the actor cannot read: no link it can see
+        self._may_link(rel, *keys)
         done = self.conn.execute(
             table.delete().where(table.c.from_id == keys[0], table.c.to_id == keys[1])
         )

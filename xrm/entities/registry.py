@@ -43,7 +43,8 @@ from xrm.schemas.parse import (
     parse_relationship,
 )
 from xrm.schemas.plan import Plan, Step, diff_entity_type, diff_relationship
-from xrm.schemas.tables import unique_index
+from xrm.schemas.roles import Role, check_role, parse_role
+from xrm.schemas.tables import search_index, unique_index
 from xrm.schemas.validate import compile_property
 
 VERSION_KEY = "schema_version"
@@ -51,6 +52,11 @@ VERSION_KEY = "schema_version"
 
 class _DryRun(Exception):
     """Raised inside the transaction to roll back a dry run after all its checks passed."""
+
+
+def is_role(definition: Mapping[str, Any]) -> bool:
+    """Roles say ``"role": name``."""
+    return "role" in definition and "x-xrm" not in definition
 
 
 def is_relationship(definition: Mapping[str, Any]) -> bool:
@@ -65,6 +71,8 @@ def _definition_label(definition: Any, index: int) -> str:
             return str(meta["name"])
         if isinstance(definition.get("relationship"), str):
             return str(definition["relationship"])
+        if isinstance(definition.get("role"), str):
+            return str(definition["role"])
     return f"definitions.{index}"
 
 
@@ -103,6 +111,15 @@ def load_definitions(
     return types, relationships
 
 
+def load_roles(conn: Connection) -> dict[str, Role]:
+    """Every stored (non-built-in) role."""
+    roles: dict[str, Role] = {}
+    for row in conn.execute(sa.select(platform.roles)).mappings():
+        role = parse_role(row["definition"])
+        roles[role.name] = dataclasses.replace(role, version=row["version"])
+    return roles
+
+
 class Registry:
     """Definitions of one database, cached per schema version, changed only through ``apply``."""
 
@@ -128,7 +145,9 @@ class Registry:
             if cached is not None and cached.version == version:
                 return cached
             types, relationships = load_definitions(conn)
-            catalog = build_catalog(version, types, relationships, self.settings.phone_region)
+            catalog = build_catalog(
+                version, types, relationships, self.settings.phone_region, load_roles(conn)
+            )
             self._catalog = catalog
             return catalog
 
@@ -145,6 +164,8 @@ class Registry:
         for name in sorted(catalog.relationships):
             definition = copy.deepcopy(dict(catalog.relationships[name].definition))
             out.append((f"relationships/{name}.json", definition))
+        for name in sorted(catalog.roles):
+            out.append((f"roles/{name}.json", copy.deepcopy(dict(catalog.roles[name].definition))))
         return out
 
     # --- changing ----------------------------------------------------------------------------
@@ -170,13 +191,14 @@ class Registry:
         ``ConfirmationRequired`` for a plan that drops data without
         ``confirm_data_loss``. Returns the plan, applied unless ``dry_run``.
         """
-        new_types, new_relationships = self._parse(definitions)
+        new_types, new_relationships, new_roles = self._parse(definitions)
         plan = Plan()
         try:
             with self._schema_transaction() as conn:
                 version = read_version(conn)
                 old_catalog = self.current(conn)
                 stored_types, stored_relationships = load_definitions(conn)
+                stored_roles = load_roles(conn)
                 merged_types = {**stored_types, **new_types}
                 merged_relationships = {**stored_relationships, **new_relationships}
                 check_catalog(
@@ -200,6 +222,9 @@ class Registry:
                     if steps:
                         plan.relationships[name] = rel_result
                         plan.steps.extend(steps)
+                merged_roles = {**stored_roles}
+                self._diff_roles(new_roles, stored_roles, merged_types, plan)
+                merged_roles.update(plan.roles)
                 if plan.empty:
                     return plan
                 if plan.loses_data and not confirm_data_loss:
@@ -210,7 +235,11 @@ class Registry:
                         steps=lost,
                     )
                 new_catalog = build_catalog(
-                    version + 1, merged_types, merged_relationships, self.settings.phone_region
+                    version + 1,
+                    merged_types,
+                    merged_relationships,
+                    self.settings.phone_region,
+                    merged_roles,
                 )
                 executor = _Executor(conn, old_catalog, new_catalog, self.settings.phone_region)
                 executor.run(plan, prefixed=len(new_types) + len(new_relationships) > 1)
@@ -222,21 +251,53 @@ class Registry:
             pass
         return plan
 
+    @staticmethod
+    def _diff_roles(
+        new: Mapping[str, Role],
+        stored: Mapping[str, Role],
+        types: Mapping[str, EntityType],
+        plan: Plan,
+    ) -> None:
+        """Check roles against the (new) types and plan the changed ones."""
+        fields = {name: set(et.properties) for name, et in types.items()}
+        faults: list[Fault] = []
+        for name, role in new.items():
+            try:
+                check_role(role, fields)
+            except DefinitionError as exc:
+                prefix = f"{name}." if len(new) > 1 else ""
+                faults.extend(Fault(prefix + f.field, f.message) for f in exc.faults)
+                continue
+            old = stored.get(name)
+            if old is not None and dict(old.definition) == dict(role.definition):
+                continue
+            version = old.version + 1 if old is not None else 1
+            plan.roles[name] = dataclasses.replace(role, version=version)
+            plan.steps.append(Step("define_role", name))
+        if faults:
+            raise DefinitionError(faults)
+
     def _parse(
         self, definitions: Sequence[Mapping[str, Any]]
-    ) -> tuple[dict[str, EntityType], dict[str, Relationship]]:
+    ) -> tuple[dict[str, EntityType], dict[str, Relationship], dict[str, Role]]:
         """Parse every definition, collecting all faults (prefixed by name when several)."""
         faults: list[Fault] = []
         records: list[str] = []
         types: dict[str, EntityType] = {}
         relationships: dict[str, Relationship] = {}
+        roles: dict[str, Role] = {}
         several = len(definitions) > 1
         for index, definition in enumerate(definitions):
             label = _definition_label(definition, index)
             try:
                 if not isinstance(definition, Mapping):
                     raise DefinitionError([Fault("", "a definition is a JSON object")])
-                if is_relationship(definition):
+                if is_role(definition):
+                    role = parse_role(definition)
+                    if role.name in roles:
+                        raise DefinitionError([Fault("role", "defined twice")])
+                    roles[role.name] = role
+                elif is_relationship(definition):
                     rel = parse_relationship(definition)
                     if rel.name in relationships:
                         raise DefinitionError([Fault("relationship", "defined twice")])
@@ -253,7 +314,7 @@ class Registry:
                 records.extend(exc.extensions.get("records") or [])
         if faults:
             raise DefinitionError(faults)
-        return types, relationships
+        return types, relationships, roles
 
     @contextmanager
     def _schema_transaction(self) -> Iterator[Connection]:
@@ -325,6 +386,17 @@ class Registry:
             )
             if done.rowcount == 0:
                 conn.execute(platform.relationships.insert().values(name=name, **rel_values))
+        for name, role in plan.roles.items():
+            role_values = {
+                "definition": dict(role.definition),
+                "version": role.version,
+                "updated_at": now,
+            }
+            done = conn.execute(
+                platform.roles.update().where(platform.roles.c.name == name).values(**role_values)
+            )
+            if done.rowcount == 0:
+                conn.execute(platform.roles.insert().values(name=name, **role_values))
         conn.execute(
             platform.state.update()
             .where(platform.state.c.key == VERSION_KEY)
@@ -339,11 +411,14 @@ class Registry:
         for target, version, kind in [
             *((n, et.version, "entity_type") for n, et in plan.types.items()),
             *((n, r.version, "relationship") for n, r in plan.relationships.items()),
+            *((n, r.version, "role") for n, r in plan.roles.items()),
         ]:
             steps = [
                 s
                 for s in plan.steps
-                if s.target == target and s.relationship == (kind == "relationship")
+                if s.target == target
+                and s.relationship == (kind == "relationship")
+                and (s.action == "define_role") == (kind == "role")
             ]
             action = "purge" if any(s.loses_data for s in steps) else "define"
             changes = {"kind": kind, "version": version, "steps": [str(s) for s in steps]}
@@ -357,6 +432,7 @@ class _Executor:
     # Steps run in this order: drops of old indexes first, new unique indexes last.
     ORDER: ClassVar[dict[str, int]] = {
         "drop_unique": 0,
+        "drop_index": 0,
         "relink": 1,
         "create_table": 2,
         "add_column": 3,
@@ -366,6 +442,7 @@ class _Executor:
         "retire_column": 6,
         "purge_column": 7,
         "add_unique": 8,
+        "add_index": 8,
         "update_definition": 9,
     }
 
@@ -389,7 +466,7 @@ class _Executor:
             [s.target for s in [*created, *relinked] if s.relationship],
         )
         for step in steps:
-            if step.action in ("create_table", "relink", "update_definition"):
+            if step.action in ("create_table", "relink", "update_definition", "define_role"):
                 continue
             try:
                 getattr(self, step.action)(step)
@@ -420,6 +497,17 @@ class _Executor:
         index = unique_index(old_et.table_name, old_et, step.group)
         assert index.name is not None
         self.changer.drop_unique(old_et.table_name, str(index.name))
+
+    def drop_index(self, step: Step) -> None:
+        old_et = self.old.types[step.target]
+        index = search_index(old_et.table_name, old_et, step.group)
+        self.changer.drop_index(old_et.table_name, str(index.name))
+
+    def add_index(self, step: Step) -> None:
+        et = self.new.types[step.target]
+        index = search_index(et.table_name, et, step.group)
+        columns = [et.properties[n].column for n in step.group]
+        self.changer.add_index(et.table_name, str(index.name), [*columns, "id"])
 
     def add_column(self, step: Step) -> None:
         prop = step.prop

@@ -2,7 +2,7 @@
 
 Every write carries an ``Actor``. Tokens are 256 random bits shown once and
 stored as SHA-256, so checking one is an indexed lookup, not a password hash.
-(Roles, sessions and password sign-in grow here with the access issue.)
+Passwords are argon2id hashes; sessions and sign-in throttling come with the admin UI.
 """
 
 from __future__ import annotations
@@ -10,13 +10,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy.engine import Connection
 
+from xrm.errors import Conflict, Fault, NotFound, ValidationFailed
 from xrm.platform import tables
 from xrm.platform.ids import new_id
+from xrm.schemas import formats
 
 TOKEN_PREFIX = "xrm_"
 BUILTIN_ROLES = ("admin", "editor", "viewer")
@@ -52,24 +57,80 @@ def find_user(conn: Connection, email: str) -> Actor | None:
     ).first()
     if row is None:
         return None
-    return Actor(row.id, row.email, _roles(conn, row.id))
+    return Actor(row.id, row.email, roles_of_user(conn, row.id))
 
 
-def _roles(conn: Connection, user_id: str) -> tuple[str, ...]:
+def roles_of_user(conn: Connection, user_id: str) -> tuple[str, ...]:
+    """The role names a user holds, sorted."""
     rows = conn.execute(
         sa.select(tables.user_roles.c.role).where(tables.user_roles.c.user_id == user_id)
     )
     return tuple(sorted(r.role for r in rows))
 
 
+_hasher = PasswordHasher()
+_dummy_hash: list[str] = []
+
+
+def _dummy() -> str:
+    if not _dummy_hash:
+        _dummy_hash.append(_hasher.hash(secrets.token_urlsafe(16)))
+    return _dummy_hash[0]
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash (the library's current recommended parameters)."""
+    return _hasher.hash(password)
+
+
+def check_password(conn: Connection, email: str, password: str) -> Actor | None:
+    """The active user with this e-mail and password, else None (never says which was wrong)."""
+    row = conn.execute(
+        sa.select(tables.users).where(tables.users.c.email == email.strip().lower())
+    ).first()
+    try:
+        # Unknown and password-less users cost one hash too, so timing tells nothing.
+        _hasher.verify(row.password_hash if row and row.password_hash else _dummy(), password)
+    except (VerifyMismatchError, InvalidHashError):
+        return None
+    if row is None or not row.active or not row.password_hash:
+        return None
+    return Actor(row.id, row.email, roles_of_user(conn, row.id))
+
+
 def create_user(
-    conn: Connection, email: str, roles: tuple[str, ...], name: str | None = None
+    conn: Connection,
+    email: str,
+    roles: tuple[str, ...],
+    name: str | None = None,
+    password: str | None = None,
 ) -> Actor:
+    """A new active user; a malformed e-mail is VALIDATION_FAILED, a taken one CONFLICT."""
+    try:
+        email = formats.email(email)
+    except ValueError as exc:
+        raise ValidationFailed([Fault("email", str(exc))]) from None
+    return _insert_user(conn, email, roles, name, password)
+
+
+def _insert_user(
+    conn: Connection,
+    email: str,
+    roles: tuple[str, ...],
+    name: str | None,
+    password: str | None = None,
+) -> Actor:
+    if find_user(conn, email) is not None:
+        raise Conflict(f"a user with e-mail {email!r} exists already", email=email)
     user_id = new_id()
-    email = email.strip().lower()
     conn.execute(
         tables.users.insert().values(
-            id=user_id, email=email, name=name, active=True, created_at=_now()
+            id=user_id,
+            email=email,
+            name=name,
+            active=True,
+            created_at=_now(),
+            password_hash=hash_password(password) if password else None,
         )
     )
     for role in roles:
@@ -87,8 +148,9 @@ def first_admin(conn: Connection) -> Actor:
         .limit(1)
     ).first()
     if row is not None:
-        return Actor(row.id, row.email, _roles(conn, row.id))
-    return create_user(conn, "admin@localhost", ("admin",), name="Administrator")
+        return Actor(row.id, row.email, roles_of_user(conn, row.id))
+    # A bootstrap address, not a deliverable one: it skips the e-mail check on purpose.
+    return _insert_user(conn, "admin@localhost", ("admin",), "Administrator")
 
 
 def create_token(
@@ -112,18 +174,163 @@ def create_token(
     return token
 
 
-def actor_for_token(conn: Connection, token: str) -> Actor | None:
-    """The active user a valid, unexpired, unrevoked token belongs to."""
+TOUCH_EVERY = dt.timedelta(minutes=1)  # last_used_at precision: one write per token per minute
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUse:
+    """A checked token: whose it is, and whether its last use needs recording."""
+
+    actor: Actor
+    token_id: str
+    stale: bool  # last_used_at is unset or older than TOUCH_EVERY
+
+
+def token_id(conn: Connection, token: str) -> str | None:
+    """The id of a token given as text (to audit or revoke it), else None."""
+    t = tables.tokens
+    found = conn.execute(sa.select(t.c.id).where(t.c.token_hash == hash_token(token))).scalar()
+    return None if found is None else str(found)
+
+
+def actor_for_token(conn: Connection, token: str) -> TokenUse | None:
+    """The active user a valid, unexpired, unrevoked token belongs to.
+
+    A read only: the caller records the use with :func:`touch_token` when
+    ``stale``, at most once a minute, so checking a token stays one indexed
+    read on almost every request and never queues behind writers.
+    """
     t, u = tables.tokens, tables.users
     row = conn.execute(
         sa.select(
-            t.c.id, t.c.expires_at, t.c.revoked_at, u.c.id.label("user_id"), u.c.email, u.c.active
+            t.c.id,
+            t.c.expires_at,
+            t.c.revoked_at,
+            t.c.last_used_at,
+            u.c.id.label("user_id"),
+            u.c.email,
+            u.c.active,
         )
         .join(u, u.c.id == t.c.user_id)
         .where(t.c.token_hash == hash_token(token))
     ).first()
     if row is None or row.revoked_at is not None or not row.active:
         return None
-    if row.expires_at is not None and row.expires_at <= _now():
+    now = _now()
+    if row.expires_at is not None and row.expires_at <= now:
         return None
-    return Actor(row.user_id, row.email, _roles(conn, row.user_id))
+    stale = row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY
+    return TokenUse(
+        Actor(row.user_id, row.email, roles_of_user(conn, row.user_id)), str(row.id), stale
+    )
+
+
+def touch_token(conn: Connection, token_id: str) -> None:
+    """Record that a token was used just now."""
+    t = tables.tokens
+    conn.execute(t.update().where(t.c.id == token_id).values(last_used_at=_now()))
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """What may be shown about a token: never the token itself."""
+
+    id: str
+    user_email: str
+    name: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= _now():
+            return "expired"
+        return "active"
+
+
+def list_tokens(conn: Connection, email: str | None = None) -> list[TokenInfo]:
+    """Every token (of one user, if ``email``), newest first."""
+    t, u = tables.tokens, tables.users
+    query = (
+        sa.select(
+            t.c.id,
+            u.c.email,
+            t.c.name,
+            t.c.created_at,
+            t.c.expires_at,
+            t.c.last_used_at,
+            t.c.revoked_at,
+        )
+        .join(u, u.c.id == t.c.user_id)
+        .order_by(t.c.created_at.desc(), t.c.id)
+    )
+    if email is not None:
+        query = query.where(u.c.email == email.strip().lower())
+    return [TokenInfo(*(str(r[0]), *r[1:])) for r in conn.execute(query)]
+
+
+def revoke_token(conn: Connection, token_id: str) -> TokenInfo:
+    """Revoke a token by its id (idempotent); NOT_FOUND for an unknown id."""
+    t = tables.tokens
+    try:
+        key = str(uuid.UUID(token_id))
+    except ValueError:
+        raise NotFound(f"no token with id {token_id!r}", id=token_id) from None
+    conn.execute(
+        t.update().where(t.c.id == key, t.c.revoked_at.is_(None)).values(revoked_at=_now())
+    )
+    found = [i for i in list_tokens(conn) if i.id == key]
+    if not found:
+        raise NotFound(f"no token with id {token_id!r}", id=token_id)
+    return found[0]
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """A user as the user screens show it (never the password hash)."""
+
+    id: str
+    email: str
+    name: str | None
+    roles: tuple[str, ...]
+    active: bool
+    has_password: bool
+    created_at: dt.datetime
+
+
+def list_users(conn: Connection, user_id: str | None = None) -> list[UserInfo]:
+    """Every user (or the one with ``user_id``), by e-mail, with their roles, in two queries."""
+    u, r = tables.users, tables.user_roles
+    query = sa.select(u).order_by(u.c.email)
+    roles_query = sa.select(r.c.user_id, r.c.role).order_by(r.c.role)
+    if user_id is not None:
+        try:
+            key = str(uuid.UUID(user_id))
+        except ValueError:
+            return []
+        query = query.where(u.c.id == key)
+        roles_query = roles_query.where(r.c.user_id == key)
+    held: dict[str, list[str]] = {}
+    for row in conn.execute(roles_query):
+        held.setdefault(str(row.user_id), []).append(row.role)
+    return [
+        UserInfo(
+            str(row.id),
+            row.email,
+            row.name,
+            tuple(held.get(str(row.id), ())),
+            bool(row.active),
+            bool(row.password_hash),
+            row.created_at,
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def set_active(conn: Connection, user_id: str, active: bool) -> None:
+    """Enable or disable a user; a disabled user's tokens and sessions stop working at once."""
+    conn.execute(tables.users.update().where(tables.users.c.id == user_id).values(active=active))

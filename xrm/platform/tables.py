@@ -41,6 +41,15 @@ relationships = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+roles = sa.Table(
+    "xrm_roles",
+    metadata,
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("definition", sa.JSON(), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
 users = sa.Table(
     "xrm_users",
     metadata,
@@ -75,6 +84,33 @@ tokens = sa.Table(
     sa.Column("expires_at", UTCDateTime(), nullable=True),
     sa.Column("last_used_at", UTCDateTime(), nullable=True),
     sa.Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+sessions = sa.Table(
+    "xrm_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "user_id",
+        id_type(),
+        sa.ForeignKey("xrm_users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("last_seen_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Column("address", sa.String(64), nullable=True),
+)
+
+signin_failures = sa.Table(
+    "xrm_signin_failures",
+    metadata,
+    sa.Column("key", sa.String(400), primary_key=True),
+    sa.Column("failures", sa.Integer(), nullable=False),
+    sa.Column("last_failure_at", UTCDateTime(), nullable=False),
+    sa.Column("blocked_until", UTCDateTime(), nullable=True),
 )
 
 audit = sa.Table(

@@ -99,6 +99,7 @@ class EntityType:
     properties: Mapping[str, Property]
     retired: Mapping[str, Property] = field(default_factory=dict)
     unique: tuple[tuple[str, ...], ...] = ()
+    indexes: tuple[tuple[str, ...], ...] = ()  # for filtering and ordering; the id is appended
     display: str | None = None
     version: int = 1
     system: bool = False

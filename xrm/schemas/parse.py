@@ -70,7 +70,8 @@ def _path(parts: Iterable[Any]) -> str:
     return ".".join(str(p) for p in parts)
 
 
-def _meta_faults(name: str, definition: Any) -> list[Fault]:
+def meta_faults(name: str, definition: Any) -> list[Fault]:
+    """Faults of ``definition`` against the meta-schema ``name``, each at its JSON path."""
     faults = []
     for error in sorted(_validator(name).iter_errors(definition), key=lambda e: list(e.path)):
         path = _path(error.absolute_path)
@@ -250,7 +251,7 @@ def parse_properties(
 
 def parse_entity_type(definition: Any, *, version: int = 1) -> EntityType:
     """Check one entity-type definition alone (references: :func:`check_catalog`)."""
-    meta = _meta_faults("entity-type.json", definition)
+    meta = meta_faults("entity-type.json", definition)
     if meta and not _skeleton(definition, "x-xrm", "properties"):
         raise DefinitionError(meta)
     faults = list(meta)
@@ -290,6 +291,17 @@ def parse_entity_type(definition: Any, *, version: int = 1) -> EntityType:
             elif props.get(name) is not None and props[name].storage == "json":
                 faults.append(Fault(f"x-xrm.unique.{i}.{j}", f"{name!r} is an array or object"))
         unique.append(tuple(group))
+    indexes: list[tuple[str, ...]] = []
+    groups = [] if _touches(meta, "x-xrm.indexes") else xrm.get("indexes", [])
+    for i, group in enumerate(groups):
+        for j, name in enumerate(group):
+            if name not in definition["properties"]:
+                faults.append(Fault(f"x-xrm.indexes.{i}.{j}", f"{name!r} is not a property"))
+            elif props.get(name) is not None and props[name].storage == "json":
+                faults.append(Fault(f"x-xrm.indexes.{i}.{j}", f"{name!r} is an array or object"))
+        if tuple(group) in indexes:
+            faults.append(Fault(f"x-xrm.indexes.{i}", "the same index is listed twice"))
+        indexes.append(tuple(group))
     if faults:
         raise DefinitionError(faults)
     return EntityType(
@@ -298,6 +310,7 @@ def parse_entity_type(definition: Any, *, version: int = 1) -> EntityType:
         definition=definition,
         properties=props,
         unique=tuple(unique),
+        indexes=tuple(indexes),
         display=display,
         version=version,
     )
@@ -305,7 +318,7 @@ def parse_entity_type(definition: Any, *, version: int = 1) -> EntityType:
 
 def parse_relationship(definition: Any, *, version: int = 1) -> Relationship:
     """Check one many-to-many relationship definition on its own."""
-    meta = _meta_faults("relationship.json", definition)
+    meta = meta_faults("relationship.json", definition)
     if meta and not _skeleton(definition):
         raise DefinitionError(meta)
     faults = list(meta)
@@ -472,6 +485,11 @@ def check_catalog(
             if len(constraint_name("uq", entity_table(et.name), *group)) > 200:
                 faults.append(
                     Fault(f"{prefix(et.name)}x-xrm.unique", "too many columns in one unique set")
+                )
+        for group in et.indexes:
+            if len(constraint_name("ix", entity_table(et.name), *group, "id")) > 200:
+                faults.append(
+                    Fault(f"{prefix(et.name)}x-xrm.indexes", "too many columns in one index")
                 )
     if faults:
         raise DefinitionError(faults)

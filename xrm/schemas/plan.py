@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xrm.schemas.model import EntityType, Property, Relationship
+from xrm.schemas.roles import Role
 
 # Keywords that change nothing about which values are valid.
 COSMETIC_KEYS = frozenset({"title", "description", "x-xrm-label", "x-xrm-multiline", "default"})
@@ -48,7 +49,10 @@ class Step:
             ),
             "add_unique": f"add unique index on {self.target}({', '.join(self.group)})",
             "drop_unique": f"drop unique index on {self.target}({', '.join(self.group)})",
+            "add_index": f"add index on {self.target}({', '.join(self.group)})",
+            "drop_index": f"drop index on {self.target}({', '.join(self.group)})",
             "update_definition": f"update the definition of {what} {self.target}",
+            "define_role": f"define role {self.target}",
         }
         return texts.get(self.action, f"{self.action} {self.target} {name}")
 
@@ -60,6 +64,7 @@ class Plan:
     steps: list[Step] = field(default_factory=list)
     types: dict[str, EntityType] = field(default_factory=dict)
     relationships: dict[str, Relationship] = field(default_factory=dict)
+    roles: dict[str, Role] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -149,6 +154,9 @@ def diff_entity_type(
         for g in new.unique
         if g not in old_groups
     )
+    old_indexes, new_indexes = set(old.indexes), set(new.indexes)
+    steps.extend(Step("drop_index", new.name, group=g) for g in old.indexes if g not in new_indexes)
+    steps.extend(Step("add_index", new.name, group=g) for g in new.indexes if g not in old_indexes)
     result = dataclasses.replace(new, retired=retired, version=old.version)
     if steps or dict(old.definition) != dict(new.definition):
         if not steps:

@@ -102,7 +102,9 @@ def id_type() -> RecordId:
 def column_type(prop: Property) -> Any:
     storage = prop.storage
     if storage == "text":
-        return sa.Text()
+        # Code-point order (CONTRACT §4) as the column's own collation on PostgreSQL, so
+        # equality, ordering and every index on the column agree; SQLite's is already so.
+        return sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
     if storage == "date":
         return sa.Date()
     if storage == "datetime":
@@ -157,6 +159,12 @@ def unique_index(table: str, et: EntityType, group: tuple[str, ...]) -> sa.Index
     return sa.Index(constraint_name("uq", table, *columns), *columns, unique=True)
 
 
+def search_index(table: str, et: EntityType, group: tuple[str, ...]) -> sa.Index:
+    """An index for filtering and ordering by ``group``; the id last, as every ordering ends."""
+    columns = [et.properties[name].column if name in et.properties else name for name in group]
+    return sa.Index(constraint_name("ix", table, *columns, "id"), *columns, "id")
+
+
 def lookup_index(table: str, column: str) -> sa.Index:
     return sa.Index(constraint_name("ix", table, column), column)
 
@@ -169,6 +177,7 @@ def entity_table(et: EntityType, metadata: sa.MetaData) -> sa.Table:
     columns.extend(property_column(name, p) for p in props)
     indexes = [lookup_index(name, p.column) for p in props if p.ref is not None]
     indexes.extend(unique_index(name, et, group) for group in et.unique)
+    indexes.extend(search_index(name, et, group) for group in et.indexes)
     return sa.Table(name, metadata, *columns, *indexes)
 
 

@@ -1,0 +1,204 @@
+"""The fast path answers exactly what standard execution answers, and is really taken.
+
+Every query here runs twice against the demo data, with the fast path on and
+off, and the two responses must be equal (data and errors). For the plain
+ones the test also checks the fast path produced the answer, so a fast path
+that silently always fell back would fail.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from xrm.api import fast
+from xrm.app import create_app
+from xrm.entities.catalog import definitions
+from xrm.entities.demo import load_demo
+from xrm.entities.records import RecordService
+from xrm.entities.registry import Registry
+from xrm.platform.db import Database
+from xrm.platform.identity import create_token, create_user, first_admin
+from xrm.platform.settings import Settings
+
+ROLE = {
+    "role": "limited",
+    "entities": {
+        "customer": {"read": "own", "fields": {"revenue": "hidden"}},
+        "contact": {"read": "all"},
+    },
+}
+
+CUSTOMERS = """query($first: Int, $after: String) {
+  customers(first: $first, after: $after, orderBy: [{tier: DESC}, {name: ASC}]) {
+    __typename totalCount pageInfo { hasNextPage endCursor }
+    nodes { __typename id name email phone tier revenue since tags employeeCount website
+            createdAt updatedAt version partnerId partner { name commissionRate since }
+            owner { id email name } createdBy { email } updatedBy { email }
+            contacts(first: 2, orderBy: [{fullName: ASC}]) {
+              totalCount pageInfo { hasNextPage } nodes { fullName isPrimary phone } } } } }"""
+
+PLAIN: list[tuple[str, dict[str, Any]]] = [
+    (CUSTOMERS, {"first": 7}),
+    (CUSTOMERS, {"first": 500}),
+    (
+        """{ contracts(first: 6, orderBy: [{number: ASC}]) { edges { cursor
+             node { number title value startDate autoRenew customer { name tier }
+               contacts { totalCount edges { cursor attributes node { fullName email } } }
+               assets(first: 1) { edges { attributes node { name value purchaseDate } } }
+             } } } }""",
+        {},
+    ),
+    (
+        """{ a: customers(first: 2, orderBy: [{name: DESC}]) { nodes { n: name e: email } }
+             b: partners(filter: {kind: {eq: "reseller"}}) { totalCount nodes { name
+               parent { name } customers(first: 3) { nodes { name } } } }
+             __typename }""",
+        {},
+    ),
+    (
+        """query($f: GrievanceFilter) { grievances(filter: $f, orderBy: [{raisedAt: DESC}]) {
+             nodes { number severity raisedAt resolvedAt dueDate customer { name }
+                     contact { fullName customer { name partner { name } } }
+                     asset { name } } } }""",
+        {"f": {"or": [{"severity": {"in": ["high", "critical"]}}, {"status": {"eq": "open"}}]}},
+    ),
+    (
+        """{ tasks(first: 10, orderBy: [{dueDate: ASC}]) { nodes { title dueDate completedAt
+             assignee { email } assigneeId customer { name } grievance { number } } } }""",
+        {},
+    ),
+    (
+        """{ customers(first: 3) { nodes { name history { action actor version changes } } } }""",
+        {},
+    ),
+    (
+        """{ customers(first: 4) { nodes { relatedCustomers { edges { attributes
+               node { name relatedFrom { totalCount } } } } } } }""",
+        {},
+    ),
+]
+
+FALLBACK: list[tuple[str, dict[str, Any]]] = [
+    ("{ customers(first: 2) { ...C } } fragment C on CustomerConnection { totalCount }", {}),
+    ("query($x: Boolean!) { customers { totalCount @include(if: $x) } }", {"x": True}),
+    ('{ customersAggregate(groupBy: ["tier"]) { group count } }', {}),
+    ("{ entityTypes { name } }", {}),
+    ("{ __schema { queryType { name } } }", {}),
+    ('{ customers(filter: {since: {gt: "not a date"}}) { totalCount } }', {}),
+    ('{ customers(first: 1, after: "forged") { totalCount } }', {}),
+    ("{ customers(first: 1) { nodes { name } nodes { email } } }", {}),
+]
+
+
+@pytest.fixture
+def client(
+    settings: Settings, registry: Registry, service: RecordService, db: Database
+) -> Iterator[TestClient]:
+    registry.apply([*definitions(), ROLE])
+    with db.write() as conn:
+        admin = first_admin(conn)
+    load_demo(service, admin)
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def tokens(db: Database) -> dict[str, str]:
+    with db.write() as conn:
+        limited = create_user(conn, "lim@example.com", ("limited",))
+        return {
+            "admin": create_token(conn, first_admin(conn)),
+            "limited": create_token(conn, limited),
+        }
+
+
+def post(client: TestClient, token: str, query: str, variables: dict[str, Any]) -> Any:
+    response = client.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    for error in body.get("errors", ()):
+        error["extensions"].pop("requestId", None)
+        error["message"] = error["message"].split(" (request ")[0]
+    return body
+
+
+def both_ways(
+    client: TestClient, token: str, query: str, variables: dict[str, Any], monkeypatch: Any
+) -> tuple[Any, Any, int]:
+    answered = []
+    real_run = fast.run
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        data = real_run(*args, **kwargs)
+        answered.append(data is not None)
+        return data
+
+    monkeypatch.setattr(fast, "run", counting)
+    quick = post(client, token, query, variables)
+    schema = client.app.state.graphql.schemas._schema  # type: ignore[attr-defined]
+    schema.fast_path = False
+    try:
+        slow = post(client, token, query, variables)
+    finally:
+        schema.fast_path = True
+        monkeypatch.setattr(fast, "run", real_run)
+    # Equal including the order of keys: responses follow the selection's order.
+    assert json.dumps(quick, ensure_ascii=False) == json.dumps(slow, ensure_ascii=False)
+    return quick, slow, sum(answered)
+
+
+def test_plain_queries_take_the_fast_path_and_answer_the_same(
+    client: TestClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = tokens(db)["admin"]
+    for query, variables in PLAIN:
+        quick, slow, fast_answers = both_ways(client, admin, query, variables, monkeypatch)
+        assert "errors" not in slow, slow
+        assert quick == slow, query
+        assert fast_answers == 1, f"the fast path did not answer:\n{query}"
+    # Paging through with cursors made by the fast path.
+    first = post(client, admin, CUSTOMERS, {"first": 3})["data"]["customers"]
+    cursor = first["pageInfo"]["endCursor"]
+    quick, slow, fast_answers = both_ways(
+        client, admin, CUSTOMERS, {"first": 3, "after": cursor}, monkeypatch
+    )
+    assert quick == slow and fast_answers == 1
+    assert {n["id"] for n in quick["data"]["customers"]["nodes"]}.isdisjoint(
+        {n["id"] for n in first["nodes"]}
+    )
+
+
+def test_everything_else_falls_back_and_answers_the_same(
+    client: TestClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = tokens(db)["admin"]
+    for query, variables in FALLBACK:
+        quick, slow, fast_answers = both_ways(client, admin, query, variables, monkeypatch)
+        assert quick == slow, query
+        assert fast_answers == 0, f"the fast path answered what it should not:\n{query}"
+
+
+def test_hidden_fields_and_scopes_answer_the_same(
+    client: TestClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limited = tokens(db)["limited"]
+    hidden = """{ customers { totalCount nodes { name revenue } }
+                  contacts(first: 5) { nodes { fullName customer { name revenue } } } }"""
+    quick, slow, fast_answers = both_ways(client, limited, hidden, {}, monkeypatch)
+    assert quick == slow
+    visible = """{ contacts(first: 5, orderBy: [{fullName: ASC}]) {
+                   nodes { fullName customer { name } } } }"""
+    quick, slow, fast_answers = both_ways(client, limited, visible, {}, monkeypatch)
+    assert quick == slow and fast_answers == 1
+    assert all(n["customer"] is None for n in quick["data"]["contacts"]["nodes"])  # owns none
+    forbidden = "{ partners { totalCount } }"
+    quick, slow, fast_answers = both_ways(client, limited, forbidden, {}, monkeypatch)
+    assert quick == slow and quick["errors"][0]["extensions"]["code"] == "FORBIDDEN"

@@ -1,0 +1,28 @@
+"""Every admin UI route, as one list for ``create_app`` (no registration at import time)."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Route
+
+from xrm.admin_ui import signin, users
+
+
+def routes() -> list[BaseRoute]:
+    """The admin UI's routes under ``/admin``."""
+    return [
+        Route("/admin", signin.admin_root, methods=["GET"]),
+        Route("/admin/", signin.home, methods=["GET"]),
+        Route("/admin/login", signin.login_form, methods=["GET"]),
+        Route("/admin/login", signin.login, methods=["POST"]),
+        Route("/admin/logout", signin.logout, methods=["POST"]),
+        Route("/admin/users", users.users_page, methods=["GET"]),
+        Route("/admin/users", users.create_user_form, methods=["POST"]),
+        Route("/admin/users/{user_id}", users.user_page, methods=["GET"]),
+        Route("/admin/users/{user_id}/tokens", users.create_token_form, methods=["POST"]),
+        Route(
+            "/admin/users/{user_id}/tokens/{token_id}/revoke",
+            users.revoke_token_form,
+            methods=["POST"],
+        ),
+        Route("/admin/users/{user_id}/active", users.set_active_form, methods=["POST"]),
+    ]
