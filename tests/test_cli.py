@@ -274,6 +274,8 @@ def test_user_create_with_a_password_from_stdin(test_database: CliDatabase) -> N
         "viewer",
         "--name",
         "Ann Lee",
+        "--locale",
+        "ko_KR",
         "--password-stdin",
         stdin="correct horse battery\n",
     )
@@ -294,6 +296,8 @@ def test_user_create_with_a_password_from_stdin(test_database: CliDatabase) -> N
             stored = conn.exec_driver_sql("SELECT password_hash FROM xrm_users").scalars().all()
             assert all(h is None or h.startswith("$argon2id$") for h in stored)
             assert not any(h and "correct horse" in h for h in stored)
+            locale = conn.exec_driver_sql("SELECT locale FROM xrm_users WHERE name = 'Ann Lee'")
+            assert locale.scalar_one() == "ko-KR"
     finally:
         db.dispose()
     # The token command finds the new user.
@@ -305,6 +309,7 @@ def test_user_create_with_a_password_from_stdin(test_database: CliDatabase) -> N
     [
         (["nobody", "--role", "viewer"], "", "e-mail"),
         (["a@example.com", "--role", "boss"], "", "boss"),
+        (["a@example.com", "--role", "viewer", "--locale", "xx-YY"], "", "locale"),
         (["a@example.com"], "", "--role"),
         (["a@example.com", "--role", "viewer", "--password-stdin"], "", "no password"),
         (["a@example.com", "--role", "viewer", "--password-stdin"], "short\n", "8 characters"),

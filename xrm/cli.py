@@ -236,7 +236,9 @@ def cmd_user_create(args: argparse.Namespace, settings: Settings, db: Database) 
                 f"no role named {unknown[0]!r} (roles: {', '.join(sorted(known))})", EXIT_USAGE
             )
         roles = tuple(dict.fromkeys(args.role))
-        user = create_user(conn, args.email, roles, name=args.name, password=password)
+        user = create_user(
+            conn, args.email, roles, name=args.name, password=password, locale=args.locale
+        )
         changes = {"email": [None, user.email], "roles": [None, list(roles)]}
         audit.write(conn, [audit.entry(SYSTEM_ACTOR, "cli", "create", "user", user.id, changes)])
     print(f"created user {user.email} ({', '.join(roles)})")
@@ -371,6 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="a role to hold: admin, editor, viewer or a defined one (repeatable)",
     )
     user_create.add_argument("--name", help="the name shown for the user")
+    user_create.add_argument(
+        "--locale", help="the user's language and region, e.g. ko or en-GB (admin UI language)"
+    )
     user_create.add_argument(
         "--password-stdin",
         action="store_true",

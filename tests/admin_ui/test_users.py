@@ -107,6 +107,28 @@ def test_a_user_manager_creates_users_and_it_is_audited(ann: TestClient, db: Dat
         assert refused.status_code == 400 and says in refused.text, refused.text
 
 
+def test_a_new_users_language_is_chosen_for_them(ann: TestClient, app_settings: Settings) -> None:
+    made = post(
+        ann,
+        "/admin/users",
+        "/admin/users",
+        email="min@example.com",
+        role="viewer",
+        locale="ko",
+        password=PASSWORD,
+    )
+    assert made.status_code == 303
+    assert "data-locale>ko<" in ann.get(made.headers["location"]).text
+    with TestClient(create_app(app_settings), follow_redirects=False) as min_client:
+        min_client.headers["Accept-Language"] = "en-US,en;q=0.9"
+        assert sign_in(min_client, "min@example.com").status_code == 303
+        assert '<html lang="ko">' in min_client.get("/admin/").text
+    refused = post(
+        ann, "/admin/users", "/admin/users", email="x@example.com", role="viewer", locale="klingon"
+    )
+    assert refused.status_code == 400 and "locale" in refused.text and "klingon" in refused.text
+
+
 def test_tokens_are_shown_once_work_and_can_be_revoked(vic: TestClient, db: Database) -> None:
     mine = f"/admin/users/{user_id(db, 'vic@example.com')}"
     created = post(vic, f"{mine}/tokens", mine, name="laptop", expires_in="30")

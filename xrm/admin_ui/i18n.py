@@ -11,6 +11,7 @@ import io
 from functools import cache
 from pathlib import Path
 
+from babel import Locale as BabelLocale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -41,6 +42,11 @@ def negotiate(user_locale: str | None, accept_language: str | None) -> str:
         if weight > 0 and (base in LANGUAGES or base == "*"):
             ranked.append((-weight, index, DEFAULT if base == "*" else base))
     return sorted(ranked)[0][2] if ranked else DEFAULT
+
+
+def language_names() -> list[tuple[str, str]]:
+    """Each supported language with its name in itself (``ko`` → 한국어), for pickers."""
+    return [(code, BabelLocale.parse(code).get_display_name(code) or code) for code in LANGUAGES]
 
 
 @cache

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from xrm.admin_ui import i18n
 from xrm.admin_ui.auth import same, signed_in
 from xrm.admin_ui.pages import gettext_for, render
 from xrm.entities.registry import Registry
@@ -93,6 +94,7 @@ async def _users(
             "user": session.actor,
             "users": users,
             "roles": _role_names(request),
+            "languages": i18n.language_names(),
             "error": error,
             "form": form or {},
         },
@@ -115,7 +117,8 @@ async def create_user_form(request: Request) -> Response:
     name = str(form.get("name") or "").strip() or None
     role = str(form.get("role") or "")
     password = str(form.get("password") or "")
-    shown = {"email": email, "name": name or "", "role": role}
+    locale = str(form.get("locale") or "").strip() or None
+    shown = {"email": email, "name": name or "", "role": role, "locale": locale or ""}
     if role not in _role_names(request):
         return await _users(request, session, error=_("Choose a role."), form=shown, status=400)
     if password and len(password) < MIN_PASSWORD_LENGTH:
@@ -124,9 +127,13 @@ async def create_user_form(request: Request) -> Response:
 
     def create() -> str:
         with _db(request).write() as conn:
-            made = create_user(conn, email, (role,), name=name, password=password or None)
+            made = create_user(
+                conn, email, (role,), name=name, password=password or None, locale=locale
+            )
             assert made.id is not None
             changes = {"email": [None, made.email], "roles": [None, [role]]}
+            if locale:
+                changes["locale"] = [None, locale]
             audit.write(
                 conn, [audit.entry(session.actor, "admin", "create", "user", made.id, changes)]
             )

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
+from babel import Locale as BabelLocale
+from babel import UnknownLocaleError
 from sqlalchemy.engine import Connection
 
 from xrm.errors import Conflict, Fault, NotFound, ValidationFailed
@@ -104,13 +106,35 @@ def create_user(
     roles: tuple[str, ...],
     name: str | None = None,
     password: str | None = None,
+    locale: str | None = None,
 ) -> Actor:
-    """A new active user; a malformed e-mail is VALIDATION_FAILED, a taken one CONFLICT."""
+    """A new active user; a bad e-mail or locale is VALIDATION_FAILED, a taken e-mail CONFLICT."""
+    faults: list[Fault] = []
     try:
         email = formats.email(email)
     except ValueError as exc:
-        raise ValidationFailed([Fault("email", str(exc))]) from None
-    return _insert_user(conn, email, roles, name, password)
+        faults.append(Fault("email", str(exc)))
+    if locale is not None:
+        try:
+            locale = normal_locale(locale)
+        except ValueError as exc:
+            faults.append(Fault("locale", str(exc)))
+    if faults:
+        raise ValidationFailed(faults)
+    return _insert_user(conn, email, roles, name, password, locale)
+
+
+def normal_locale(tag: str) -> str:
+    """A locale tag as stored, e.g. ``ko`` or ``en-GB``: one Babel knows, hyphen-separated.
+
+    The admin UI picks its language from the tag's first part; keeping the
+    region lets later features (number and date formats) use it.
+    """
+    try:
+        parsed = BabelLocale.parse(tag.strip().replace("-", "_"))
+    except (ValueError, TypeError, UnknownLocaleError):
+        raise ValueError(f"{tag!r} is not a known locale (e.g. 'en', 'ko', 'en-GB')") from None
+    return "-".join(part for part in (parsed.language, parsed.script, parsed.territory) if part)
 
 
 def _insert_user(
@@ -119,6 +143,7 @@ def _insert_user(
     roles: tuple[str, ...],
     name: str | None,
     password: str | None = None,
+    locale: str | None = None,
 ) -> Actor:
     if find_user(conn, email) is not None:
         raise Conflict(f"a user with e-mail {email!r} exists already", email=email)
@@ -128,6 +153,7 @@ def _insert_user(
             id=user_id,
             email=email,
             name=name,
+            locale=locale,
             active=True,
             created_at=_now(),
             password_hash=hash_password(password) if password else None,
@@ -296,6 +322,7 @@ class UserInfo:
     id: str
     email: str
     name: str | None
+    locale: str | None
     roles: tuple[str, ...]
     active: bool
     has_password: bool
@@ -322,6 +349,7 @@ def list_users(conn: Connection, user_id: str | None = None) -> list[UserInfo]:
             str(row.id),
             row.email,
             row.name,
+            row.locale,
             tuple(held.get(str(row.id), ())),
             bool(row.active),
             bool(row.password_hash),
