@@ -41,7 +41,7 @@ class XrmError(Exception):
         return {"code": self.code, **self.extensions}
 
 
-class _FaultsError(XrmError):
+class FaultsError(XrmError):
     """An error that lists every fault found, not just the first."""
 
     label = "invalid"
@@ -52,7 +52,7 @@ class _FaultsError(XrmError):
         super().__init__(text, errors=[f.as_dict() for f in self.faults])
 
 
-class DefinitionError(_FaultsError):
+class DefinitionError(FaultsError):
     """A definition was refused; each fault's ``field`` is a JSON path (``properties.email``)."""
 
     code = "BAD_DEFINITION"
@@ -69,7 +69,7 @@ class DefinitionError(_FaultsError):
             self.extensions["records"] = list(records)
 
 
-class ValidationFailed(_FaultsError):
+class ValidationFailed(FaultsError):
     """A record failed validation; every failing field is listed."""
 
     code = "VALIDATION_FAILED"

@@ -211,6 +211,43 @@ def test_define_entity_type_is_live_on_the_next_request(api: Api) -> None:
     assert {"customer", "ticket"} <= names
 
 
+def test_definitions_edited_against_a_stale_version_are_a_conflict(api: Api) -> None:
+    note = {
+        "type": "object",
+        "x-xrm": {"name": "note", "plural": "notes"},
+        "properties": {"body": {"type": "string"}},
+    }
+    define = """mutation($d: JSON!, $v: Int) {
+        defineEntityType(definition: $d, expectedVersion: $v) { version } }"""
+    assert api(define, {"d": note, "v": 0})["defineEntityType"] == {"version": 1}
+    longer = dict(note, properties={"body": {"type": "string"}, "topic": {"type": "string"}})
+    assert api(define, {"d": longer, "v": 1})["defineEntityType"] == {"version": 2}
+    stale = dict(note, properties={"body": {"type": "string"}, "mood": {"type": "string"}})
+    error = api.error(define, {"d": stale, "v": 1})
+    assert error["extensions"]["code"] == "CONFLICT"
+    assert error["extensions"]["currentVersion"] == 2
+    fields = api("{ entityTypes { name definition } }")["entityTypes"]
+    stored = next(t["definition"] for t in fields if t["name"] == "note")
+    assert set(stored["properties"]) == {"body", "topic"}  # the stale change did nothing
+    assert api.error(define, {"d": note, "v": 0})["extensions"]["code"] == "CONFLICT"
+    link = {
+        "relationship": "note_links",
+        "from": "note",
+        "to": "customer",
+        "fromField": "customers",
+        "toField": "pinned_notes",
+    }
+    relate = """mutation($d: JSON!, $v: Int) {
+        defineRelationship(definition: $d, expectedVersion: $v) { name version } }"""
+    assert api(relate, {"d": link, "v": 0})["defineRelationship"]["version"] == 1
+    assert api.error(relate, {"d": link, "v": 0})["extensions"]["code"] == "CONFLICT"
+    role = {"role": "noter", "entities": {"note": {"read": "all"}}}
+    grant = """mutation($d: JSON!, $v: Int) {
+        defineRole(definition: $d, expectedVersion: $v) { version } }"""
+    assert api(grant, {"d": role, "v": 0})["defineRole"] == {"version": 1}
+    assert api.error(grant, {"d": role, "v": 0})["extensions"]["code"] == "CONFLICT"
+
+
 def test_aggregates_group_by_camel_case_names(api: Api) -> None:
     api(
         """mutation { createCustomers(inputs: [

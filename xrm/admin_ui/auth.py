@@ -18,7 +18,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from xrm.entities.registry import Registry
 from xrm.platform import sessions
+from xrm.platform.access import Permissions
 from xrm.platform.db import Database
 from xrm.platform.keys import sign, unsign
 
@@ -84,6 +86,18 @@ def same(expected: str | None, given: object) -> bool:
 def client_address(request: Request) -> str:
     """The address failed sign-ins are counted under (uvicorn resolves trusted proxies)."""
     return request.client.host if request.client else "unknown"
+
+
+def database(request: Request) -> Database:
+    """The application's database (opened in the lifespan of ``create_app``)."""
+    db: Database = request.app.state.db
+    return db
+
+
+def may(request: Request, session: sessions.Session, right: str) -> bool:
+    """Whether the signed-in user's roles grant an administrative right (``manage_users``...)."""
+    registry: Registry = request.app.state.registry
+    return Permissions.of(session.actor, registry.current().roles).may(right)
 
 
 def door_of(request: Request) -> Door:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from xrm.admin_ui import signin, users
+from xrm.admin_ui import roles, signin, users
 
 
 def routes() -> list[BaseRoute]:
@@ -25,4 +25,7 @@ def routes() -> list[BaseRoute]:
             methods=["POST"],
         ),
         Route("/admin/users/{user_id}/active", users.set_active_form, methods=["POST"]),
+        Route("/admin/roles", roles.roles_page, methods=["GET"]),
+        Route("/admin/roles", roles.save_role, methods=["POST"]),
+        Route("/admin/roles/{name}", roles.role_page, methods=["GET"]),
     ]

@@ -15,13 +15,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from xrm.admin_ui import i18n
-from xrm.admin_ui.auth import same, signed_in
-from xrm.admin_ui.pages import gettext_for, render
+from xrm.admin_ui.auth import database, may, same, signed_in
+from xrm.admin_ui.pages import forbidden, gettext_for, render
 from xrm.entities.registry import Registry
 from xrm.errors import XrmError
 from xrm.platform import audit, sessions
-from xrm.platform.access import Permissions
-from xrm.platform.db import Database
 from xrm.platform.identity import (
     Actor,
     UserInfo,
@@ -38,27 +36,6 @@ from xrm.schemas.roles import BUILTIN_ROLES
 MIN_PASSWORD_LENGTH = 8
 
 
-def _manages_users(request: Request, session: sessions.Session) -> bool:
-    registry: Registry = request.app.state.registry
-    return Permissions.of(session.actor, registry.current().roles).may("manage_users")
-
-
-def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
-def _forbidden(request: Request, session: sessions.Session) -> HTMLResponse:
-    _ = gettext_for(request, session.locale)
-    return render(
-        request,
-        "message.html",
-        {"csrf": session.csrf, "user": session.actor, "message": _("You may not do that.")},
-        status=403,
-        locale=session.locale,
-    )
-
-
 def _role_names(request: Request) -> list[str]:
     registry: Registry = request.app.state.registry
     return sorted({*BUILTIN_ROLES, *registry.current().roles})
@@ -68,8 +45,8 @@ async def users_page(request: Request) -> Response:
     session = await signed_in(request)
     if not isinstance(session, sessions.Session):
         return session
-    if not _manages_users(request, session):
-        return _forbidden(request, session)
+    if not may(request, session, "manage_users"):
+        return forbidden(request, session)
     return await _users(request, session)
 
 
@@ -82,7 +59,7 @@ async def _users(
     status: int = 200,
 ) -> Response:
     def load() -> list[UserInfo]:
-        with _db(request).read() as conn:
+        with database(request).read() as conn:
             return list_users(conn)
 
     users = await run_in_threadpool(load)
@@ -110,8 +87,8 @@ async def create_user_form(request: Request) -> Response:
     form = await request.form()
     if not same(session.csrf, form.get("csrf")):
         return HTMLResponse("Forbidden: the form's CSRF token is missing or wrong.", 403)
-    if not _manages_users(request, session):
-        return _forbidden(request, session)
+    if not may(request, session, "manage_users"):
+        return forbidden(request, session)
     _ = gettext_for(request, session.locale)
     email = str(form.get("email") or "").strip()
     name = str(form.get("name") or "").strip() or None
@@ -126,7 +103,7 @@ async def create_user_form(request: Request) -> Response:
         return await _users(request, session, error=error, form=shown, status=400)
 
     def create() -> str:
-        with _db(request).write() as conn:
+        with database(request).write() as conn:
             made = create_user(
                 conn, email, (role,), name=name, password=password or None, locale=locale
             )
@@ -149,12 +126,12 @@ async def create_user_form(request: Request) -> Response:
 async def _user(
     request: Request, session: sessions.Session, user_id: str, *, new_token: str | None = None
 ) -> Response:
-    manager = _manages_users(request, session)
+    manager = may(request, session, "manage_users")
     if not manager and user_id != session.actor.id:
-        return _forbidden(request, session)
+        return forbidden(request, session)
 
     def load() -> tuple[UserInfo | None, list[Any]]:
-        with _db(request).read() as conn:
+        with database(request).read() as conn:
             found = list_users(conn, user_id)
             if not found:
                 return None, []
@@ -202,8 +179,8 @@ async def _checked_post(request: Request) -> tuple[sessions.Session, Any] | Resp
     if not same(session.csrf, form.get("csrf")):
         return HTMLResponse("Forbidden: the form's CSRF token is missing or wrong.", 403)
     user_id = request.path_params["user_id"]
-    if not _manages_users(request, session) and user_id != session.actor.id:
-        return _forbidden(request, session)
+    if not may(request, session, "manage_users") and user_id != session.actor.id:
+        return forbidden(request, session)
     return session, form
 
 
@@ -222,7 +199,7 @@ async def create_token_form(request: Request) -> Response:
         days = None
 
     def create() -> str | None:
-        with _db(request).write() as conn:
+        with database(request).write() as conn:
             found = list_users(conn, user_id)
             if not found:
                 return None
@@ -248,7 +225,7 @@ async def revoke_token_form(request: Request) -> Response:
     token_id = request.path_params["token_id"]
 
     def revoke() -> None:
-        with _db(request).write() as conn:
+        with database(request).write() as conn:
             found = list_users(conn, user_id)
             if not found or token_id not in {t.id for t in list_tokens(conn, found[0].email)}:
                 return  # not this user's token: nothing to do here
@@ -268,12 +245,12 @@ async def set_active_form(request: Request) -> Response:
         return checked
     session, form = checked
     user_id = request.path_params["user_id"]
-    if not _manages_users(request, session) or user_id == session.actor.id:
-        return _forbidden(request, session)  # nobody disables themselves
+    if not may(request, session, "manage_users") or user_id == session.actor.id:
+        return forbidden(request, session)  # nobody disables themselves
     active = form.get("active") == "1"
 
     def change() -> None:
-        with _db(request).write() as conn:
+        with database(request).write() as conn:
             found = list_users(conn, user_id)
             if not found or found[0].active == active:
                 return

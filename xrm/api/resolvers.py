@@ -143,7 +143,8 @@ def relationships(source: Any, info: GraphQLResolveInfo) -> Any:
     ctx.caller()
     catalog = ctx.services.registry.current()
     return [
-        {"name": r.name, "definition": dict(r.definition)} for r in catalog.relationships.values()
+        {"name": r.name, "version": r.version, "definition": dict(r.definition)}
+        for r in catalog.relationships.values()
     ]
 
 
@@ -263,6 +264,7 @@ def define_entity_type(
     info: GraphQLResolveInfo,
     definition: Any,
     confirmDataLoss: bool | None = None,
+    expectedVersion: int | None = None,
 ) -> Any:
     ctx = _ctx(info)
     _require_right(ctx, "define_types")
@@ -275,19 +277,28 @@ def define_entity_type(
         channel="api",
         confirm_data_loss=bool(confirmDataLoss),
         request_id=ctx.request_id,
+        expected_version=expectedVersion,
     )
     return _entity_type(registry.current().entity(definition["x-xrm"]["name"]))
 
 
-def define_relationship(source: Any, info: GraphQLResolveInfo, definition: Any) -> Any:
+def define_relationship(
+    source: Any, info: GraphQLResolveInfo, definition: Any, expectedVersion: int | None = None
+) -> Any:
     ctx = _ctx(info)
     _require_right(ctx, "define_types")
     if not isinstance(definition, dict) or "relationship" not in definition:
         raise ValidationFailed([Fault("definition", "a relationship definition is an object")])
     registry = ctx.services.registry
-    registry.apply([definition], actor=ctx.caller(), channel="api", request_id=ctx.request_id)
+    registry.apply(
+        [definition],
+        actor=ctx.caller(),
+        channel="api",
+        request_id=ctx.request_id,
+        expected_version=expectedVersion,
+    )
     rel = registry.current().relationship(definition["relationship"])
-    return {"name": rel.name, "definition": dict(rel.definition)}
+    return {"name": rel.name, "version": rel.version, "definition": dict(rel.definition)}
 
 
 def _role(role: Role) -> dict[str, Any]:
@@ -306,11 +317,19 @@ def roles(source: Any, info: GraphQLResolveInfo) -> Any:
     return [_role(r) for r in [*BUILTIN_ROLES.values(), *defined.values()]]
 
 
-def define_role(source: Any, info: GraphQLResolveInfo, definition: Any) -> Any:
+def define_role(
+    source: Any, info: GraphQLResolveInfo, definition: Any, expectedVersion: int | None = None
+) -> Any:
     ctx = _ctx(info)
     _require_right(ctx, "manage_users")
     if not isinstance(definition, dict) or "role" not in definition:
         raise ValidationFailed([Fault("definition", "a role definition is an object with role")])
     registry = ctx.services.registry
-    registry.apply([definition], actor=ctx.caller(), channel="api", request_id=ctx.request_id)
+    registry.apply(
+        [definition],
+        actor=ctx.caller(),
+        channel="api",
+        request_id=ctx.request_id,
+        expected_version=expectedVersion,
+    )
     return _role(registry.current().roles[definition["role"]])

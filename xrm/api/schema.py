@@ -214,7 +214,11 @@ def _shared() -> dict[str, Any]:
     )
     out["Relationship"] = GraphQLObjectType(
         "Relationship",
-        {"name": GraphQLField(_nn(GraphQLString)), "definition": GraphQLField(_nn(JSON))},
+        {
+            "name": GraphQLField(_nn(GraphQLString)),
+            "version": GraphQLField(_nn(GraphQLInt)),
+            "definition": GraphQLField(_nn(JSON)),
+        },
     )
     return out
 
@@ -453,7 +457,10 @@ class SchemaBuilder:
         query["roles"] = GraphQLField(_list(self.t("Role")), resolve=resolvers.roles)
         mutation["defineRole"] = GraphQLField(
             _nn(self.t("Role")),
-            args={"definition": GraphQLArgument(_nn(JSON))},
+            args={
+                "definition": GraphQLArgument(_nn(JSON)),
+                "expectedVersion": GraphQLArgument(GraphQLInt, description=_DEFINITION_VERSION),
+            },
             resolve=resolvers.define_role,
         )
         query["relationships"] = GraphQLField(
@@ -486,12 +493,16 @@ class SchemaBuilder:
             args={
                 "definition": GraphQLArgument(_nn(JSON)),
                 "confirmDataLoss": GraphQLArgument(GraphQLBoolean),
+                "expectedVersion": GraphQLArgument(GraphQLInt, description=_DEFINITION_VERSION),
             },
             resolve=resolvers.define_entity_type,
         )
         mutation["defineRelationship"] = GraphQLField(
             _nn(self.t("Relationship")),
-            args={"definition": GraphQLArgument(_nn(JSON))},
+            args={
+                "definition": GraphQLArgument(_nn(JSON)),
+                "expectedVersion": GraphQLArgument(GraphQLInt, description=_DEFINITION_VERSION),
+            },
             resolve=resolvers.define_relationship,
         )
         return GraphQLSchema(
@@ -499,6 +510,12 @@ class SchemaBuilder:
             mutation=GraphQLObjectType("Mutation", mutation),
             types=[t for t in self.types.values() if isinstance(t, GraphQLObjectType)],
         )
+
+
+_DEFINITION_VERSION = (
+    "The stored definition's version this change was made against (0: not defined yet); "
+    "if it changed since, CONFLICT and nothing is applied."
+)
 
 
 @lru_cache(maxsize=512)

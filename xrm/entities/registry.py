@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 
 from xrm.entities import ddl
 from xrm.entities.catalog_state import Catalog, build_catalog
-from xrm.errors import ConfirmationRequired, DefinitionError, Fault
+from xrm.errors import ConfirmationRequired, Conflict, DefinitionError, Fault, ValidationFailed
 from xrm.platform import audit
 from xrm.platform import tables as platform
 from xrm.platform.db import Database
@@ -120,6 +120,21 @@ def load_roles(conn: Connection) -> dict[str, Role]:
     return roles
 
 
+def _check_expected_version(
+    expected: int, pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]
+) -> None:
+    """``CONFLICT`` unless the one definition being applied is stored at ``expected``."""
+    for stored, new in pairs:
+        for name in new:
+            current = stored[name].version if name in stored else 0
+            if current != expected:
+                raise Conflict(
+                    f"{name!r} is at version {current}, not {expected}: "
+                    "it was changed since it was loaded; reload it and apply again",
+                    currentVersion=current,
+                )
+
+
 class Registry:
     """Definitions of one database, cached per schema version, changed only through ``apply``."""
 
@@ -183,6 +198,7 @@ class Registry:
         dry_run: bool = False,
         confirm_data_loss: bool = False,
         request_id: str | None = None,
+        expected_version: int | None = None,
     ) -> Plan:
         """Make the stored definitions equal to ``definitions`` (others stay as they are).
 
@@ -190,8 +206,15 @@ class Registry:
         change, the ids of the records that would break) and
         ``ConfirmationRequired`` for a plan that drops data without
         ``confirm_data_loss``. Returns the plan, applied unless ``dry_run``.
+
+        ``expected_version`` (one definition only) is optimistic locking for
+        editors: the stored definition must still be at that version (0: not
+        defined yet), else ``CONFLICT`` and nothing changes — two admins
+        editing one definition never silently overwrite each other.
         """
         new_types, new_relationships, new_roles = self._parse(definitions)
+        if expected_version is not None and len(definitions) != 1:
+            raise ValidationFailed([Fault("expectedVersion", "applies to exactly one definition")])
         plan = Plan()
         try:
             with self._schema_transaction() as conn:
@@ -199,6 +222,15 @@ class Registry:
                 old_catalog = self.current(conn)
                 stored_types, stored_relationships = load_definitions(conn)
                 stored_roles = load_roles(conn)
+                if expected_version is not None:
+                    _check_expected_version(
+                        expected_version,
+                        [
+                            (stored_types, new_types),
+                            (stored_relationships, new_relationships),
+                            (stored_roles, new_roles),
+                        ],
+                    )
                 merged_types = {**stored_types, **new_types}
                 merged_relationships = {**stored_relationships, **new_relationships}
                 check_catalog(

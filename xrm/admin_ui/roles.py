@@ -1,0 +1,173 @@
+"""The role screens: read every role, define and edit roles as JSON, with optimistic locking.
+
+A role is a definition like an entity type (CONTRACT §3), so the editor is
+the definition itself: the page shows it as JSON, the form sends it back, and
+``Registry.apply`` checks it exactly as ``xrm apply`` and ``defineRole`` do.
+The form carries the version it was loaded at; if someone saved the role
+since, saving is refused with a conflict instead of overwriting their work.
+Reading roles is open to every signed-in user (they decide what each user
+sees); changing them needs the ``manage_users`` right.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from xrm.admin_ui.auth import may, same, signed_in
+from xrm.admin_ui.pages import forbidden, gettext_for, render
+from xrm.entities.registry import Registry
+from xrm.errors import Conflict, FaultsError, XrmError
+from xrm.platform import sessions
+from xrm.schemas.roles import ADMIN_RIGHTS, BUILTIN_ROLES, Role
+
+NEW_ROLE_TEMPLATE: dict[str, Any] = {
+    "role": "",
+    "title": "",
+    "entities": {"*": {"read": "all"}},
+    "admin": [],
+}
+
+
+def _registry(request: Request) -> Registry:
+    registry: Registry = request.app.state.registry
+    return registry
+
+
+def _all_roles(request: Request) -> list[Role]:
+    defined = _registry(request).current().roles
+    return [*BUILTIN_ROLES.values(), *sorted(defined.values(), key=lambda r: r.name)]
+
+
+def _find(request: Request, name: str) -> Role | None:
+    return BUILTIN_ROLES.get(name) or _registry(request).current().roles.get(name)
+
+
+def _pretty(definition: Any) -> str:
+    return json.dumps(definition, indent=2, ensure_ascii=False)
+
+
+async def roles_page(request: Request) -> Response:
+    session = await signed_in(request)
+    if not isinstance(session, sessions.Session):
+        return session
+    return render(
+        request,
+        "roles.html",
+        {
+            "csrf": session.csrf,
+            "user": session.actor,
+            "roles": _all_roles(request),
+            "manager": may(request, session, "manage_users"),
+        },
+        locale=session.locale,
+    )
+
+
+async def role_page(request: Request) -> Response:
+    session = await signed_in(request)
+    if not isinstance(session, sessions.Session):
+        return session
+    name = request.path_params["name"]
+    if name == "new":
+        if not may(request, session, "manage_users"):
+            return forbidden(request, session)
+        return _editor(request, session, None, _pretty(NEW_ROLE_TEMPLATE))
+    role = _find(request, name)
+    if role is None:
+        _ = gettext_for(request, session.locale)
+        return render(
+            request,
+            "message.html",
+            {"csrf": session.csrf, "user": session.actor, "message": _("No such role.")},
+            status=404,
+            locale=session.locale,
+        )
+    return _editor(request, session, role, _pretty(dict(role.definition)))
+
+
+def _editor(
+    request: Request,
+    session: sessions.Session,
+    role: Role | None,
+    text: str,
+    *,
+    version: int | None = None,
+    errors: list[str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        "role.html",
+        {
+            "csrf": session.csrf,
+            "user": session.actor,
+            "role": role,
+            "text": text,
+            "version": version if version is not None else (role.version if role else 0),
+            "editable": may(request, session, "manage_users") and not (role and role.builtin),
+            "rights": ADMIN_RIGHTS,
+            "errors": errors or [],
+        },
+        status=status,
+        locale=session.locale,
+    )
+
+
+async def save_role(request: Request) -> Response:
+    """Apply the posted definition, refusing a stale version; faults are listed by JSON path."""
+    session = await signed_in(request)
+    if not isinstance(session, sessions.Session):
+        return session
+    form = await request.form()
+    if not same(session.csrf, form.get("csrf")):
+        return HTMLResponse("Forbidden: the form's CSRF token is missing or wrong.", 403)
+    if not may(request, session, "manage_users"):
+        return forbidden(request, session)
+    _ = gettext_for(request, session.locale)
+    text = str(form.get("definition") or "")
+    editing = str(form.get("name") or "")
+    try:
+        version = int(str(form.get("version") or "0"))
+    except ValueError:
+        version = 0
+    role = _find(request, editing) if editing else None
+
+    def again(errors: list[str], status: int) -> HTMLResponse:
+        return _editor(request, session, role, text, version=version, errors=errors, status=status)
+
+    try:
+        definition = json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = _("line %(line)s, column %(column)s") % {"line": exc.lineno, "column": exc.colno}
+        return again([f"definition: {_('not valid JSON')} ({where}): {exc.msg}"], 400)
+    if not isinstance(definition, dict) or not isinstance(definition.get("role"), str):
+        return again([_('definition: a role definition is a JSON object with "role"')], 400)
+    # Saving under another name makes a new role: it must not exist yet.
+    expected = version if definition["role"] == editing else 0
+
+    def apply() -> None:
+        _registry(request).apply(
+            [definition],
+            actor=session.actor,
+            channel="admin",
+            expected_version=expected,
+        )
+
+    try:
+        await run_in_threadpool(apply)
+    except Conflict:
+        message = _(
+            "Someone else saved this role since you opened it. Your changes are not saved: "
+            "reload the page to see theirs, then apply yours again."
+        )
+        return again([message], 409)
+    except FaultsError as exc:
+        return again([str(f) for f in exc.faults], 400)
+    except XrmError as exc:
+        return again([exc.message], 400)
+    return RedirectResponse(f"/admin/roles/{definition['role']}", status_code=303)
