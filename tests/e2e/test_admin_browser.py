@@ -69,3 +69,48 @@ def test_sign_in_see_the_types_sign_out(test_database: ServedDatabase, tmp_path:
         assert korean.get_attribute("html", "lang") == "ko"
         assert korean.inner_text("h1") == "로그인"
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
+
+
+def sign_in(browser: Any, base: str, email: str) -> Any:
+    """A page of a fresh browser context (its own cookies) signed in as ``email``."""
+    page = browser.new_context(locale="en-US").new_page()
+    page.goto(f"{base}/admin/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/admin/")
+    return page
+
+
+def test_two_admins_editing_one_role_never_overwrite_each_other(
+    test_database: ServedDatabase, tmp_path: Path
+) -> None:
+    create_user(test_database, "ann@example.com", "admin")
+    create_user(test_database, "bob@example.com", "admin")
+    with running_server(test_database, tmp_path / "serve.log", "--demo") as base, chromium() as b:
+        ann, bob = sign_in(b, base, "ann@example.com"), sign_in(b, base, "bob@example.com")
+        ann.click("header >> text=Roles")
+        ann.click("text=New role")
+        ann.fill(
+            "textarea[name=definition]",
+            '{"role": "support", "title": "Support", "entities": {"grievance": {"read": "all"}}}',
+        )
+        ann.click("button:has-text('Save role')")
+        ann.wait_for_url(f"{base}/admin/roles/support")
+        assert ann.inner_text("[data-version]") == "1"
+        # Both open the editor at version 1; Bob saves first.
+        bob.goto(f"{base}/admin/roles/support")
+        bob.fill("textarea[name=definition]", bob.input_value("textarea").replace("Support", "Bob"))
+        bob.click("button:has-text('Save role')")
+        bob.wait_for_url(f"{base}/admin/roles/support")
+        assert bob.inner_text("[data-version]") == "2"
+        ann.fill("textarea[name=definition]", ann.input_value("textarea").replace("Support", "Ann"))
+        ann.click("button:has-text('Save role')")
+        assert "Someone else saved this role" in ann.inner_text("[role=alert]")
+        assert '"Ann"' in ann.input_value("textarea")  # her edit is kept, not lost
+        ann.goto(f"{base}/admin/roles/support")
+        assert '"Bob"' in ann.input_value("textarea")
+        # The role is one a new user can be given.
+        ann.goto(f"{base}/admin/users")
+        assert ann.locator("select[name=role] option[value=support]").count() == 1
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()
