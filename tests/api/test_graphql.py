@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import uuid
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -246,6 +248,28 @@ def test_definitions_edited_against_a_stale_version_are_a_conflict(api: Api) -> 
         defineRole(definition: $d, expectedVersion: $v) { version } }"""
     assert api(grant, {"d": role, "v": 0})["defineRole"] == {"version": 1}
     assert api.error(grant, {"d": role, "v": 0})["extensions"]["code"] == "CONFLICT"
+
+
+def test_the_schema_is_rebuilt_only_when_the_version_moves_and_then_freed(
+    app_client: TestClient, api: Api
+) -> None:
+    view = app_client.app.state.graphql  # type: ignore[attr-defined]
+    api("{ customers { totalCount } }")
+    first = view.schemas._schema
+    api("{ customers { totalCount } }")
+    assert view.schemas._schema is first  # nothing changed: no rebuild
+    retired, old_version = weakref.ref(first), first.version
+    del first
+    note = {
+        "type": "object",
+        "x-xrm": {"name": "note", "plural": "notes"},
+        "properties": {"body": {"type": "string"}},
+    }
+    api("mutation($d: JSON!) { defineEntityType(definition: $d) { name } }", {"d": note})
+    assert api("{ notes { totalCount } }") == {"notes": {"totalCount": 0}}
+    assert view.schemas._schema.version > old_version
+    gc.collect()
+    assert retired() is None, gc.get_referrers(retired())  # no request holds it any more
 
 
 def test_aggregates_group_by_camel_case_names(api: Api) -> None:
