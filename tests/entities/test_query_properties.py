@@ -7,11 +7,14 @@ groupings; the database must answer exactly what a few lines of Python compute
 from CONTRACT §4:
 
 - a filter keeps exactly the records the comparison semantics keep (``ne`` and
-  ``notIn`` keep nulls, ``contains``/``startsWith`` ignore ASCII case only);
+  ``notIn`` keep nulls, ``contains``/``startsWith`` ignore ASCII case only), in
+  two-valued logic: a comparison with a null is false, so ``not`` is the complement;
 - an ordering sorts text by code point, puts nulls last ascending and first
   descending, and breaks ties by id;
 - walking pages with ``after`` cursors gives the whole ordering, once each;
-- ``aggregate`` gives the count, sum, avg, min and max of every numeric field per group.
+- ``aggregate`` gives the count, sum, avg, min and max of every numeric field per group;
+- decimals (CONTRACT §4: exact) compare, sort and group by value, to the last digit and
+  whatever their spelling (``10.50`` is ``10.5``, ``1E+2`` is ``100``), on both engines.
 
 The fixtures give one database per test, not per example, so every example
 writes its rows with a fresh ``batch`` number and scopes every query to it.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -97,7 +101,7 @@ ALPHABET = st.sampled_from([*"aAbBzZ_%\\", "é", "É", "가", "😀", "\uff61", 
 TEXTS = st.one_of(
     st.sampled_from(WORDS),
     st.text(ALPHABET, max_size=4),
-    st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=3),
+    st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=3),
 )
 ZONES = [
     dt.UTC,
@@ -230,17 +234,15 @@ def comparisons(draw: st.DrawFn, rows: Sequence[Row], fields: Sequence[str]) -> 
 
 
 def filters(
-    rows: Sequence[Row], negation: bool = True, fields: Sequence[str] = (*DATA_FIELDS, "id")
+    rows: Sequence[Row], fields: Sequence[str] = (*DATA_FIELDS, "id")
 ) -> st.SearchStrategy[Node]:
     def extend(children: st.SearchStrategy[Node]) -> st.SearchStrategy[Node]:
         kids = st.lists(children, max_size=3).map(tuple)
-        options: list[st.SearchStrategy[Node]] = [
+        return st.one_of(
             st.builds(Junction, st.just("and"), kids, st.booleans()),
             st.builds(Junction, st.just("or"), kids),
-        ]
-        if negation:
-            options.append(st.builds(Not, children))
-        return st.one_of(options)
+            st.builds(Not, children),
+        )
 
     return st.recursive(comparisons(rows, fields), extend, max_leaves=5)
 
@@ -296,18 +298,18 @@ def _norm(name: str, raw: Any, ids: Sequence[str]) -> Any:
     return raw
 
 
-def _compare(op: str, value: Any, raw: Any, name: str, ids: Sequence[str]) -> bool | None:
-    """One comparison in SQL's three-valued logic: None where SQL says unknown."""
+def _compare(op: str, value: Any, raw: Any, name: str, ids: Sequence[str]) -> bool:
+    """One comparison: with a null only ``isNull``, ``ne`` and ``notIn`` can hold."""
     if op == "isNull":
         return (value is None) is raw
-    if op == "in":
-        return False if not raw else None if value is None else value in _all(name, raw, ids)
     if op == "notIn":
-        return True if not raw or value is None else value not in _all(name, raw, ids)
+        return value is None or value not in _all(name, raw, ids)
     if op == "ne":
-        return True if value is None else value != _norm(name, raw, ids)
+        return value is None or value != _norm(name, raw, ids)
     if value is None:
-        return None
+        return False
+    if op == "in":
+        return value in _all(name, raw, ids)
     if op == "contains":
         return ascii_lower(raw) in ascii_lower(value)
     if op == "startsWith":
@@ -330,35 +332,20 @@ def _all(name: str, raw: Sequence[Any], ids: Sequence[str]) -> list[Any]:
     return [_norm(name, v, ids) for v in raw]
 
 
-def _and(values: Sequence[bool | None]) -> bool | None:
-    if any(v is False for v in values):
-        return False
-    return True if all(v is True for v in values) else None
+def evaluate(node: Node, record: Record, ids: Sequence[str]) -> bool:
+    """Whether ``record`` passes ``node``, in two-valued logic.
 
-
-def _or(values: Sequence[bool | None]) -> bool | None:
-    if any(v is True for v in values):
-        return True
-    return False if all(v is False for v in values) else None
-
-
-def evaluate(node: Node, record: Record, ids: Sequence[str], *, two_valued: bool) -> bool | None:
-    """Whether ``record`` passes ``node``.
-
-    ``two_valued``: a comparison with a null is plainly false (except ``ne``,
-    ``notIn``, ``isNull``), so ``not`` is the complement. Otherwise SQL's
-    three-valued logic, where ``not`` of unknown stays unknown.
+    A comparison with a null is plainly false (but ``ne``, ``notIn`` and
+    ``isNull``), never SQL's unknown, so ``not`` keeps exactly what its filter
+    drops: ``{not: {qty: {eq: 1}}}`` keeps the records without a ``qty``, as
+    ``{qty: {ne: 1}}`` does.
     """
     if isinstance(node, Cmp):
-        results = [_compare(op, record[node.field], raw, node.field, ids) for op, raw in node.ops]
-        if two_valued:
-            results = [bool(r) for r in results]
-        return _and(results)
+        return all(_compare(op, record[node.field], raw, node.field, ids) for op, raw in node.ops)
     if isinstance(node, Not):
-        inner = evaluate(node.item, record, ids, two_valued=two_valued)
-        return None if inner is None else not inner
-    values = [evaluate(item, record, ids, two_valued=two_valued) for item in node.items]
-    return _and(values) if node.kind == "and" else _or(values)
+        return not evaluate(node.item, record, ids)
+    values = [evaluate(item, record, ids) for item in node.items]
+    return all(values) if node.kind == "and" else any(values)
 
 
 # --- orderings --------------------------------------------------------------------------------
@@ -440,10 +427,17 @@ def probe(registry: Registry, service: RecordService, admin: Actor) -> Probe:
     return Probe(service, admin)
 
 
+# The counts keep the file near 15 s per engine on two cores; QP_SCALE=30 searches 30 times
+# harder (a few minutes), which is worth doing after a change to query.py.
+SCALE = int(os.environ.get("QP_SCALE", "1"))
+
+
 def examples(count: int) -> Any:
+    """``count`` examples (times QP_SCALE), no deadline (the database sets the pace)."""
     return settings(
-        max_examples=count * int(__import__("os").environ.get("QP_SCALE", "1")),
+        max_examples=count * SCALE,
         deadline=None,
+        # One database per test, not per example: every example scopes itself to a batch.
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
 
@@ -460,41 +454,33 @@ def filtered(
 
 @st.composite
 def maybe_filtered(draw: st.DrawFn) -> tuple[list[Row], Node | None]:
-    """Records and, half the time, a filter without ``not``."""
+    """Records and, half the time, a filter."""
     rows = draw(ROWS)
-    return rows, draw(st.none() | filters(rows, negation=False))
+    return rows, draw(st.none() | filters(rows))
 
 
 # --- properties --------------------------------------------------------------------------------
 
 
 def check_filter(probe: Probe, rows: Sequence[Row], node: Node) -> None:
-    """Every record whose fate does not hinge on ``not`` of a null is kept exactly as modelled.
-
-    Where two-valued logic and SQL's three-valued logic disagree (``not`` over a
-    comparison with a null) the record is left to the ``not`` property below.
-    """
+    """The filter keeps exactly the records the model keeps, in id order, and counts them."""
     batch, records = probe.insert(rows)
     ids = [r["id"] for r in records]
     spec = render(node, ids)
     got = probe.ids(batch, spec)
-    assert len(got) == len(set(got))
-    undecided = set()
-    wanted = set()
-    for r in records:
-        two = evaluate(node, r, ids, two_valued=True)
-        three = bool(evaluate(node, r, ids, two_valued=False))
-        if two != three:
-            undecided.add(r["id"])
-        elif two:
-            wanted.add(r["id"])
-    assert set(got) - undecided == wanted, spec
+    assert got == sorted(r["id"] for r in records if evaluate(node, r, ids)), spec
     page = probe.query(batch, spec, first=0)
     assert page.total_count == len(got)
 
 
-@examples(50)
+@examples(150)
 @given(case=filtered())
+@example(  # `not` over a comparison with a null keeps the record (found: SQL's unknown)
+    case=(
+        [{"qty": None, "label": "b"}, {"qty": 1}, {"qty": 2, "label": "A"}],
+        Not(Junction("or", (Cmp("qty", (("lte", 1),)), Cmp("label", (("contains", "a"),))))),
+    )
+)
 def test_filters_keep_what_the_python_model_keeps(
     probe: Probe, case: tuple[list[Row], Node]
 ) -> None:
@@ -530,7 +516,7 @@ def with_text_examples(test: Callable[..., None]) -> Callable[..., None]:
     return test
 
 
-@examples(40)
+@examples(120)
 @given(case=filtered(fields=TEXT_FIELDS, records=TEXT_ROWS))
 @with_text_examples
 def test_text_filters_keep_what_the_python_model_keeps(
@@ -540,9 +526,17 @@ def test_text_filters_keep_what_the_python_model_keeps(
     check_filter(probe, *case)
 
 
-@examples(30)
+@examples(100)
 @given(case=filtered())
-@example(case=([{"qty": None}, {"qty": 1}], Cmp("qty", (("eq", 1),))))
+@example(case=([{"qty": None}, {"qty": 1}], Cmp("qty", (("eq", 1),))))  # found: SQL's NOT
+@example(
+    case=(
+        [{"day": None}, {"day": dt.date(2024, 2, 29)}, {"day": dt.date(2025, 1, 1)}],
+        Junction(
+            "and", (Cmp("day", (("between", (dt.date(2024, 1, 1), dt.date(2024, 12, 31))),)),)
+        ),
+    )
+)
 def test_not_is_the_complement_of_its_filter(probe: Probe, case: tuple[list[Row], Node]) -> None:
     """``F`` and ``{not: F}`` split the records in two, as ``eq`` and ``ne`` do."""
     rows, node = case
@@ -554,12 +548,12 @@ def test_not_is_the_complement_of_its_filter(probe: Probe, case: tuple[list[Row]
     assert (kept & dropped, kept | dropped) == (set(), set(ids)), {"not": spec}
 
 
-@examples(40)
+@examples(120)
 @given(
     rows=ROWS,
     order=ORDERS,
     size=st.integers(1, 4),
-    node=st.none() | st.deferred(lambda: filters([], negation=False)),
+    node=st.none() | st.deferred(lambda: filters([])),
 )
 @example(  # code points, not UTF-16 units nor a locale; nulls last; ties by id
     rows=[{"label": v} for v in ["\uff61", "😀", "b", "B", "é", "É", None, "a", None, "😀"]],
@@ -584,11 +578,7 @@ def test_orderings_and_keyset_pages_match_the_python_model(
     batch, records = probe.insert(rows)
     ids = [r["id"] for r in records]
     spec = None if node is None else render(node, ids)
-    kept = [
-        r
-        for r in records
-        if node is None or evaluate(node, r, ids, two_valued=True)  # no "not": both logics agree
-    ]
+    kept = [r for r in records if node is None or evaluate(node, r, ids)]
     whole = probe.ids(batch, spec, order=order)
     assert whole == model_order(kept, order), (order, spec)
     walked: list[str] = []
@@ -629,7 +619,7 @@ def _close(got: Any, want: Any, scale: float) -> bool:
     return bool(got == pytest.approx(want, rel=1e-9, abs=1e-12 * scale + 1e-12))
 
 
-@examples(40)
+@examples(120)
 @given(
     case=maybe_filtered(),
     group_by=st.lists(st.sampled_from(GROUPS), max_size=2, unique_by=lambda g: g.split(":")[0]),
@@ -647,6 +637,10 @@ def _close(got: Any, want: Any, scale: float) -> bool:
     ),
     group_by=["day:week", "at:day"],
 )
+@example(  # found: PostgreSQL's avg of floats overflowed (it also sums the squares)
+    case=([{"ratio": 1e300}, {"ratio": 0.0}, {"ratio": -1e300}, {"ratio": 1e300}], None),
+    group_by=[],
+)
 def test_aggregates_match_the_python_model(
     probe: Probe, case: tuple[list[Row], Node | None], group_by: list[str]
 ) -> None:
@@ -656,7 +650,7 @@ def test_aggregates_match_the_python_model(
     spec = None if node is None else render(node, ids)
     groups: dict[tuple[Any, ...], list[Record]] = defaultdict(list)
     for r in records:
-        if node is None or evaluate(node, r, ids, two_valued=True):
+        if node is None or evaluate(node, r, ids):
             groups[tuple(_group_key(r, g) for g in group_by)].append(r)
     if not group_by:
         groups.setdefault((), [])  # one row even when nothing matches
@@ -700,9 +694,10 @@ RESPELT = st.tuples(
 ).map(lambda pair: pair[1](pair[0]))
 
 
-@examples(25)
+@examples(60)
 @given(values=st.lists(RESPELT, min_size=1, max_size=5))
-@example(values=["10.50", "10.5"])
+@example(values=["10.50", "10.5"])  # found: in/notIn/groupBy compared the text on SQLite
+@example(values=["1E+2", "100", "100.0000", "-0.00", "0", "0E-7", "1.5E-7", "0.00000015"])
 def test_decimal_in_notin_and_groups_go_by_value_not_spelling(
     probe: Probe, values: list[str]
 ) -> None:
@@ -721,19 +716,33 @@ def test_decimal_in_notin_and_groups_go_by_value_not_spelling(
     assert counts == sorted(by_value.values()), groups
 
 
-PRECISE = st.tuples(st.integers(0, 2), st.integers(0, 3)).map(
-    lambda pair: Decimal(pair[0]) / 10 + Decimal(pair[1]).scaleb(-19)
+PRECISE = st.one_of(
+    st.builds(
+        lambda sign, tenths, tiny: sign * (Decimal(tenths) / 10 + Decimal(tiny).scaleb(-19)),
+        st.sampled_from([1, -1]),
+        st.integers(0, 2),
+        st.integers(0, 3),
+    ),
+    st.sampled_from([Decimal("1E-7"), Decimal("-1.5E-7"), Decimal("1E+2"), Decimal("-0")]),
 )
 
 
-@examples(25)
+@examples(60)
 @given(values=st.lists(PRECISE, min_size=1, max_size=5))
-@example(values=[Decimal("0.1000000000000000001"), Decimal("0.1")])
+@example(values=[Decimal("0.1000000000000000001"), Decimal("0.1")])  # found: floats on SQLite
+@example(
+    values=[
+        *(Decimal("-0.1"), Decimal("-0.1000000000000000001"), Decimal("-0.2")),
+        *(Decimal("1E-7"), Decimal("-1.5E-7"), Decimal("0"), Decimal("-0")),
+    ]
+)
 def test_decimals_compare_and_sort_exactly(probe: Probe, values: list[Decimal]) -> None:
     """Decimals are exact: 0.1 and 0.1000000000000000001 are two values, in that order."""
     batch, records = probe.insert([{"price": v} for v in values])
-    order = [("price", "ASC")]
-    assert probe.ids(batch, order=order) == model_order(records, order)
+    for direction in ("ASC", "DESC"):
+        order = [("price", direction)]
+        assert probe.ids(batch, order=order) == model_order(records, order), direction
     for v in values:
-        expected = [r["id"] for r in records if r["price"] > v]
-        assert probe.ids(batch, {"price": {"gt": str(v)}}) == expected, v
+        for op, test in (("gt", Decimal.__gt__), ("eq", Decimal.__eq__)):
+            expected = [r["id"] for r in records if test(r["price"], v)]
+            assert probe.ids(batch, {"price": {op: str(v)}}) == expected, (op, v)

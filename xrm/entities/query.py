@@ -10,10 +10,14 @@ e-mail), never spliced into SQL text. Both databases give the same answers:
 - text orders by code point (``COLLATE "C"`` on PostgreSQL; SQLite's binary
   order of UTF-8 is code-point order), nulls last ascending and first
   descending, ties broken by id;
-- exact decimals (text on SQLite) compare and sort numerically.
+- exact decimals compare, sort and group by value, whatever their spelling
+  (``10.50`` is ``10.5``): NUMERIC on PostgreSQL; on SQLite, which keeps them as
+  text, through an order-preserving text key computed in SQL (``decimal_key``).
 
 ``ne`` and ``notIn`` keep records whose value is null (null differs from any
-value), which is what a user filtering "status is not closed" expects.
+value), which is what a user filtering "status is not closed" expects; for
+the same reason a filter is two-valued: a comparison with a null is false,
+never SQL's unknown, so ``{"not": F}`` keeps exactly the records ``F`` drops.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Protocol
 
 import orjson
@@ -73,6 +78,73 @@ def ascii_lower(text: str) -> str:
     return text.translate(str.maketrans(_UPPER, _LOWER))
 
 
+# --- exact decimal keys (SQLite) -------------------------------------------------------------
+# A decimal's key is text whose binary order is the numbers' order: a sign class ("0"
+# negative, "1" zero, "2" positive), the adjusted exponent (the power of ten of the first
+# significant digit) offset to 19 fixed digits, then the significant digits without leading
+# or trailing zeros. Negatives negate the exponent, map digits to letters in reverse
+# (9 -> "a" ... 0 -> "j") and end in "~", so a longer digit string sorts first there.
+_EXPONENT_OFFSET = 3 * 10**18
+_NEGATIVE_DIGITS = str.maketrans("0123456789", "jihgfedcba")
+
+
+def decimal_key(value: Decimal) -> str:
+    """The order key of a decimal, equal to what ``decimal_key_sql`` computes from its text."""
+    digits = "".join(map(str, value.as_tuple().digits)).strip("0")
+    if not digits:
+        return "1"
+    if value.is_signed():
+        exponent = f"{_EXPONENT_OFFSET - value.adjusted():019d}"
+        return f"0{exponent}{digits.translate(_NEGATIVE_DIGITS)}~"
+    return f"2{_EXPONENT_OFFSET + value.adjusted():019d}{digits}"
+
+
+def decimal_key_sql(text: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+    """``decimal_key`` in SQLite SQL, from a decimal stored as text (``str(Decimal)``).
+
+    Built from a few cheap string functions per row (SQLite has no common
+    subexpressions); the exponent form (``1E-7``, ``1E+2``) takes a second branch.
+    """
+    f, txt, num = sa.func, sa.Text(), sa.Integer()
+    e_at = f.instr(text, "E", type_=num)
+    plain = _decimal_key_sql(text, sa.literal(0, num))
+    mantissa = f.substr(text, 1, e_at - 1, type_=txt)
+    scaled = _decimal_key_sql(mantissa, sa.cast(f.substr(text, e_at + 1), sa.Integer))
+    return sa.case((text.is_(None), sa.null()), (e_at == 0, plain), else_=scaled)
+
+
+def _decimal_key_sql(
+    number: sa.ColumnElement[Any], power: sa.ColumnElement[Any]
+) -> sa.ColumnElement[str]:
+    """The key of ``number`` (plain notation: ``-12.50``) times ten to the ``power``."""
+    f, txt, num = sa.func, sa.Text(), sa.Integer()
+    number = sa.type_coerce(number, txt)  # text: ``||`` joins, ``<`` compares text
+    significant = f.ltrim(number, "-0.", type_=txt)  # from the first significant digit on
+    digits = f.replace(f.rtrim(significant, "0.", type_=txt), ".", "", type_=txt)
+    # The power of ten of the first significant digit (1 in 12.5, 0 in 1.5, -3 in 0.005): the
+    # point's position minus the digit's, less one when the digit comes before the point.
+    point = f.instr(number + ".", ".", type_=num)
+    first = f.length(number, type_=num) - f.length(significant, type_=num) + 1
+    distance = point - first
+    adjusted = (2 * distance - 1) // 2 + power  # SQLite's integer division truncates
+    reversed_digits = digits
+    for digit, letter in zip("0123456789", "jihgfedcba", strict=True):
+        reversed_digits = f.replace(reversed_digits, digit, letter, type_=txt)
+    return sa.case(
+        (significant == "", sa.literal("1", txt)),
+        (
+            number < sa.literal("0", txt),  # a leading "-" sorts before every digit
+            sa.literal("0", txt)
+            + f.printf("%019d", _EXPONENT_OFFSET - adjusted, type_=txt)
+            + reversed_digits
+            + "~",
+        ),
+        else_=sa.literal("2", txt)
+        + f.printf("%019d", _EXPONENT_OFFSET + adjusted, type_=txt)
+        + digits,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Field:
     """One filterable, sortable field of a table alias, with its value normaliser."""
@@ -88,12 +160,30 @@ class Field:
         return self.kind in ("string", "email", "uri", "phone", "enum")
 
     @property
+    def exact_decimal_key(self) -> bool:
+        """Whether values compare through ``decimal_key`` (decimals kept as text on SQLite)."""
+        return self.kind == "decimal" and self.dialect == "sqlite"
+
+    @property
     def comparable(self) -> sa.ColumnElement[Any]:
-        """The expression to compare and sort by (numeric for decimals, code point for text)."""
-        if self.kind == "decimal" and self.dialect == "sqlite":
-            return sa.cast(self.column, sa.Float)
+        """The expression to compare and sort by (decimals by value, text by code point)."""
+        if self.exact_decimal_key:
+            return decimal_key_sql(self.column)
         if self.is_text and self.dialect == "postgresql":
             return self.column.collate("C")
+        return self.column
+
+    @property
+    def equatable(self) -> sa.ColumnElement[Any]:
+        """What ``eq``/``in`` compare: the column (index-friendly), but the key for decimals
+        on SQLite, where one value has many spellings (``10.50`` is ``10.5``)."""
+        return self.comparable if self.exact_decimal_key else self.column
+
+    @property
+    def numeric(self) -> sa.ColumnElement[Any]:
+        """The expression to sum and average (a number, also for decimals kept as text)."""
+        if self.exact_decimal_key:
+            return sa.cast(self.column, sa.Float)
         return self.column
 
 
@@ -203,7 +293,7 @@ class Compiler:
                 return sa.and_(sa.true(), *items)
             return sa.or_(sa.false(), *items)
         if key == "not":
-            return sa.not_(self.where(entity, table, value, path))
+            return _complement(self.where(entity, table, value, path))
         et = self.catalog.entity(entity)
         prop = et.properties.get(key)
         if prop is not None and prop.ref is not None:
@@ -251,7 +341,7 @@ class Compiler:
                     sa.and_(sa.true(), *items) if key == "and" else sa.or_(sa.false(), *items)
                 )
             elif key == "not":
-                parts.append(sa.not_(self.user_where(users, value, here)))
+                parts.append(_complement(self.user_where(users, value, here)))
             elif key in _USER_FIELDS:
                 kind, normalise = _USER_FIELDS[key]
                 parts.append(
@@ -323,13 +413,13 @@ class Compiler:
         return field.normalise(raw)
 
     def _bind(self, field: Field, value: Any) -> Any:
-        """A bound parameter typed like the field (a decimal compares as a number on SQLite)."""
-        if field.kind == "decimal" and self.dialect == "sqlite":
-            return sa.cast(sa.bindparam(None, str(value), sa.Text), sa.Float)
+        """A bound parameter to compare with ``field.comparable`` (or ``field.equatable``)."""
+        if field.exact_decimal_key:
+            return sa.bindparam(None, decimal_key(value), sa.Text)
         return sa.bindparam(None, value, type_=field.column.type)
 
     def _compare_one(self, field: Field, op: str, raw: Any, path: str) -> ColumnElement[bool]:
-        column, comparable = field.column, field.comparable
+        column, comparable, equatable = field.column, field.comparable, field.equatable
         if op == "isNull":
             if not isinstance(raw, bool):
                 raise ValueError("isNull takes true or false")
@@ -337,21 +427,21 @@ class Compiler:
         if field.kind in ("array", "object"):
             raise ValueError(f"{field.name} can only be tested with isNull")
         if op == "eq":
-            return column == self._bind(field, self._value(field, raw))
+            return equatable == self._bind(field, self._value(field, raw))
         if op == "ne":
-            return sa.or_(column.is_(None), column != self._bind(field, self._value(field, raw)))
+            return sa.or_(column.is_(None), equatable != self._bind(field, self._value(field, raw)))
         if op in ("in", "notIn"):
             if not isinstance(raw, Sequence) or isinstance(raw, (str, bytes)):
                 raise ValueError(f"{op} takes a list")
             values = [self._value(field, v) for v in raw]
-            if field.kind == "decimal" and self.dialect == "sqlite":
-                values = [str(v) for v in values]
-            bound = sa.bindparam(None, values, expanding=True, type_=field.column.type)
-            if field.kind == "decimal" and self.dialect == "sqlite":
-                bound = sa.bindparam(None, values, expanding=True, type_=sa.Text)
+            if field.exact_decimal_key:
+                keys = [decimal_key(v) for v in values]
+                bound = sa.bindparam(None, keys, expanding=True, type_=sa.Text)
+            else:
+                bound = sa.bindparam(None, values, expanding=True, type_=field.column.type)
             if op == "in":
-                return column.in_(bound) if values else sa.false()
-            return sa.or_(column.is_(None), column.not_in(bound)) if values else sa.true()
+                return equatable.in_(bound) if values else sa.false()
+            return sa.or_(column.is_(None), equatable.not_in(bound)) if values else sa.true()
         if op in TEXT_OPS:
             if not field.is_text:
                 raise ValueError(f"{op} works on text fields only")
@@ -544,6 +634,11 @@ class Compiler:
             if unit != "day"
             else sa.cast(sa.cast(column, sa.Date), sa.Text)
         )
+
+
+def _complement(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """``not``, two-valued: an unknown (a comparison with a null) counts as false first."""
+    return sa.not_(sa.func.coalesce(condition, sa.false()))
 
 
 def _row_key(field: Field) -> str:

@@ -765,7 +765,7 @@ class RecordSession:
         condition = self.compiler.where(entity, table, filter)
         if readable is not None:
             condition = sa.and_(condition, readable)
-        keys: list[tuple[str, Any]] = []
+        keys: list[tuple[str, Any, Any]] = []  # (name, value shown, value grouped by)
         faults: list[Fault] = []
         for index, spec in enumerate(group_by or ()):
             name, _, unit = str(spec).partition(":")
@@ -781,11 +781,14 @@ class RecordSession:
                         Fault(path, f"{spec!r}: buckets ({', '.join(BUCKETS)}) apply to dates")
                     )
                     continue
-                keys.append((str(spec), self.compiler.bucket(fld, unit)))
+                bucket = self.compiler.bucket(fld, unit)
+                keys.append((str(spec), bucket, bucket))
             elif fld.kind in ("array", "object"):
                 faults.append(Fault(path, "lists and objects cannot be grouped"))
+            elif fld.exact_decimal_key:  # one group per value, whatever the spellings
+                keys.append((str(spec), sa.func.min(fld.column), fld.comparable))
             else:
-                keys.append((str(spec), fld.column))
+                keys.append((str(spec), fld.column, fld.column))
         if faults:
             raise ValidationFailed(faults)
         hidden = self.permissions.hidden(entity)
@@ -795,24 +798,30 @@ class RecordSession:
         measures: list[Any] = [sa.func.count().label("_count")]
         for prop in numeric:
             fld = self.compiler.field(entity, table, prop.name, prop.name)
-            value = fld.comparable
+            value = fld.numeric
+            # PostgreSQL's avg of floats also sums their squares: it overflows from about 1e154.
+            avg = (
+                sa.func.sum(value) / sa.func.nullif(sa.func.count(value), 0)
+                if prop.kind == "number"
+                else sa.func.avg(value)
+            )
             measures.extend(
                 [
                     sa.func.sum(value).label(f"sum_{prop.name}"),
-                    sa.func.avg(value).label(f"avg_{prop.name}"),
+                    avg.label(f"avg_{prop.name}"),
                     sa.func.min(value).label(f"min_{prop.name}"),
                     sa.func.max(value).label(f"max_{prop.name}"),
                 ]
             )
-        labelled = [expr.label(f"_g{i}") for i, (_, expr) in enumerate(keys)]
+        labelled = [shown.label(f"_g{i}") for i, (_, shown, _) in enumerate(keys)]
         query = sa.select(*labelled, *measures).select_from(table).where(condition)
         if labelled:
-            query = query.group_by(*[expr for _, expr in keys]).order_by(
-                *[sa.nulls_last(expr.asc()) for _, expr in keys]
+            query = query.group_by(*[grouped for _, _, grouped in keys]).order_by(
+                *[sa.nulls_last(grouped.asc()) for _, _, grouped in keys]
             )
         out = []
         for row in self.conn.execute(query).mappings():
-            group = {name: json_value(row[f"_g{i}"]) for i, (name, _) in enumerate(keys)}
+            group = {name: json_value(row[f"_g{i}"]) for i, (name, _, _) in enumerate(keys)}
             result: dict[str, Any] = {"group": group, "count": int(row["_count"])}
             for measure in ("sum", "avg", "min", "max"):
                 result[measure] = {
