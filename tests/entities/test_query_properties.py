@@ -352,8 +352,13 @@ def evaluate(node: Node, record: Record, ids: Sequence[str]) -> bool:
 
 
 def model_order(records: Sequence[Record], order: Sequence[tuple[str, str]]) -> list[str]:
-    """Ids sorted by ``order``: nulls last ascending, first descending, then by id."""
-    out = sorted(records, key=lambda r: r["id"])
+    """Ids sorted by ``order``: nulls last ascending, first descending, then by id.
+
+    Ties go by id in the direction of the last field (an index then serves
+    ``DESC`` orderings backwards without a sort).
+    """
+    last_descending = bool(order) and order[-1][1] == "DESC"
+    out = sorted(records, key=lambda r: r["id"], reverse=last_descending)
     for name, direction in reversed(order):
         out.sort(key=lambda r: (r[name] is None, r[name]), reverse=direction == "DESC")
     return [r["id"] for r in out]

@@ -9,7 +9,8 @@ e-mail), never spliced into SQL text. Both databases give the same answers:
   and ``\\`` in the pattern escaped;
 - text orders by code point (``COLLATE "C"`` on PostgreSQL; SQLite's binary
   order of UTF-8 is code-point order), nulls last ascending and first
-  descending, ties broken by id;
+  descending, ties broken by id in the direction of the last ordering field
+  (so ``name DESC`` reads an index on ``(name, id)`` backwards, with no sort);
 - exact decimals compare, sort and group by value, whatever their spelling
   (``10.50`` is ``10.5``): NUMERIC on PostgreSQL; on SQLite, which keeps them as
   text, through an order-preserving text key computed in SQL (``decimal_key``).
@@ -512,7 +513,8 @@ class Compiler:
         if faults:
             raise ValidationFailed(faults)
         if not any(f.name == "id" for f, _ in out):
-            out.append((self.field(entity, table, "id", "orderBy"), False))
+            tie = out[-1][1] if out else False  # one direction throughout: one index range
+            out.append((self.field(entity, table, "id", "orderBy"), tie))
         return out
 
     @staticmethod
@@ -543,6 +545,28 @@ class Compiler:
             after = self._after(field, descending, values[i])
             alternatives.append(sa.and_(*equal, after))
         return sa.or_(*alternatives)
+
+    def first_ranges(
+        self, order: Sequence[tuple[Field, bool]]
+    ) -> list[ColumnElement[bool]] | None:
+        """The first page's rows as ranges read one after another, each in plain index order.
+
+        On SQLite ``ORDER BY name NULLS LAST`` is not the index's order (its
+        nulls sort first), so the first page of ``[field, id]`` sorts every
+        matching row. Read instead the non-null range, then (only if the page
+        is not full) the nulls, each in plain order: an index on
+        ``(..., field, id)`` then serves the page without a sort. Descending
+        puts the nulls first. A NOT NULL column needs no null range. None:
+        use the ordering as it is.
+        """
+        if len(order) != 2 or order[1][0].name != "id" or order[0][1] != order[1][1]:
+            return None
+        field, descending = order[0]
+        column = field.column
+        if not getattr(column, "nullable", True):
+            return [sa.true()]
+        ranges: list[ColumnElement[bool]] = [column.is_not(None), column.is_(None)]
+        return ranges[::-1] if descending else ranges
 
     def row_seek(
         self, order: Sequence[tuple[Field, bool]], values: Sequence[Any]

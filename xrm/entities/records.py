@@ -613,6 +613,16 @@ class RecordSession:
                     *self.compiler.plain_order_clauses(order)
                 )
                 rows = self.conn.execute(plain.where(condition, primary).limit(size + 1)).all()
+        elif self.dialect == "sqlite" and (ranges := self.compiler.first_ranges(order)):
+            plain = sa.select(*self._columns(et, table)).order_by(
+                *self.compiler.plain_order_clauses(order)
+            )
+            rows = []
+            for part in ranges:
+                more = plain.where(condition, part).limit(size + 1 - len(rows))
+                rows.extend(self.conn.execute(more).all())
+                if len(rows) > size:
+                    break
         else:
             rows = self.conn.execute(base.where(condition).limit(size + 1)).all()
         if tail is not None and len(rows) <= size:  # the range ran out: nulls come last
