@@ -9,6 +9,11 @@ the resolvers (``loading.preload``, one statement per relation and level),
 then one tight loop that copies each selected value through its scalar's
 ``serialize`` into the response.
 
+On PostgreSQL the walk goes one step further first: ``json_plan`` compiles
+the whole selection into one statement that builds the response JSON
+inside the database, so no row passes through Python; what it cannot
+express takes the per-level path below.
+
 Anything else falls back to standard execution, which therefore stays the
 reference: a document with fragments, directives, introspection, aggregates
 or metadata; a value hidden from the caller (standard execution puts the
@@ -20,6 +25,7 @@ only happens on requests that fail anyway or select hidden fields.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from typing import Any
 
 from graphql import (
@@ -35,9 +41,11 @@ from graphql import (
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
+from xrm.api import json_plan
 from xrm.api.context import RequestContext
 from xrm.api.loading import Selected, connection, list_arguments, node_selections, preload, selects
 from xrm.api.resolvers import is_id
+from xrm.entities.json_query import Unsupported
 from xrm.platform.access import HIDDEN
 
 
@@ -127,6 +135,9 @@ def run(
             if root is None:
                 return None
             roots.append((field, root))
+        if any(root for _, root in roots) and context.reader().dialect == "postgresql":
+            with suppress(Unsupported):
+                return json_plan.answer(context, query_type, roots)
         data: dict[str, Any] = {}
         for field, root in roots:
             if root is None:

@@ -546,9 +546,7 @@ class Compiler:
             alternatives.append(sa.and_(*equal, after))
         return sa.or_(*alternatives)
 
-    def first_ranges(
-        self, order: Sequence[tuple[Field, bool]]
-    ) -> list[ColumnElement[bool]] | None:
+    def first_ranges(self, order: Sequence[tuple[Field, bool]]) -> list[ColumnElement[bool]] | None:
         """The first page's rows as ranges read one after another, each in plain index order.
 
         On SQLite ``ORDER BY name NULLS LAST`` is not the index's order (its

@@ -1,0 +1,519 @@
+"""Compile a whole read into one PostgreSQL statement that returns its answer as JSON.
+
+Loading a nested list level by level (``RecordSession.children``) costs a
+statement per relation and level, and then Python work for every column of
+every row. PostgreSQL can build the answer itself, as PostGraphile does: each
+record becomes ``json_build_object(...)``, each page of related records a
+``json_agg`` over a correlated subquery, and the whole selection one
+statement whose single value is the response text.
+
+The caller describes what it wants as a *shape*, a small tree of parts
+(``Obj``, ``Value``, ``Related``, ``Many``...) in record-service terms: field
+names as definitions spell them, no GraphQL. The semantics are those of the
+record service, built from the same pieces: filters, orderings and tie
+breaks come from ``Compiler.where``/``ordering``/``order_clauses``, the rows
+a caller may read from ``RecordSession.rows`` at every level, page sizes from
+the same limits. Values are spelled as ``json_value`` spells them (ids and
+text as strings, decimals as ``str(Decimal)`` does, ISO dates and UTC
+date-times as ``isoformat`` does, floats as floats), big integers optionally
+as text.
+
+What the statement cannot decide up front it flags: a null in a field the
+caller declared required, or a float that is not finite, becomes a sentinel
+string; ``JsonQuery.run`` raises ``Unsupported`` when the answer holds one,
+and so does anything the compiler does not cover (hidden fields, unknown
+parts). The caller then answers the ordinary way; no answer is ever changed.
+PostgreSQL only: SQLite keeps the per-level loading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSON
+from sqlalchemy.sql import ColumnElement
+
+from xrm.entities.query import SYSTEM_FIELDS
+from xrm.entities.records import DEFAULT_PAGE, MAX_PAGE, RecordSession
+from xrm.errors import Fault, ValidationFailed
+from xrm.schemas.formats import uuid_text
+from xrm.schemas.model import Relationship
+
+# A JSON string no stored value can produce (PostgreSQL text cannot hold U+0000): the
+# answer holding it means "answer this request the ordinary way".
+SENTINEL = '"\\u0000xrm:unsupported"'
+_SENTINEL_BYTES = SENTINEL[1:-1].encode()
+_MAX_PAIRS = 50  # json_build_object takes at most 100 arguments
+_USER_COLUMNS = {"created_by": "created_by", "updated_by": "updated_by", "owner": "owner_id"}
+_TEXT_KINDS = frozenset({"string", "email", "uri", "phone", "uuid", "enum", "ref"})
+
+
+class Unsupported(Exception):
+    """This read cannot be answered by one statement; load it the ordinary way."""
+
+
+# --- shapes ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    """A constant JSON string (or null)."""
+
+    value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """A field of the current record (``id``, ``created_at``, a property; a reference's id).
+
+    ``as_text`` spells a number as a string (64-bit integers); ``required``
+    flags a null, which the caller cannot show.
+    """
+
+    name: str
+    as_text: bool = False
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Obj:
+    """A JSON object: each key with its part, in this order."""
+
+    fields: tuple[tuple[str, Part], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Related:
+    """The record a reference (or ``created_by``/``updated_by``/``owner``) points at, or null."""
+
+    name: str
+    shape: Obj
+
+
+@dataclass(frozen=True, slots=True)
+class Items:
+    """Inside a page's shape: the list of its records, each as ``item``."""
+
+    item: Part
+
+
+@dataclass(frozen=True, slots=True)
+class HasNext:
+    """Inside a page's shape: whether records follow the page."""
+
+
+@dataclass(frozen=True, slots=True)
+class Total:
+    """Inside a page's shape: how many records match in all."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attributes:
+    """Inside an item: the many-to-many link's own values, keys spelled by ``spell``; else null."""
+
+    spell: Callable[[str], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Many:
+    """A page of the to-many field ``name`` (inverse or many-to-many) of the current record."""
+
+    name: str
+    shape: Obj
+    filter: Mapping[str, Any] | None = None
+    order_by: Sequence[Any] | None = None
+    first: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class List:
+    """At the top: a page of ``entity`` records."""
+
+    entity: str
+    shape: Obj
+    filter: Mapping[str, Any] | None = None
+    order_by: Sequence[Any] | None = None
+    first: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Get:
+    """At the top: one ``entity`` record by id, or null."""
+
+    entity: str
+    id: str
+    shape: Obj
+
+
+Part = Const | Value | Obj | Related | Items | HasNext | Total | Attributes | Many | List | Get
+
+
+# --- compiling -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """A record in scope: its type (``user`` for users), table alias, and link row if any."""
+
+    entity: str
+    table: sa.FromClause
+    link: sa.FromClause | None = None
+    relationship: Relationship | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """A page in scope: its rows (``p``), the column of each ``Items``, its size and count."""
+
+    rows: sa.Subquery | None
+    columns: Mapping[int, str]
+    size: int
+    total: ColumnElement[Any] | None
+
+
+def _text(value: str) -> ColumnElement[str]:
+    return sa.literal(value, sa.Text())
+
+
+def _sentinel() -> ColumnElement[Any]:
+    return sa.cast(_text(SENTINEL), JSON)
+
+
+def _object(pairs: Sequence[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
+    """``json_build_object`` of ``pairs`` in order, past its 100-argument limit too."""
+    chunks = [pairs[i : i + _MAX_PAIRS] for i in range(0, len(pairs), _MAX_PAIRS)] or [[]]
+    built = [
+        sa.func.json_build_object(*[x for key, value in chunk for x in (_text(key), value)])
+        for chunk in chunks
+    ]
+    if len(built) == 1:
+        return built[0]
+    # '{"a" : 1}' and '{"b" : 2}' -> '{"a" : 1,"b" : 2}': the keys keep their order.
+    texts = [sa.cast(b, sa.Text()) for b in built]
+    joined: ColumnElement[Any] = sa.func.left(texts[0], -1)
+    for text in texts[1:-1]:
+        joined = joined + "," + sa.func.substr(sa.func.left(text, -1), 2)
+    joined = joined + "," + sa.func.substr(texts[-1], 2)
+    return sa.cast(joined, JSON)
+
+
+def _decimal_text(x: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A NUMERIC as ``str(Decimal)`` spells it: exponent notation below 1E-6."""
+    txt, num, f = sa.Text(), sa.Integer(), sa.func
+    plain = sa.or_(
+        sa.and_(x != 0, f.abs(x) >= sa.literal(Decimal("0.000001"), sa.Numeric())),
+        sa.and_(x == 0, f.scale(x, type_=num) < 7),
+    )
+    fraction = f.split_part(f.abs(x).cast(txt), ".", 2, type_=txt)
+    significant = f.ltrim(fraction, "0", type_=txt)
+    exponent = f.length(significant, type_=num) - f.length(fraction, type_=num) - 1
+    rest = sa.case(
+        (f.length(significant, type_=num) > 1, "." + f.substr(significant, 2, type_=txt)),
+        else_="",
+    )
+    sign = sa.case((x < 0, "-"), else_="")
+    return sa.case(
+        (plain, x.cast(txt)),
+        (x == 0, "0E-" + f.scale(x, type_=num).cast(txt)),
+        else_=sign + f.left(significant, 1, type_=txt) + rest + "E" + exponent.cast(txt),
+    )
+
+
+def _float_json(x: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A float as a JSON number that reads back as a float (``3.0``, not ``3``)."""
+    txt = x.cast(sa.Text())
+    finite = sa.case((txt.regexp_match("[.eE]"), txt), else_=txt + ".0")
+    special = x.in_([float("nan"), float("inf"), float("-inf")])
+    return sa.case((x.is_(None), sa.null()), (special, _sentinel()), else_=sa.cast(finite, JSON))
+
+
+def _datetime_text(x: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A timestamptz as an aware UTC ``datetime.isoformat()``: microseconds only if any."""
+    txt, f = sa.Text(), sa.func
+    utc = f.timezone(_text("UTC"), x, type_=sa.DateTime())
+    whole = f.date_trunc(_text("second"), utc, type_=sa.DateTime()) == utc
+    fraction = sa.case((whole, ""), else_=f.to_char(utc, _text(".US"), type_=txt))
+    return f.to_char(utc, _text('YYYY-MM-DD"T"HH24:MI:SS'), type_=txt) + fraction + "+00:00"
+
+
+def json_value_sql(column: ColumnElement[Any], kind: str, as_text: bool = False) -> Any:
+    """The JSON form of a stored value of ``kind``, spelled as ``json_value`` spells it."""
+    if kind == "decimal":
+        return _decimal_text(column)
+    if kind == "number":
+        return _float_json(column)
+    if kind == "datetime":
+        return _datetime_text(column)  # null in, null out
+    if kind == "int64" and as_text:
+        return column.cast(sa.Text())
+    if kind in _TEXT_KINDS or kind in ("integer", "int64", "boolean", "date", "array", "object"):
+        return column
+    raise Unsupported(f"values of kind {kind}")
+
+
+class JsonQuery:
+    """Builds and runs the one statement answering a shape, inside one record session."""
+
+    def __init__(self, session: RecordSession) -> None:
+        if session.dialect != "postgresql":
+            raise Unsupported("one-statement answers need PostgreSQL")
+        self.session = session
+        self.catalog = session.catalog
+        self.compiler = session.compiler
+
+    def statement(self, shape: Obj) -> sa.Select[Any]:
+        """``SELECT <the answer as JSON text>``."""
+        return sa.select(sa.cast(self._top(shape), sa.Text()))
+
+    def run(self, shape: Obj) -> Any:
+        """The answer of ``shape`` as a JSON value; ``Unsupported`` when it cannot be given."""
+        return self.execute(self.statement(shape))
+
+    def execute(self, statement: sa.Select[Any]) -> Any:
+        """Run a statement made by ``statement`` (perhaps for an earlier, equal request).
+
+        A statement holds the caller's row scopes and the catalog's tables, so
+        it may only be reused by a caller with the same identity and roles on
+        the same schema version.
+        """
+        text = self.session.conn.execute(statement).scalar_one()
+        raw = text.encode()
+        if _SENTINEL_BYTES in raw:
+            raise Unsupported("a value the caller must answer the ordinary way")
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:  # integers past 64 bits in a stored JSON value
+            raise Unsupported("a value orjson cannot read") from None
+
+    # --- parts -----------------------------------------------------------------------------
+
+    def _top(self, shape: Obj) -> ColumnElement[Any]:
+        pairs = []
+        for key, part in shape.fields:
+            if isinstance(part, Const):
+                pairs.append((key, self._const(part)))
+            elif isinstance(part, List):
+                pairs.append((key, self._list(part)))
+            elif isinstance(part, Get):
+                pairs.append((key, self._get(part)))
+            else:
+                raise Unsupported(f"{type(part).__name__} at the top")
+        return _object(pairs)
+
+    @staticmethod
+    def _const(part: Const) -> ColumnElement[Any]:
+        return sa.null() if part.value is None else _text(part.value)
+
+    def _row(self, part: Part, row: _Row) -> ColumnElement[Any]:
+        """A part in the scope of one record."""
+        if isinstance(part, Obj):
+            return _object([(k, self._row(p, row)) for k, p in part.fields])
+        if isinstance(part, Const):
+            return self._const(part)
+        if isinstance(part, Value):
+            return self._value(part, row)
+        if isinstance(part, Related):
+            return self._related(part, row)
+        if isinstance(part, Many):
+            return self._many(part, row)
+        if isinstance(part, Attributes):
+            return self._attributes(part, row)
+        raise Unsupported(f"{type(part).__name__} in a record")
+
+    def _visible(self, entity: str, name: str) -> None:
+        if name in self.session.hidden(entity):
+            raise Unsupported(f"{entity}.{name} is hidden from the caller")
+
+    def _value(self, part: Value, row: _Row) -> ColumnElement[Any]:
+        table = row.table
+        if row.entity == "user":
+            if part.name not in ("id", "email", "name"):
+                raise Unsupported(f"user field {part.name}")
+            column, kind, nullable = table.c[part.name], "string", part.name == "name"
+        elif part.name in SYSTEM_FIELDS:
+            name, kind = SYSTEM_FIELDS[part.name]
+            column, nullable = table.c[name], table.c[name].nullable
+        else:
+            prop = self.catalog.entity(row.entity).properties.get(part.name)
+            if prop is None:
+                raise Unsupported(f"{row.entity} has no field {part.name}")
+            self._visible(row.entity, prop.name)
+            column, kind, nullable = table.c[prop.column], prop.kind, True
+            if prop.ref is not None:
+                kind = "ref"
+        value = json_value_sql(column, kind, part.as_text)
+        if part.required and nullable:
+            missing: ColumnElement[bool] = column.is_(None)
+            if kind in ("array", "object"):  # a JSON null stored in the column
+                missing = sa.or_(missing, sa.cast(column, sa.Text()) == "null")
+            return sa.case((missing, _sentinel()), else_=sa.func.to_json(value))
+        return value
+
+    def _related(self, part: Related, row: _Row) -> ColumnElement[Any]:
+        if row.entity == "user":
+            raise Unsupported("relations of users")
+        if part.name in _USER_COLUMNS:
+            target, column = "user", row.table.c[_USER_COLUMNS[part.name]]
+        else:
+            prop = self.catalog.entity(row.entity).properties.get(part.name)
+            if prop is None or prop.ref is None:
+                raise Unsupported(f"{row.entity} has no reference {part.name}")
+            self._visible(row.entity, prop.name)
+            target, column = prop.ref.entity, row.table.c[prop.column]
+        other = self.catalog.table(target).alias()
+        conditions = [other.c.id == column]
+        if target != "user":
+            conditions.extend(self._readable(target, other))
+        found = sa.select(self._row(part.shape, _Row(target, other))).where(*conditions)
+        return found.correlate(row.table).scalar_subquery()
+
+    def _readable(self, entity: str, table: sa.FromClause) -> list[ColumnElement[bool]]:
+        condition = self.session.rows(entity, table)
+        return [] if condition is None else [condition]
+
+    def _attributes(self, part: Attributes, row: _Row) -> ColumnElement[Any]:
+        if row.link is None or row.relationship is None:
+            return sa.null()
+        return _object(
+            [
+                (part.spell(p.name), json_value_sql(row.link.c[p.column], p.kind))
+                for p in row.relationship.properties.values()
+            ]
+        )
+
+    def _get(self, part: Get) -> ColumnElement[Any]:
+        try:
+            key = uuid_text(part.id)
+        except ValueError:
+            return sa.null()
+        if key != str(part.id):
+            return sa.null()  # as RecordSession.get: found by its canonical spelling only
+        table = self.catalog.tables[part.entity].alias()
+        self.catalog.entity(part.entity)
+        found = sa.select(self._row(part.shape, _Row(part.entity, table))).where(
+            table.c.id == sa.bindparam(None, key, type_=table.c.id.type),
+            *self._readable(part.entity, table),
+        )
+        return found.scalar_subquery()
+
+    def _list(self, part: List) -> ColumnElement[Any]:
+        self.catalog.entity(part.entity)
+        table = self.catalog.tables[part.entity].alias()
+        return self._page(part, part.entity, table, table, [], None, None)
+
+    def _many(self, part: Many, row: _Row) -> ColumnElement[Any]:
+        if row.entity == "user":
+            raise Unsupported("relations of users")
+        inverse = self.catalog.inverses.get(row.entity, {}).get(part.name)
+        link = self.catalog.links.get(row.entity, {}).get(part.name)
+        if inverse is not None:
+            other = self.catalog.tables[inverse.entity].alias()
+            column = self.catalog.entity(inverse.entity).properties[inverse.property].column
+            return self._page(
+                part, inverse.entity, other, other, [other.c[column] == row.table.c.id], row, None
+            )
+        if link is None:
+            raise Unsupported(f"{row.entity} has no to-many field {part.name}")
+        other = self.catalog.tables[link.other].alias()
+        link_table = self.catalog.link_tables[link.relationship].alias()
+        near, far = ("from_id", "to_id") if link.outgoing else ("to_id", "from_id")
+        source = link_table.join(other, other.c.id == link_table.c[far])
+        match = [link_table.c[near] == row.table.c.id]
+        rel = self.catalog.relationships[link.relationship]
+        return self._page(part, link.other, other, source, match, row, (link_table, rel))
+
+    def _page(
+        self,
+        part: Many | List,
+        entity: str,
+        table: sa.FromClause,
+        source: sa.FromClause,
+        match: list[ColumnElement[bool]],
+        parent: _Row | None,
+        link: tuple[sa.FromClause, Relationship] | None,
+    ) -> ColumnElement[Any]:
+        """One page of ``entity`` rows from ``source`` (matching the parent), as the shape says."""
+        size = _page_size(part.first)
+        conditions = [
+            *match,
+            self.compiler.where(entity, table, part.filter),
+            *self._readable(entity, table),
+        ]
+        order = self.compiler.ordering(entity, table, part.order_by)
+        clauses = self.compiler.order_clauses(order)
+        items = _items(part.shape)
+        wants_rows = bool(items) or _has(part.shape, HasNext)
+        total = None
+        if _has(part.shape, Total):
+            counted = sa.select(sa.func.count()).select_from(source).where(*conditions)
+            if parent is not None:
+                counted = counted.correlate(parent.table)
+            total = counted.scalar_subquery()
+        if not wants_rows:
+            return self._page_part(part.shape, _Page(None, {}, size, total))
+        row = _Row(entity, table, *(link or (None, None)))
+        columns = {id(item): f"j{i}" for i, item in enumerate(items)}
+        selected = [self._row(item.item, row).label(columns[id(item)]) for item in items]
+        rank = sa.func.row_number().over(order_by=clauses).label("n")
+        inner = (
+            sa.select(*selected, rank)
+            .select_from(source)
+            .where(*conditions)
+            .order_by(*clauses)
+            .limit(size + 1)
+        )
+        if parent is not None:
+            inner = inner.correlate(parent.table)
+        rows = inner.subquery()
+        page = _Page(rows, columns, size, total)
+        return sa.select(self._page_part(part.shape, page)).select_from(rows).scalar_subquery()
+
+    def _page_part(self, part: Part, page: _Page) -> ColumnElement[Any]:
+        """A part in the scope of one page (aggregating its rows)."""
+        if isinstance(part, Obj):
+            return _object([(k, self._page_part(p, page)) for k, p in part.fields])
+        if isinstance(part, Const):
+            return self._const(part)
+        if isinstance(part, Total):
+            assert page.total is not None
+            return page.total
+        rows = page.rows
+        assert rows is not None
+        if isinstance(part, HasNext):
+            return sa.func.count() > page.size
+        if isinstance(part, Items):
+            column = rows.c[page.columns[id(part)]]
+            listed = (
+                sa.func.json_agg(column).aggregate_order_by(rows.c.n).filter(rows.c.n <= page.size)
+            )
+            return sa.func.coalesce(listed, sa.cast(_text("[]"), JSON))
+        raise Unsupported(f"{type(part).__name__} in a page")
+
+
+def _items(shape: Part) -> list[Items]:
+    """The ``Items`` of a page's shape (not those of pages nested in them)."""
+    if isinstance(shape, Items):
+        return [shape]
+    if isinstance(shape, Obj):
+        return [i for _, p in shape.fields for i in _items(p)]
+    return []
+
+
+def _has(shape: Part, kind: type) -> bool:
+    if isinstance(shape, kind):
+        return True
+    return isinstance(shape, Obj) and any(_has(p, kind) for _, p in shape.fields)
+
+
+def _page_size(first: int | None) -> int:
+    """``first`` as the record service takes it (the same default and limits)."""
+    if first is None:
+        return DEFAULT_PAGE
+    if first < 0 or first > MAX_PAGE:
+        raise ValidationFailed([Fault("first", f"between 0 and {MAX_PAGE}")])
+    return first
