@@ -17,11 +17,22 @@
    has (none covers tier or name), then with ``x-xrm.indexes: [["tier",
    "name"]]`` declared in the definition (an index on (tier, name, id); text
    columns are ``COLLATE "C"`` on PostgreSQL, the order the service sorts by).
+3. Page query with its relations: each page case again, "+ relations", also
+   loading for the 50 customers their partner and their contacts (the inverse
+   of contact.customer) in the same read transaction, as the GraphQL API does:
+   ``RecordSession.fetch("partner", ids)`` and ``RecordSession.children(
+   "customer", "contacts", ids)`` (each customer's first 50 contacts by id,
+   cut with a window function). The floor adds ``SELECT ... FROM e_partner
+   WHERE id IN (...)`` and ``SELECT ... FROM e_contact WHERE customer_id IN
+   (...) ORDER BY customer_id, id``: every customer has 0 to 4 contacts (2 on
+   average, filled through the floor path after the customers), so all of
+   them are its first page. Rows become dicts both ways. Target: at most 2x.
 
 The floor orders ``name, id`` without ``NULLS LAST`` (name is required, so the
 data hold no nulls) and seeks with a row value ``(name, id) > (?, ?)``: what a
 careful hand-written query for the same page looks like. The query plans of
-both are printed.
+both are printed, and those of the contacts query. Both ways are checked to
+return the same customers, totals, partners and contacts before any timing.
 
     python bench/bench_records.py [--db URL] [--schema NAME] [--rows 1000000]
         [--bulk 100000] [--chunk 5000] [--runs 15] [--profile]
@@ -36,13 +47,16 @@ import datetime as dt
 import io
 import math
 import pstats
+import re
 import shutil
 import statistics
 import tempfile
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -62,6 +76,7 @@ TIERS = ("standard", "gold", "vip")
 INDUSTRIES = ("manufacturing", "retail", "finance", "healthcare", "technology", "logistics")
 FILTER = {"tier": {"eq": "gold"}}
 ORDER = [{"name": "ASC"}]
+WIDTH = 56  # of the case column
 
 
 class Names:
@@ -98,10 +113,8 @@ def customer_input(i: int, names: Names, partners: list[str]) -> dict[str, Any]:
     }
 
 
-def customer_row(
-    i: int, names: Names, partners: list[str], actor: str, now: dt.datetime
-) -> dict[str, Any]:
-    """The same customer as the row the service stores: normalised values, system columns."""
+def system_columns(actor: str, now: dt.datetime) -> dict[str, Any]:
+    """The columns the service sets on every new row."""
     return {
         "id": new_id(),
         "version": 1,
@@ -110,6 +123,15 @@ def customer_row(
         "created_by": actor,
         "updated_by": actor,
         "owner_id": actor,
+    }
+
+
+def customer_row(
+    i: int, names: Names, partners: list[str], actor: str, now: dt.datetime
+) -> dict[str, Any]:
+    """The same customer as the row the service stores: normalised values, system columns."""
+    return {
+        **system_columns(actor, now),
         "name": names(i),
         "email": f"customer{i}@example.com",
         "phone": f"+8210{2000_0000 + i % 7000_0000:08d}",
@@ -152,17 +174,18 @@ def captured(db: Database) -> Iterator[list[tuple[str, Any]]]:
         sa.event.remove(db.engine, "before_cursor_execute", before)
 
 
-def plan(db: Database, fn: Callable[[], Any]) -> str:
-    """The query plan of the page query ``fn`` runs (the statement that has a LIMIT)."""
+def plan(db: Database, fn: Callable[[], Any], marker: str = "LIMIT") -> str:
+    """The query plan of the last statement ``fn`` runs that holds ``marker`` (the page query)."""
     with captured(db) as seen:
         fn()
-    statement, params = next((s, p) for s, p in reversed(seen) if "LIMIT" in s.upper())
+    statement, params = next((s, p) for s, p in reversed(seen) if marker in s)
     with db.read() as conn:
         if db.is_sqlite:
             rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params).all()
             return "; ".join(str(r[-1]) for r in rows)
         rows = conn.exec_driver_sql(f"EXPLAIN (COSTS OFF) {statement}", params).all()
-        return " / ".join(" ".join(str(r[0]).split()) for r in rows)
+        text = " / ".join(" ".join(str(r[0]).split()) for r in rows)
+        return re.sub(r"'\{[^}]*\}'", "'{...}'", text)  # the ids of an IN list
 
 
 def bulk(
@@ -230,6 +253,47 @@ def fill(
             conn.execute(table.insert(), rows)
 
 
+def contact_row(k: int, n: int, customer: str, actor: str, now: dt.datetime) -> dict[str, Any]:
+    """Contact ``n`` of the ``k``-th customer, as the row the service stores."""
+    return {
+        **system_columns(actor, now),
+        "full_name": f"Contact {k}-{n}",
+        "first_name": None,
+        "last_name": None,
+        "email": f"contact{k}.{n}@example.com",
+        "phone": f"+8210{3000_0000 + k % 6000_0000:08d}",
+        "mobile": None,
+        "job_title": "Buyer",
+        "department": None,
+        "customer_id": customer,
+        "is_primary": n == 0,
+        "language": "ko",
+        "notes": None,
+    }
+
+
+def fill_contacts(db: Database, customers: sa.Table, contacts: sa.Table, actor: str) -> int:
+    """``k % 5`` contacts (2 on average) for the ``k``-th customer by id, through the floor path."""
+    now = dt.datetime.now(dt.UTC)
+    k = count = 0
+    last: str | None = None
+    while True:
+        with db.write() as conn:
+            query = sa.select(customers.c.id).order_by(customers.c.id).limit(8_000)
+            if last is not None:
+                query = query.where(customers.c.id > last)
+            ids = conn.execute(query).scalars().all()
+            if not ids:
+                return count
+            rows = [
+                contact_row(k + j, n, customer, actor, now)
+                for j, customer in enumerate(ids)
+                for n in range((k + j) % 5)
+            ]
+            conn.execute(contacts.insert(), rows)
+        k, count, last = k + len(ids), count + len(rows), ids[-1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", help="database URL (default: a temporary SQLite file)")
@@ -271,6 +335,8 @@ def main() -> None:
                 )
             ]
             table = s.catalog.tables["customer"]
+            contact_table = s.catalog.tables["contact"]
+            partner_table = s.catalog.tables["partner"]
         total = max(args.rows, 2 * args.bulk)
         names = Names(total)
         say(f"database: {db.dialect}")
@@ -281,17 +347,22 @@ def main() -> None:
             f"bulk create: {args.bulk} customer records each way, {args.chunk} per call, "
             "one transaction per call"
         )
-        say(f"{'case':<48}{'records/s':>12}{'ratio':>8}{'target':>8}")
-        say(f"{'floor: executemany of prepared rows':<48}{args.bulk / floor_s:>12.0f}{1:>8.1f}")
+        say(f"{'case':<{WIDTH}}{'records/s':>12}{'ratio':>8}{'target':>8}")
+        say(
+            f"{'floor: executemany of prepared rows':<{WIDTH}}{args.bulk / floor_s:>12.0f}{1:>8.1f}"
+        )
         ratio = service_s / floor_s
         say(
-            f"{'RecordSession.create_many (+ audit rows)':<48}"
+            f"{'RecordSession.create_many (+ audit rows)':<{WIDTH}}"
             f"{args.bulk / service_s:>12.0f}{ratio:>8.1f}{'<= 5':>8}"
         )
 
         # 2. Page query on a large table.
         started = time.perf_counter()
         fill(db, table, names, partners, admin.id, 2 * args.bulk, total)
+        filled = time.perf_counter()
+        contacts = fill_contacts(db, table, contact_table, admin.id)
+        filled = time.perf_counter() - filled
         with db.write() as conn:
             conn.exec_driver_sql("ANALYZE")
             count = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
@@ -301,21 +372,33 @@ def main() -> None:
         say()
         say(
             f"page query: {count} customer rows ({gold} gold), filter tier = gold, "
-            f"order by name; pages of {PAGE} (filled in {time.perf_counter() - started:.0f}s)"
+            f"order by name; pages of {PAGE}; {contacts} contacts (0 to 4 for every customer) "
+            f"(filled in {time.perf_counter() - started:.0f}s, the contacts in {filled:.0f}s)"
         )
-        columns = [c.name for c in table.columns]
-        select_list = ", ".join(f'"{c}"' for c in columns)
         collate = ' COLLATE "C"' if db.dialect == "postgresql" else ""
-        first_sql = sa.text(
-            f"SELECT {select_list} FROM e_customer WHERE tier = :tier "
-            f"ORDER BY name{collate}, id LIMIT {PAGE + 1}"
-        ).columns(*table.columns)
-        after_sql = sa.text(
-            f"SELECT {select_list} FROM e_customer WHERE tier = :tier "
-            f"AND (name{collate}, id) > (:name, :id) "
-            f"ORDER BY name{collate}, id LIMIT {PAGE + 1}"
-        ).columns(*table.columns)
+
+        def select_sql(sql: str, of: sa.Table) -> Any:
+            """``sql`` after ``SELECT <every column of of>``, typed as ``of``'s columns."""
+            select_list = ", ".join(f'"{c.name}"' for c in of.columns)
+            text = sa.text(f"SELECT {select_list} {sql}")
+            if ":ids" in sql:
+                text = text.bindparams(sa.bindparam("ids", expanding=True, type_=of.c.id.type))
+            return text.columns(*of.columns)
+
+        first_sql = select_sql(
+            f"FROM e_customer WHERE tier = :tier ORDER BY name{collate}, id LIMIT {PAGE + 1}", table
+        )
+        after_sql = select_sql(
+            f"FROM e_customer WHERE tier = :tier AND (name{collate}, id) > (:name, :id) "
+            f"ORDER BY name{collate}, id LIMIT {PAGE + 1}",
+            table,
+        )
         count_sql = sa.text("SELECT count(*) FROM e_customer WHERE tier = :tier")
+        # Each customer has at most 4 contacts: all of them are its first page (of 50, by id).
+        partner_sql = select_sql("FROM e_partner WHERE id IN :ids", partner_table)
+        contact_sql = select_sql(
+            "FROM e_contact WHERE customer_id IN :ids ORDER BY customer_id, id", contact_table
+        )
         depth = min(gold // 2, 50_000)
         with db.read() as conn:
             deep = conn.execute(
@@ -333,50 +416,85 @@ def main() -> None:
                 with_total=False,
             ).cursor(0)
 
-        def floor_page(sql: Any, **params: Any) -> list[dict[str, Any]]:
+        def rows_of(result: Any, of: sa.Table) -> list[dict[str, Any]]:
+            keys = [c.name for c in of.columns]
+            return [dict(zip(keys, r, strict=True)) for r in result]
+
+        def floor_page(deep_page: bool, with_total: bool, relations: bool) -> tuple[Any, ...]:
+            """The page, its total, partners by id, contacts by customer: one transaction."""
+            sql, seek = (
+                (after_sql, {"name": deep.name, "id": deep.id}) if deep_page else (first_sql, {})
+            )
+            total = None
+            partners: dict[str, dict[str, Any]] = {}
+            contacts: dict[str, list[dict[str, Any]]] = defaultdict(list)
             with db.read() as conn:
-                rows = conn.execute(sql, {"tier": "gold", **params}).all()
-            return [dict(zip(columns, r, strict=True)) for r in rows[:PAGE]]
+                page = rows_of(conn.execute(sql, {"tier": "gold", **seek}).all()[:PAGE], table)
+                if with_total:
+                    total = conn.execute(count_sql, {"tier": "gold"}).scalar_one()
+                if relations:
+                    ids = sorted({r["partner_id"] for r in page if r["partner_id"]})
+                    for r in rows_of(conn.execute(partner_sql, {"ids": ids}), partner_table):
+                        partners[r["id"]] = r
+                    ids = [r["id"] for r in page]
+                    for r in rows_of(conn.execute(contact_sql, {"ids": ids}), contact_table):
+                        contacts[r["customer_id"]].append(r)
+            return page, total, partners, contacts
 
-        def floor_first() -> list[dict[str, Any]]:
-            return floor_page(first_sql)
-
-        def floor_deep() -> list[dict[str, Any]]:
-            return floor_page(after_sql, name=deep.name, id=deep.id)
-
-        def floor_total() -> tuple[list[dict[str, Any]], int]:
-            page = floor_page(first_sql)
-            with db.read() as conn:
-                return page, conn.execute(count_sql, {"tier": "gold"}).scalar_one()
-
-        def service_page(after: str | None = None, with_total: bool = False) -> Any:
+        def service_page(deep_page: bool, with_total: bool, relations: bool) -> tuple[Any, ...]:
+            """The same through the record service, as the API loads it: one read session."""
             with service.session(admin, write=False) as s:
-                return s.query(
+                page = s.query(
                     "customer",
                     filter=FILTER,
                     order_by=ORDER,
                     first=PAGE,
-                    after=after,
+                    after=cursor if deep_page else None,
                     with_total=with_total,
                 )
+                if not relations:
+                    return page, {}, {}
+                partners = s.fetch("partner", [r["partner"] for r in page.items])
+                contacts = s.children("customer", "contacts", [r["id"] for r in page.items])
+            return page, partners, contacts
 
-        cases: list[tuple[str, Callable[[], Any], Callable[[], Any]]] = [
-            ("first page", floor_first, service_page),
-            (f"page after row {depth}", floor_deep, lambda: service_page(cursor)),
-            ("first page + totalCount", floor_total, lambda: service_page(with_total=True)),
+        kinds = [
+            ("first page", False, False),
+            (f"page after row {depth}", True, False),
+            ("first page + totalCount", False, True),
         ]
-        # Same pages both ways.
-        assert [r["id"] for r in floor_first()] == [r["id"] for r in service_page().items]
-        assert [r["id"] for r in floor_deep()] == [r["id"] for r in service_page(cursor).items]
-        assert floor_total()[1] == service_page(with_total=True).total_count == gold
+        cases = [
+            (label + (" + relations" if relations else ""), (deep_page, with_total, relations))
+            for label, deep_page, with_total in kinds
+            for relations in (False, True)
+        ]
+        # Same pages both ways: customers, total, partners, contacts of each customer.
+        for label, flags in cases:
+            page, total, partners_found, contacts_found = floor_page(*flags)
+            records, partner_records, contact_pages = service_page(*flags)
+            ids = [r["id"] for r in page]
+            assert ids == [r["id"] for r in records.items], label
+            assert total == records.total_count == (gold if flags[1] else None), label
+            assert sorted(partners_found) == sorted(partner_records), label
+            if flags[2]:
+                assert [[r["id"] for r in contacts_found[i]] for i in ids] == [
+                    [r["id"] for r in contact_pages[i].items] for i in ids
+                ], label
+                assert not any(contact_pages[i].has_next_page for i in ids), label
+                say(
+                    f"{label}: {len(ids)} customers, {len(partners_found)} partners, "
+                    f"{sum(len(c) for c in contacts_found.values())} contacts"
+                )
 
         for phase in ("platform", "declared"):
             if phase == "platform":
-                indexes = ", ".join(
-                    f"{i.name} ({', '.join(c.name for c in i.columns)})"
-                    for i in sorted(table.indexes, key=lambda i: str(i.name))
-                )
-                say(f"indexes: primary key (id), {indexes}: tier and name are NOT indexed")
+                for of in (table, partner_table, contact_table):
+                    indexes = ", ".join(
+                        f"{i.name} ({', '.join(c.name for c in i.columns)})"
+                        for i in sorted(of.indexes, key=lambda i: str(i.name))
+                    )
+                    say(f"indexes on {of.name}: primary key (id), {indexes}")
+                say("tier and name are NOT indexed; e_contact.customer_id is")
             else:
                 # The index an admin would declare for this list: x-xrm.indexes.
                 customer = next(
@@ -392,20 +510,27 @@ def main() -> None:
                     'with x-xrm.indexes [["tier", "name"]] declared (index (tier, name, id), '
                     f"built by registry.apply in {time.perf_counter() - built:.1f}s)"
                 )
-            say(f"{'case':<48}{'median':>10}{'ratio':>8}{'target':>8}")
-            for label, floor_fn, service_fn in cases:
-                floor_m = median_seconds(floor_fn, args.runs)
-                service_m = median_seconds(service_fn, args.runs)
+            say(f"{'case':<{WIDTH}}{'median':>10}{'ratio':>8}{'target':>8}")
+            for label, flags in cases:
+                floor_m = median_seconds(partial(floor_page, *flags), args.runs)
+                service_m = median_seconds(partial(service_page, *flags), args.runs)
                 target = "" if "total" in label else "<= 2"
-                say(f"{'floor: ' + label:<48}{floor_m * 1000:>8.2f}ms{1:>8.1f}")
+                say(f"{'floor: ' + label:<{WIDTH}}{floor_m * 1000:>8.2f}ms{1:>8.1f}")
                 say(
-                    f"{'RecordSession.query: ' + label:<48}{service_m * 1000:>8.2f}ms"
+                    f"{'RecordSession: ' + label:<{WIDTH}}{service_m * 1000:>8.2f}ms"
                     f"{service_m / floor_m:>8.1f}{target:>8}"
                 )
-            say(f"  plan, floor first page:   {plan(db, floor_first)}")
-            say(f"  plan, service first page: {plan(db, service_page)}")
-            say(f"  plan, floor deep page:    {plan(db, floor_deep)}")
-            say(f"  plan, service deep page:  {plan(db, lambda: service_page(cursor))}")
+            first, deep_page = (False, False, False), (True, False, False)
+            say(f"  plan, floor first page:   {plan(db, partial(floor_page, *first))}")
+            say(f"  plan, service first page: {plan(db, partial(service_page, *first))}")
+            say(f"  plan, floor deep page:    {plan(db, partial(floor_page, *deep_page))}")
+            say(f"  plan, service deep page:  {plan(db, partial(service_page, *deep_page))}")
+            if phase == "platform":
+                related = (False, False, True)
+                floor_contacts = plan(db, partial(floor_page, *related), "e_contact")
+                say(f"  plan, floor contacts:     {floor_contacts}")
+                service_contacts = plan(db, partial(service_page, *related), "e_contact")
+                say(f"  plan, service contacts:   {service_contacts}")
 
         if args.profile:
             # One more chunk, outside every measurement (the profiler slows what it watches).
