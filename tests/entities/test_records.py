@@ -193,6 +193,17 @@ def test_update_is_partial_and_bumps_the_version(org: RecordService, admin: Acto
     assert same["version"] == 2  # nothing changed, nothing written
 
 
+def test_a_record_is_found_by_any_spelling_of_its_id(org: RecordService, admin: Actor) -> None:
+    with org.session(admin) as s:
+        emp = s.create("employee", {"name": "A", "level": 2, "email": "a@x.org"})
+    with org.session(admin, write=False) as s:
+        for spelling in (emp["id"].upper(), emp["id"].replace("-", ""), f"{{{emp['id']}}}"):
+            found = s.get("employee", spelling)
+            assert found is not None and found["id"] == emp["id"], spelling
+        assert s.get("employee", "not-an-id") is None
+        assert s.get("employee", "00000000-0000-0000-0000-000000000000") is None
+
+
 def test_a_stale_expected_version_is_a_conflict_never_an_overwrite(
     org: RecordService, admin: Actor
 ) -> None:

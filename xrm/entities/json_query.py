@@ -391,8 +391,6 @@ class JsonQuery:
             key = uuid_text(part.id)
         except ValueError:
             return sa.null()
-        if key != str(part.id):
-            return sa.null()  # as RecordSession.get: found by its canonical spelling only
         table = self.catalog.tables[part.entity].alias()
         self.catalog.entity(part.entity)
         found = sa.select(self._row(part.shape, _Row(part.entity, table))).where(

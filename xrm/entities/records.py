@@ -495,8 +495,12 @@ class RecordSession:
     # --- read --------------------------------------------------------------------------------
 
     def get(self, entity: str, record_id: str) -> Record | None:
-        """The record, or None when there is none with that id."""
-        return self.fetch(entity, [record_id]).get(str(record_id))
+        """The record, or None when there is none with that id (in any UUID spelling)."""
+        try:
+            key = formats_uuid(record_id)
+        except ValueError:
+            return None
+        return self.fetch(entity, [key]).get(key)
 
     def fetch(self, entity: str, ids: Iterable[str]) -> dict[str, Record]:
         """Records by id, for a whole page of references at once (one query per 500 ids)."""
