@@ -6,12 +6,14 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
+from sqlalchemy.engine import Connection
+
 from xrm.api.names import Translator
 from xrm.entities.catalog_state import Catalog
 from xrm.entities.records import RecordService, RecordSession
 from xrm.entities.registry import Registry
 from xrm.errors import Unauthenticated
-from xrm.platform.identity import Actor
+from xrm.platform.identity import Actor, actor_for_token, touch_token
 
 
 @dataclass(frozen=True)
@@ -34,10 +36,35 @@ class RequestContext:
     services: Services
     actor: Actor | None
     request_id: str
+    token: str | None = None  # the bearer token, checked by ``authenticate``
     catalog: Catalog | None = None
     translator: Translator = field(init=False)
     _stack: ExitStack = field(default_factory=ExitStack)
     _reader: RecordSession | None = None
+    _conn: Connection | None = None
+
+    def authenticate(self) -> None:
+        """Check the bearer token inside the request's read transaction, kept for its reads.
+
+        A separate transaction for the token would cost a connection checkout,
+        BEGIN and COMMIT more per request; the token's last use is recorded
+        (at most once a minute) in a write transaction of its own.
+        """
+        token, self.token = self.token, None
+        if token is None or self.actor is not None:
+            return
+        use = actor_for_token(self._connection(), token)
+        if use is None:
+            return
+        if use.stale:
+            with self.services.records.db.write() as conn:
+                touch_token(conn, use.token_id)
+        self.actor = use.actor
+
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            self._conn = self._stack.enter_context(self.services.records.db.read())
+        return self._conn
 
     def bind(self, catalog: Catalog) -> None:
         self.catalog = catalog
@@ -50,10 +77,9 @@ class RequestContext:
 
     def reader(self) -> RecordSession:
         if self._reader is None:
-            self._reader = self._stack.enter_context(
-                self.services.records.session(
-                    self.caller(), "api", request_id=self.request_id, write=False
-                )
+            actor = self.caller()
+            self._reader = self.services.records.session_on(
+                self._connection(), actor, "api", request_id=self.request_id
             )
         return self._reader
 
@@ -67,3 +93,4 @@ class RequestContext:
     def close(self) -> None:
         self._stack.close()
         self._reader = None
+        self._conn = None

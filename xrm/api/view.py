@@ -52,7 +52,6 @@ from xrm.api.limits import Limits
 from xrm.api.schema import GeneratedSchema, build_schema
 from xrm.errors import LimitExceeded, Unauthenticated, ValidationFailed, XrmError
 from xrm.platform.db import Database
-from xrm.platform.identity import actor_for_token, touch_token
 from xrm.schemas.formats import json_value
 
 log = logging.getLogger("xrm.api")
@@ -303,26 +302,15 @@ class GraphQLView(GraphQL[RequestContext, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        actor = None
-        if scheme.lower() == "bearer" and token.strip():
-            actor = await run_in_threadpool(self._actor, token.strip())
+        # Checked in the worker thread, in the read transaction the query then uses.
+        bearer = token.strip() if scheme.lower() == "bearer" and token.strip() else None
         request_id = (request.headers.get("x-request-id") or secrets.token_hex(8))[:64]
         request.state.xrm_request_id = request_id
         if isinstance(request, Request) and isinstance(response, Response):
             # The sub-response: process_result sets its status, create_response its type.
             response.media_type = _media_type(request)
             request.state.xrm_response = response
-        return RequestContext(self.services, actor, request_id)
-
-    def _actor(self, token: str) -> Any:
-        with self.db.read() as conn:
-            use = actor_for_token(conn, token)
-        if use is None:
-            return None
-        if use.stale:
-            with self.db.write() as conn:
-                touch_token(conn, use.token_id)
-        return use.actor
+        return RequestContext(self.services, None, request_id, token=bearer)
 
     async def execute_single(
         self,
@@ -358,6 +346,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
                 kind = _operation_kind(data.query, data.operation_name, self.limits.max_tokens)
                 if kind is not None and kind not in allowed:
                     raise InvalidOperationTypeError(kind)
+            context.authenticate()
             schema = self.schemas.current(context)
             if context.actor is None and not _only_typename(data.query):
                 message = "authentication required: send Authorization: Bearer <token>"

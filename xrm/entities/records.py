@@ -130,8 +130,19 @@ class RecordService:
         """One transaction for ``actor``: committed when the block ends, rolled back on error."""
         transaction = self.db.write() if write else self.db.read()
         with transaction as conn:
-            catalog = self.registry.current(conn)
-            yield RecordSession(conn, catalog, actor, channel, request_id, self.settings)
+            yield self.session_on(conn, actor, channel, request_id=request_id)
+
+    def session_on(
+        self, conn: Connection, actor: Actor, channel: str = "api", *, request_id: str | None = None
+    ) -> RecordSession:
+        """A session inside a transaction the caller already opened (and will end).
+
+        The GraphQL view checks the caller's token in its read transaction
+        and then reads the records in that same one: one round trip fewer.
+        """
+        return RecordSession(
+            conn, self.registry.current(conn), actor, channel, request_id, self.settings
+        )
 
 
 class RecordSession:
