@@ -3,46 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
-import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 from test_signin import PASSWORD, csrf_of, sign_in
 
 from xrm.app import create_app
-from xrm.entities.catalog import definitions
-from xrm.entities.registry import Registry
 from xrm.platform import tables
 from xrm.platform.db import Database
-from xrm.platform.identity import create_user, find_user
+from xrm.platform.identity import find_user
 from xrm.platform.settings import Settings
-
-
-@pytest.fixture
-def app_settings(settings: Settings, registry: Registry, db: Database) -> Settings:
-    registry.apply(definitions())
-    with db.write() as conn:
-        create_user(conn, "ann@example.com", ("admin",), name="Ann", password=PASSWORD)
-        create_user(conn, "vic@example.com", ("viewer",), password=PASSWORD)
-    return settings
-
-
-def client_for(settings: Settings, email: str) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), follow_redirects=False) as client:
-        assert sign_in(client, email).status_code == 303
-        yield client
-
-
-@pytest.fixture
-def ann(app_settings: Settings) -> Iterator[TestClient]:
-    yield from client_for(app_settings, "ann@example.com")
-
-
-@pytest.fixture
-def vic(app_settings: Settings) -> Iterator[TestClient]:
-    yield from client_for(app_settings, "vic@example.com")
 
 
 def user_id(db: Database, email: str) -> str:

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from xrm.entities.registry import Registry
 from xrm.platform import sessions
@@ -113,3 +114,21 @@ async def signed_in(request: Request) -> sessions.Session | Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/admin/login?next={quote(target)}", status_code=303)
     return session
+
+
+CSRF_REFUSED = "Forbidden: the form's CSRF token is missing or wrong."
+
+
+async def signed_form(request: Request) -> tuple[sessions.Session, FormData] | Response:
+    """The session and the posted form of a signed-in user whose CSRF token matches.
+
+    Anything else gets its answer back: the sign-in redirect, or 403 for a
+    missing or wrong token, before the form can change anything.
+    """
+    session = await signed_in(request)
+    if not isinstance(session, sessions.Session):
+        return session
+    form = await request.form()
+    if not same(session.csrf, form.get("csrf")):
+        return HTMLResponse(CSRF_REFUSED, 403)
+    return session, form

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from xrm.admin_ui.auth import may, same, signed_in
+from xrm.admin_ui.auth import may, signed_form, signed_in
 from xrm.admin_ui.pages import forbidden, gettext_for, render
 from xrm.entities.registry import Registry
 from xrm.errors import Conflict, FaultsError, XrmError
@@ -120,12 +120,10 @@ def _editor(
 
 async def save_role(request: Request) -> Response:
     """Apply the posted definition, refusing a stale version; faults are listed by JSON path."""
-    session = await signed_in(request)
-    if not isinstance(session, sessions.Session):
-        return session
-    form = await request.form()
-    if not same(session.csrf, form.get("csrf")):
-        return HTMLResponse("Forbidden: the form's CSRF token is missing or wrong.", 403)
+    checked = await signed_form(request)
+    if isinstance(checked, Response):
+        return checked
+    session, form = checked
     if not may(request, session, "manage_users"):
         return forbidden(request, session)
     _ = gettext_for(request, session.locale)

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from xrm.admin_ui.auth import (
+    CSRF_REFUSED,
     LOGIN_COOKIE,
     SESSION_COOKIE,
     Door,
@@ -140,7 +141,7 @@ async def logout(request: Request) -> Response:
     if session is None:
         return RedirectResponse("/admin/login", status_code=303)
     if not same(session.csrf, form.get("csrf")):
-        return HTMLResponse("Forbidden: the form's CSRF token is missing or wrong.", 403)
+        return HTMLResponse(CSRF_REFUSED, 403)
 
     def end() -> None:
         with door.db.write() as conn:

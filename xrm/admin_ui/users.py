@@ -12,10 +12,10 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from xrm.admin_ui import i18n
-from xrm.admin_ui.auth import database, may, same, signed_in
+from xrm.admin_ui.auth import database, may, signed_form, signed_in
 from xrm.admin_ui.pages import forbidden, gettext_for, render
 from xrm.entities.registry import Registry
 from xrm.errors import XrmError
@@ -81,12 +81,10 @@ async def _users(
 
 
 async def create_user_form(request: Request) -> Response:
-    session = await signed_in(request)
-    if not isinstance(session, sessions.Session):
-        return session
-    form = await request.form()
-    if not same(session.csrf, form.get("csrf")):
-        return HTMLResponse("Forbidden: the form's CSRF token is missing or wrong.", 403)
+    checked = await signed_form(request)
+    if isinstance(checked, Response):
+        return checked
+    session, form = checked
     if not may(request, session, "manage_users"):
         return forbidden(request, session)
     _ = gettext_for(request, session.locale)
@@ -172,12 +170,10 @@ async def user_page(request: Request) -> Response:
 
 async def _checked_post(request: Request) -> tuple[sessions.Session, Any] | Response:
     """The session and form of a POST to a user's page, after the CSRF and rights checks."""
-    session = await signed_in(request)
-    if not isinstance(session, sessions.Session):
-        return session
-    form = await request.form()
-    if not same(session.csrf, form.get("csrf")):
-        return HTMLResponse("Forbidden: the form's CSRF token is missing or wrong.", 403)
+    checked = await signed_form(request)
+    if isinstance(checked, Response):
+        return checked
+    session, form = checked
     user_id = request.path_params["user_id"]
     if not may(request, session, "manage_users") and user_id != session.actor.id:
         return forbidden(request, session)

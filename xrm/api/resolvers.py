@@ -17,6 +17,7 @@ from graphql import GraphQLResolveInfo
 
 from xrm.api.context import RequestContext
 from xrm.api.loading import connection, current, list_arguments, node_selections, preload, selects
+from xrm.entities.registry import Registry
 from xrm.errors import Fault, Forbidden, ValidationFailed
 from xrm.platform.access import HIDDEN, Permissions
 from xrm.schemas.model import EntityType
@@ -259,6 +260,32 @@ def _require_right(ctx: RequestContext, right: str) -> None:
     Permissions.of(ctx.caller(), ctx.catalog.roles).require_right(right)
 
 
+def _define(
+    info: GraphQLResolveInfo,
+    right: str,
+    definition: Any,
+    fits: bool,
+    shape: str,
+    expected_version: int | None,
+    confirm_data_loss: bool = False,
+) -> Registry:
+    """Apply one definition for the caller (audited on channel api); the registry after it."""
+    ctx = _ctx(info)
+    _require_right(ctx, right)
+    if not isinstance(definition, dict) or not fits:
+        raise ValidationFailed([Fault("definition", shape)])
+    registry = ctx.services.registry
+    registry.apply(
+        [definition],
+        actor=ctx.caller(),
+        channel="api",
+        confirm_data_loss=confirm_data_loss,
+        request_id=ctx.request_id,
+        expected_version=expected_version,
+    )
+    return registry
+
+
 def define_entity_type(
     source: Any,
     info: GraphQLResolveInfo,
@@ -266,18 +293,15 @@ def define_entity_type(
     confirmDataLoss: bool | None = None,
     expectedVersion: int | None = None,
 ) -> Any:
-    ctx = _ctx(info)
-    _require_right(ctx, "define_types")
-    if not isinstance(definition, dict) or "relationship" in definition:
-        raise ValidationFailed([Fault("definition", "an entity-type definition is an object")])
-    registry = ctx.services.registry
-    registry.apply(
-        [definition],
-        actor=ctx.caller(),
-        channel="api",
-        confirm_data_loss=bool(confirmDataLoss),
-        request_id=ctx.request_id,
-        expected_version=expectedVersion,
+    fits = isinstance(definition, dict) and "relationship" not in definition
+    registry = _define(
+        info,
+        "define_types",
+        definition,
+        fits,
+        "an entity-type definition is an object",
+        expectedVersion,
+        bool(confirmDataLoss),
     )
     return _entity_type(registry.current().entity(definition["x-xrm"]["name"]))
 
@@ -285,18 +309,9 @@ def define_entity_type(
 def define_relationship(
     source: Any, info: GraphQLResolveInfo, definition: Any, expectedVersion: int | None = None
 ) -> Any:
-    ctx = _ctx(info)
-    _require_right(ctx, "define_types")
-    if not isinstance(definition, dict) or "relationship" not in definition:
-        raise ValidationFailed([Fault("definition", "a relationship definition is an object")])
-    registry = ctx.services.registry
-    registry.apply(
-        [definition],
-        actor=ctx.caller(),
-        channel="api",
-        request_id=ctx.request_id,
-        expected_version=expectedVersion,
-    )
+    fits = isinstance(definition, dict) and "relationship" in definition
+    shape = "a relationship definition is an object"
+    registry = _define(info, "define_types", definition, fits, shape, expectedVersion)
     rel = registry.current().relationship(definition["relationship"])
     return {"name": rel.name, "version": rel.version, "definition": dict(rel.definition)}
 
@@ -320,16 +335,7 @@ def roles(source: Any, info: GraphQLResolveInfo) -> Any:
 def define_role(
     source: Any, info: GraphQLResolveInfo, definition: Any, expectedVersion: int | None = None
 ) -> Any:
-    ctx = _ctx(info)
-    _require_right(ctx, "manage_users")
-    if not isinstance(definition, dict) or "role" not in definition:
-        raise ValidationFailed([Fault("definition", "a role definition is an object with role")])
-    registry = ctx.services.registry
-    registry.apply(
-        [definition],
-        actor=ctx.caller(),
-        channel="api",
-        request_id=ctx.request_id,
-        expected_version=expectedVersion,
-    )
+    fits = isinstance(definition, dict) and "role" in definition
+    shape = "a role definition is an object with role"
+    registry = _define(info, "manage_users", definition, fits, shape, expectedVersion)
     return _role(registry.current().roles[definition["role"]])
