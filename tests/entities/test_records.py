@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import uuid
@@ -202,6 +203,29 @@ def test_a_record_is_found_by_any_spelling_of_its_id(org: RecordService, admin: 
             assert found is not None and found["id"] == emp["id"], spelling
         assert s.get("employee", "not-an-id") is None
         assert s.get("employee", "00000000-0000-0000-0000-000000000000") is None
+
+
+def test_relations_read_after_a_definition_change_see_the_new_fields(
+    org: RecordService, registry: Registry, admin: Actor
+) -> None:
+    """Statements kept between sessions are per schema version: a change is seen at once."""
+    with org.session(admin) as s:
+        dept = s.create("department", {"name": "Ops"})
+        boss = s.create("employee", {"name": "Bo", "department": dept["id"]})
+    with org.session(admin, write=False) as s:  # warm the kept statements
+        assert [
+            e["name"] for e in s.children("department", "employees", [dept["id"]])[dept["id"]].items
+        ] == ["Bo"]
+        assert "nickname" not in s.fetch("employee", [boss["id"]])[boss["id"]]
+    employee = copy.deepcopy(next(d for d in ORG if d["x-xrm"]["name"] == "employee"))
+    employee["properties"]["nickname"] = {"type": "string"}
+    registry.apply([employee])
+    with org.session(admin) as s:
+        s.update("employee", boss["id"], {"nickname": "B"})
+    with org.session(admin, write=False) as s:
+        page = s.children("department", "employees", [dept["id"]])[dept["id"]]
+        assert [e["nickname"] for e in page.items] == ["B"]
+        assert s.fetch("employee", [boss["id"]])[boss["id"]]["nickname"] == "B"
 
 
 def test_a_stale_expected_version_is_a_conflict_never_an_overwrite(

@@ -110,6 +110,33 @@ def autonumber_text(template: str, value: int) -> str:
     return _AUTONUMBER.sub(lambda m: str(value).zfill(int(m.group(1) or 0)), template)
 
 
+class StatementCache:
+    """Built statements worth keeping across sessions, for the newest schema version only.
+
+    Keys start with the catalog version; a newer version empties the cache, so
+    statements of retired tables never linger. Bounded, since keys include
+    page sizes callers choose.
+    """
+
+    LIMIT = 512
+
+    def __init__(self) -> None:
+        self._version = -1
+        self._items: dict[tuple[Any, ...], Any] = {}
+
+    def get(self, key: tuple[Any, ...]) -> Any:
+        return self._items.get(key) if key[0] == self._version else None
+
+    def __setitem__(self, key: tuple[Any, ...], value: Any) -> None:
+        if key[0] != self._version:
+            if key[0] < self._version:
+                return  # a session still on an older version: don't evict the newer ones
+            self._version, self._items = key[0], {}
+        if len(self._items) >= self.LIMIT:
+            self._items.clear()
+        self._items[key] = value
+
+
 class RecordService:
     """Opens record sessions on one database; cheap to keep for the process's lifetime."""
 
@@ -117,6 +144,7 @@ class RecordService:
         self.db = db
         self.registry = registry
         self.settings = settings
+        self.statements = StatementCache()
 
     @contextmanager
     def session(
@@ -141,7 +169,13 @@ class RecordService:
         and then reads the records in that same one: one round trip fewer.
         """
         return RecordSession(
-            conn, self.registry.current(conn), actor, channel, request_id, self.settings
+            conn,
+            self.registry.current(conn),
+            actor,
+            channel,
+            request_id,
+            self.settings,
+            statements=self.statements,
         )
 
 
@@ -156,8 +190,10 @@ class RecordSession:
         channel: str,
         request_id: str | None,
         settings: Settings,
+        statements: StatementCache | None = None,
     ) -> None:
         self.conn = conn
+        self._statements = statements if statements is not None else StatementCache()
         self.catalog = catalog
         self.actor = actor
         self.channel = channel
@@ -527,11 +563,18 @@ class RecordSession:
                 continue
         out: dict[str, Record] = {}
         readable = self.rows(entity, table)
-        for chunk in _chunks(sorted(set(wanted))):
-            query = sa.select(*self._columns(et, table)).where(table.c.id.in_(chunk))
+        key = (self.catalog.version, "fetch", entity)
+        query = self._statements.get(key) if readable is None else None
+        if query is None:
+            query = sa.select(*self._columns(et, table)).where(
+                table.c.id.in_(sa.bindparam("ids", expanding=True))
+            )
             if readable is not None:
                 query = query.where(readable)
-            for row in self.conn.execute(query):
+            else:
+                self._statements[key] = query
+        for chunk in _chunks(sorted(set(wanted))):
+            for row in self.conn.execute(query, {"ids": chunk}):
                 record = self._from_row(et, row)
                 out[record["id"]] = record
         self._mask(entity, out.values())
@@ -661,6 +704,15 @@ class RecordSession:
             cursor_of=lambda index: compiler.cursor(order, shown[index]._mapping),
         )
 
+    def _alias(self, name: str, alias: str, *, link: bool = False) -> sa.Alias:
+        """A named alias of a table, kept: making one builds a proxy for every column."""
+        key = (self.catalog.version, "alias", name, alias, link)
+        found = self._statements.get(key)
+        if found is None:
+            table = (self.catalog.link_tables if link else self.catalog.tables)[name]
+            found = self._statements[key] = table.alias(alias)
+        return found
+
     def children(
         self,
         entity: str,
@@ -689,7 +741,7 @@ class RecordSession:
             )
         other_entity = inverse.entity if inverse else link.other  # type: ignore[union-attr]
         other_et = self.catalog.entity(other_entity)
-        other = self.catalog.tables[other_entity].alias("o")
+        other = self._alias(other_entity, "o")
         attribute_columns: list[Any] = []
         if inverse is not None:
             parent_col = other.c[other_et.properties[inverse.property].column]
@@ -697,7 +749,7 @@ class RecordSession:
         else:
             assert link is not None
             rel = self.catalog.relationships[link.relationship]
-            link_table = self.catalog.link_tables[link.relationship].alias("l")
+            link_table = self._alias(link.relationship, "l", link=True)
             near, far = ("from_id", "to_id") if link.outgoing else ("to_id", "from_id")
             parent_col = link_table.c[near]
             source = link_table.join(other, other.c.id == link_table.c[far])
@@ -715,7 +767,8 @@ class RecordSession:
             )
         pages: dict[str, Page] = {}
         ids = sorted({str(i) for i in parent_ids})
-        for chunk in _chunks(ids):
+
+        def build() -> sa.Select[Any]:
             rank = (
                 sa.func.row_number()
                 .over(partition_by=parent_col, order_by=self.compiler.order_clauses(order))
@@ -729,19 +782,30 @@ class RecordSession:
                     rank,
                 )
                 .select_from(source)
-                .where(parent_col.in_(chunk), condition)
+                .where(parent_col.in_(sa.bindparam("parents", expanding=True)), condition)
                 .subquery("w")
             )
-            outer = (
+            return (
                 sa.select(inner)
                 .where(inner.c["_rank"] <= size + 1)
                 .order_by(inner.c["_parent"], inner.c["_rank"])
             )
+
+        # Building this statement (a subquery's column proxies) costs more than running it;
+        # without a filter, cursor or row scope it is the same for every caller: keep it.
+        if filter is None and order_by is None and after is None and readable is None:
+            key = (self.catalog.version, entity, field_name, size)
+            outer = self._statements.get(key)
+            if outer is None:
+                outer = self._statements[key] = build()
+        else:
+            outer = build()
+        for chunk in _chunks(ids):
             # Positions, not row._mapping: a mapping view per row costs more than the row.
             first_attribute = len(other_et.properties) + len(SYSTEM_KEYS)
             parent_at = first_attribute + len(attribute_columns)
             grouped: dict[str, list[Any]] = defaultdict(list)
-            for row in self.conn.execute(outer):
+            for row in self.conn.execute(outer, {"parents": chunk}):
                 grouped[str(row[parent_at])].append(row)
             for parent in chunk:
                 rows = grouped.get(parent, [])
