@@ -20,6 +20,10 @@ SUPPORT = {
 }
 
 
+# The signed-in clients (a conftest.py here would shadow the root conftest module).
+pytest_plugins = ["admin_clients"]
+
+
 def editor_form(client: TestClient, page: str) -> dict[str, str]:
     """The hidden fields of the role editor at ``page``, as a browser would send them back."""
     html = client.get(page).text

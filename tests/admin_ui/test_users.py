@@ -15,6 +15,9 @@ from xrm.platform.db import Database
 from xrm.platform.identity import find_user
 from xrm.platform.settings import Settings
 
+# The signed-in clients (a conftest.py here would shadow the root conftest module).
+pytest_plugins = ["admin_clients"]
+
 
 def user_id(db: Database, email: str) -> str:
     with db.read() as conn:

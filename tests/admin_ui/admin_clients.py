@@ -1,4 +1,4 @@
-"""Signed-in admin UI clients: Ann and Bob (admins) and Vic (a viewer), each with own cookies."""
+"""Signed-in admin UI clients (fixtures): Ann and Bob (admins), Vic (a viewer), own cookies each."""
 
 from __future__ import annotations
 
