@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from xrm.api.names import Translator
 from xrm.entities.catalog_state import Catalog
 from xrm.entities.records import RecordService, RecordSession
-from xrm.entities.registry import Registry
+from xrm.entities.registry import Registry, version_query, version_value
 from xrm.errors import Unauthenticated
 from xrm.platform.identity import Actor, actor_for_token, touch_token
 
@@ -42,6 +42,7 @@ class RequestContext:
     _stack: ExitStack = field(default_factory=ExitStack)
     _reader: RecordSession | None = None
     _conn: Connection | None = None
+    _version: int | None = None  # the schema version read with the token
 
     def authenticate(self) -> None:
         """Check the bearer token inside the request's read transaction, kept for its reads.
@@ -53,9 +54,11 @@ class RequestContext:
         token, self.token = self.token, None
         if token is None or self.actor is not None:
             return
-        use = actor_for_token(self._connection(), token)
+        version = version_query().scalar_subquery()
+        use = actor_for_token(self._connection(), token, also={"version": version})
         if use is None:
             return
+        self._version = version_value(use.also["version"])
         if use.stale:
             with self.services.records.db.write() as conn:
                 touch_token(conn, use.token_id)
@@ -79,7 +82,7 @@ class RequestContext:
         if self._reader is None:
             actor = self.caller()
             self._reader = self.services.records.session_on(
-                self._connection(), actor, "api", request_id=self.request_id
+                self._connection(), actor, "api", request_id=self.request_id, version=self._version
             )
         return self._reader
 
@@ -94,3 +97,4 @@ class RequestContext:
         self._stack.close()
         self._reader = None
         self._conn = None
+        self._version = None

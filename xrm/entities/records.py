@@ -161,7 +161,13 @@ class RecordService:
             yield self.session_on(conn, actor, channel, request_id=request_id)
 
     def session_on(
-        self, conn: Connection, actor: Actor, channel: str = "api", *, request_id: str | None = None
+        self,
+        conn: Connection,
+        actor: Actor,
+        channel: str = "api",
+        *,
+        request_id: str | None = None,
+        version: int | None = None,
     ) -> RecordSession:
         """A session inside a transaction the caller already opened (and will end).
 
@@ -170,7 +176,7 @@ class RecordService:
         """
         return RecordSession(
             conn,
-            self.registry.current(conn),
+            self.registry.current(conn, version),
             actor,
             channel,
             request_id,

@@ -89,10 +89,17 @@ def _revive_retired(raw: Mapping[str, Any]) -> dict[str, Property]:
 
 
 def read_version(conn: Connection) -> int:
-    value = conn.execute(
-        sa.select(platform.state.c.value).where(platform.state.c.key == VERSION_KEY)
-    ).scalar_one_or_none()
-    return int(value) if value is not None else 0
+    return version_value(conn.execute(version_query()).scalar_one_or_none())
+
+
+def version_query() -> sa.Select[Any]:
+    """The stored schema version's row, as a query (callers may fold it into theirs)."""
+    return sa.select(platform.state.c.value).where(platform.state.c.key == VERSION_KEY)
+
+
+def version_value(stored: Any) -> int:
+    """The schema version from what ``version_query`` read (0 before any definition)."""
+    return int(stored) if stored is not None else 0
 
 
 def load_definitions(
@@ -146,12 +153,16 @@ class Registry:
 
     # --- reading -----------------------------------------------------------------------------
 
-    def current(self, conn: Connection | None = None) -> Catalog:
-        """The snapshot of the stored schema version (one cheap query when nothing changed)."""
+    def current(self, conn: Connection | None = None, version: int | None = None) -> Catalog:
+        """The snapshot of the stored schema version (one cheap query when nothing changed).
+
+        ``version``: the version already read in ``conn``'s transaction.
+        """
         if conn is None:
             with self.db.read() as own:
                 return self.current(own)
-        version = read_version(conn)
+        if version is None:
+            version = read_version(conn)
         cached = self._catalog
         if cached is not None and cached.version == version:
             return cached
