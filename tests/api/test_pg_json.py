@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from conftest import ENGINE_KIND
 from starlette.testclient import TestClient
 
-from tests.conftest import ENGINE_KIND
 from xrm.api import json_plan
 from xrm.app import create_app
 from xrm.entities.catalog import definitions
