@@ -174,6 +174,9 @@ class _Page:
     columns: Mapping[int, str]
     size: int
     total: ColumnElement[Any] | None
+    # Without hasNextPage the rows are exactly the page, aggregated in this order (the
+    # ordering's values carried out of the subquery); else they hold one row more, ranked n.
+    order: Sequence[ColumnElement[Any]] | None = None
 
 
 def _text(value: str) -> ColumnElement[str]:
@@ -457,18 +460,28 @@ class JsonQuery:
         row = _Row(entity, table, *(link or (None, None)))
         columns = {id(item): f"j{i}" for i, item in enumerate(items)}
         selected = [self._row(item.item, row).label(columns[id(item)]) for item in items]
-        rank = sa.func.row_number().over(order_by=clauses).label("n")
-        inner = (
-            sa.select(*selected, rank)
-            .select_from(source)
-            .where(*conditions)
-            .order_by(*clauses)
-            .limit(size + 1)
-        )
+        if _has(part.shape, HasNext):
+            # One row more tells whether a next page exists; a rank keeps it out of the list.
+            rank = sa.func.row_number().over(order_by=clauses).label("n")
+            inner = sa.select(*selected, rank).limit(size + 1)
+        else:
+            # The page itself, aggregated by the ordering's own values: no window, no filter
+            # (a quarter cheaper on the nested-list anchor).
+            keys = [f.comparable.label(f"o{i}") for i, (f, _) in enumerate(order)]
+            inner = sa.select(*selected, *keys).limit(size)
+        inner = inner.select_from(source).where(*conditions).order_by(*clauses)
         if parent is not None:
             inner = inner.correlate(parent.table)
         rows = inner.subquery()
-        page = _Page(rows, columns, size, total)
+        in_order = None
+        if not _has(part.shape, HasNext):
+            in_order = [
+                rows.c[f"o{i}"].desc().nulls_first()
+                if descending
+                else rows.c[f"o{i}"].asc().nulls_last()
+                for i, (_, descending) in enumerate(order)
+            ]
+        page = _Page(rows, columns, size, total, in_order)
         return sa.select(self._page_part(part.shape, page)).select_from(rows).scalar_subquery()
 
     def _page_part(self, part: Part, page: _Page) -> ColumnElement[Any]:
@@ -486,9 +499,15 @@ class JsonQuery:
             return sa.func.count() > page.size
         if isinstance(part, Items):
             column = rows.c[page.columns[id(part)]]
-            listed = (
-                sa.func.json_agg(column).aggregate_order_by(rows.c.n).filter(rows.c.n <= page.size)
-            )
+            listed: ColumnElement[Any]
+            if page.order is not None:
+                listed = sa.func.json_agg(column).aggregate_order_by(*page.order)
+            else:
+                listed = (
+                    sa.func.json_agg(column)
+                    .aggregate_order_by(rows.c.n)
+                    .filter(rows.c.n <= page.size)
+                )
             return sa.func.coalesce(listed, sa.cast(_text("[]"), JSON))
         raise Unsupported(f"{type(part).__name__} in a page")
 
