@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from xrm.api import fast
@@ -202,3 +203,25 @@ def test_hidden_fields_and_scopes_answer_the_same(
     forbidden = "{ partners { totalCount } }"
     quick, slow, fast_answers = both_ways(client, limited, forbidden, {}, monkeypatch)
     assert quick == slow and quick["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_a_plain_query_reads_only_the_columns_it_selects(client: TestClient, db: Database) -> None:
+    """Columns nobody asked for are never read (converting them was most of a large list)."""
+    admin = tokens(db)["admin"]
+    sent: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    query = """{ customers(first: 5, orderBy: [{since: DESC}]) { pageInfo { endCursor }
+        nodes { name partner { name } contacts(first: 2) { nodes { fullName } } } } }"""
+    sa.event.listen(sa.Engine, "before_cursor_execute", record)  # the app has its own engine
+    try:
+        body = post(client, admin, query, {})
+    finally:
+        sa.event.remove(sa.Engine, "before_cursor_execute", record)
+    assert "errors" not in body and body["data"]["customers"]["nodes"], body
+    reads = [s for s in sent if "e_customer" in s or "e_contact" in s or "e_partner" in s]
+    assert reads, sent
+    for unselected in ("revenue", "employee_count", "job_title", "commission_rate"):
+        assert not any(unselected in s for s in reads), unselected

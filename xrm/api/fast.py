@@ -43,7 +43,15 @@ from graphql.execution.values import VariableValues, get_argument_values, get_va
 
 from xrm.api import json_plan
 from xrm.api.context import RequestContext
-from xrm.api.loading import Selected, connection, list_arguments, node_selections, preload, selects
+from xrm.api.loading import (
+    Selected,
+    connection,
+    list_arguments,
+    needed_keys,
+    node_selections,
+    preload,
+    selects,
+)
 from xrm.api.resolvers import is_id
 from xrm.entities.json_query import Unsupported
 from xrm.platform.access import HIDDEN
@@ -156,16 +164,23 @@ def run(
 def _load(context: RequestContext, kind: str, entity: str, field: Selected) -> Any:
     session = context.reader()
     if kind == "get":
-        record = session.get(entity, field.args["id"]) if is_id(field.args["id"]) else None
+        wanted = needed_keys(context, entity, field.children)
+        record = (
+            session.get(entity, field.args["id"], fields=wanted)
+            if is_id(field.args["id"])
+            else None
+        )
         if record is not None:
-            preload(context, session, entity, [record], field.children)
+            preload(context, session, entity, [record], field.children, narrow=True)
         return record
+    nodes = node_selections(field)
     page = session.query(
         entity,
         with_total=selects(field, "totalCount"),
+        fields=needed_keys(context, entity, nodes),
         **list_arguments(context, entity, field.args),
     )
-    preload(context, session, entity, page.items, node_selections(field))
+    preload(context, session, entity, page.items, nodes, narrow=True)
     return connection(page)
 
 

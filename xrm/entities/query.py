@@ -611,7 +611,7 @@ class Compiler:
 
     def cursor(self, order: Sequence[tuple[Field, bool]], row: Mapping[str, Any]) -> str:
         """An opaque cursor for ``row`` under ``order`` (its order values, base64url JSON)."""
-        values = [json_value(row[_row_key(f)]) for f, _ in order]
+        values = [json_value(row[row_key(f)]) for f, _ in order]
         payload = orjson.dumps([self._order_key(order), values])
         return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
@@ -663,5 +663,6 @@ def _complement(condition: ColumnElement[bool]) -> ColumnElement[bool]:
     return sa.not_(sa.func.coalesce(condition, sa.false()))
 
 
-def _row_key(field: Field) -> str:
+def row_key(field: Field) -> str:
+    """The key of a field's column in a result row (what cursors read)."""
     return field.column.key if field.column.key else field.name
