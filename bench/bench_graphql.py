@@ -146,6 +146,46 @@ def xrm_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from xrm.cli import main; sys.exit(main())"]
 
 
+def bench_database(db_url: str | None, schema: str | None) -> tuple[str, str, sa.Engine | None]:
+    """Where a bench run keeps its data: (scratch folder, URL, admin engine or None).
+
+    Without ``--db``, a SQLite file in a fresh folder; with ``--schema``, that
+    PostgreSQL schema made afresh (``drop_bench_database`` removes both).
+    """
+    folder = tempfile.mkdtemp(prefix="xrm-bench-")
+    url = db_url or f"sqlite:///{folder}/bench.db"
+    admin_engine = None
+    if schema:
+        admin_engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        with admin_engine.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    return folder, url, admin_engine
+
+
+def drop_bench_database(folder: str, admin_engine: sa.Engine | None, schema: str | None) -> None:
+    """Undo ``bench_database``."""
+    if admin_engine is not None:
+        with admin_engine.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin_engine.dispose()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def catalog_platform(
+    settings: Settings, db: Database | None = None
+) -> tuple[Database, Registry, RecordService, Any]:
+    """A migrated database with the built-in catalog: (db, registry, service, first admin)."""
+    db = db or Database(settings)
+    upgrade(db)
+    registry = Registry(db, settings)
+    registry.apply(definitions())
+    service = RecordService(db, registry, settings)
+    with db.write() as conn:
+        admin = first_admin(conn)
+    return db, registry, service, admin
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", help="database URL (default: a temporary SQLite file)")
@@ -153,22 +193,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the load test")
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
-    folder = tempfile.mkdtemp(prefix="xrm-bench-")
-    url = args.db or f"sqlite:///{folder}/bench.db"
-    admin_engine = None
-    if args.schema:
-        admin_engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-        with admin_engine.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{args.schema}" CASCADE')
-            conn.exec_driver_sql(f'CREATE SCHEMA "{args.schema}"')
+    folder, url, admin_engine = bench_database(args.db, args.schema)
     settings = Settings(database_url=url, database_schema=args.schema)
-    db = Database(settings)
-    upgrade(db)
-    registry = Registry(db, settings)
-    registry.apply(definitions())
-    service = RecordService(db, registry, settings)
+    db, registry, service, admin = catalog_platform(settings)
     with db.write() as conn:
-        admin = first_admin(conn)
         token = create_token(conn, admin)
     seed(service, admin)
     floor_s = median_seconds(lambda: floor(db, registry), args.runs)
@@ -224,11 +252,7 @@ def main() -> None:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=20)
         db.dispose()
-        if admin_engine is not None:
-            with admin_engine.connect() as conn:
-                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{args.schema}" CASCADE')
-            admin_engine.dispose()
-        shutil.rmtree(folder, ignore_errors=True)
+        drop_bench_database(folder, admin_engine, args.schema)
     print(f"database: {db.dialect}")
     print(f"{'case':<44}{'median':>10}{'ratio':>8}{'target':>8}")
     print(f"{'floor: hand-written SQL + orjson':<44}{floor_s * 1000:>8.1f}ms{1:>8.1f}")

@@ -59,14 +59,12 @@ from typing import Any
 import httpx
 import orjson
 import sqlalchemy as sa
-from bench_graphql import free_port, median_seconds, xrm_command
+from bench_graphql import catalog_platform, free_port, median_seconds, xrm_command
 
-from xrm.entities.catalog import definitions
 from xrm.entities.records import RecordService
 from xrm.entities.registry import Registry
 from xrm.platform.db import Database
-from xrm.platform.identity import create_token, first_admin
-from xrm.platform.migrate import upgrade
+from xrm.platform.identity import create_token
 from xrm.platform.settings import Settings
 
 DEFAULT_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -549,13 +547,8 @@ def main() -> None:
     try:
         with schemas(admin, xrm_schema, pg_schema):
             settings = Settings(database_url=args.db, database_schema=xrm_schema)
-            db = Database(settings)
-            upgrade(db)
-            registry = Registry(db, settings)
-            registry.apply(definitions())
-            service = RecordService(db, registry, settings)
+            db, registry, service, admin_actor = catalog_platform(settings)
             with db.write() as conn:
-                admin_actor = first_admin(conn)
                 token = create_token(conn, admin_actor)
             seed_xrm(service, admin_actor)
             if args.profile is not None:

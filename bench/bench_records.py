@@ -48,9 +48,7 @@ import io
 import math
 import pstats
 import re
-import shutil
 import statistics
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -60,14 +58,13 @@ from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
+from bench_graphql import bench_database, catalog_platform, drop_bench_database
 
 from xrm.entities.catalog import definitions
 from xrm.entities.records import RecordService
-from xrm.entities.registry import Registry
 from xrm.platform.db import Database
-from xrm.platform.identity import Actor, first_admin
+from xrm.platform.identity import Actor
 from xrm.platform.ids import new_id
-from xrm.platform.migrate import upgrade
 from xrm.platform.settings import Settings
 
 PARTNERS = 200
@@ -205,7 +202,7 @@ def bulk(
         stop = min(start + chunk, count)
         # The floor takes rows [count, 2 * count), the service rows [0, count).
         rows = [
-            customer_row(count + i, names, partners, admin.id, dt.datetime.now(dt.UTC))
+            customer_row(count + i, names, partners, str(admin.id), dt.datetime.now(dt.UTC))
             for i in range(start, stop)
         ]
         started = time.perf_counter()
@@ -221,7 +218,7 @@ def bulk(
         first_record = first_record or records[0]
     # The floor stores exactly what the service does.
     assert first_record is not None
-    expected = customer_row(0, names, partners, admin.id, dt.datetime.now(dt.UTC))
+    expected = customer_row(0, names, partners, str(admin.id), dt.datetime.now(dt.UTC))
     for key, value in first_record.items():
         column = "partner_id" if key == "partner" else key
         if column in expected and column not in (
@@ -306,14 +303,7 @@ def main() -> None:
         "--profile", action="store_true", help="cProfile one extra create_many call at the end"
     )
     args = parser.parse_args()
-    folder = tempfile.mkdtemp(prefix="xrm-bench-")
-    url = args.db or f"sqlite:///{folder}/bench.db"
-    admin_engine = None
-    if args.schema:
-        admin_engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-        with admin_engine.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{args.schema}" CASCADE')
-            conn.exec_driver_sql(f'CREATE SCHEMA "{args.schema}"')
+    folder, url, admin_engine = bench_database(args.db, args.schema)
     settings = Settings(database_url=url, database_schema=args.schema)
     db = Database(settings)
 
@@ -321,12 +311,7 @@ def main() -> None:
         print(text, flush=True)
 
     try:
-        upgrade(db)
-        registry = Registry(db, settings)
-        registry.apply(definitions())
-        service = RecordService(db, registry, settings)
-        with db.write() as conn:
-            admin = first_admin(conn)
+        db, registry, service, admin = catalog_platform(settings, db)
         with service.session(admin, channel="import") as s:
             partners = [
                 p["id"]
@@ -359,9 +344,9 @@ def main() -> None:
 
         # 2. Page query on a large table.
         started = time.perf_counter()
-        fill(db, table, names, partners, admin.id, 2 * args.bulk, total)
+        fill(db, table, names, partners, str(admin.id), 2 * args.bulk, total)
         filled = time.perf_counter()
-        contacts = fill_contacts(db, table, contact_table, admin.id)
+        contacts = fill_contacts(db, table, contact_table, str(admin.id))
         filled = time.perf_counter() - filled
         with db.write() as conn:
             conn.exec_driver_sql("ANALYZE")
@@ -549,11 +534,7 @@ def main() -> None:
             say(out.getvalue())
     finally:
         db.dispose()
-        if admin_engine is not None:
-            with admin_engine.connect() as conn:
-                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{args.schema}" CASCADE')
-            admin_engine.dispose()
-        shutil.rmtree(folder, ignore_errors=True)
+        drop_bench_database(folder, admin_engine, args.schema)
 
 
 if __name__ == "__main__":
