@@ -77,6 +77,12 @@ PLAIN: list[tuple[str, dict[str, Any]]] = [
         """{ customers(first: 3) { nodes { name history { action actor version changes } } } }""",
         {},
     ),
+    (  # one relation under nodes and under edges.node, with different fields
+        """{ contacts(first: 3, orderBy: [{fullName: ASC}]) {
+             nodes { fullName customer { email } contracts(first: 2) { nodes { title } } }
+             edges { node { customer { phone } contracts(first: 2) { nodes { status } } } } } }""",
+        {},
+    ),
     (
         """{ customers(first: 4) { nodes { relatedCustomers { edges { attributes
                node { name relatedFrom { totalCount } } } } } } }""",

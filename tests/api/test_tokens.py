@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from xrm.platform.db import Database
 from xrm.platform.identity import (
     create_token,
     create_user,
+    first_admin,
     hash_token,
     list_tokens,
     revoke_token,
@@ -121,3 +123,26 @@ def test_last_use_is_recorded_at_most_once_a_minute(client: TestClient, db: Data
         [third] = list_tokens(conn)
     assert third.last_used_at is not None
     assert third.last_used_at > first.last_used_at
+
+
+def test_a_tokens_use_is_recorded_after_the_request_lets_go_of_its_read(
+    client: TestClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Holding the read connection while waiting for a write one can drain the pool under load."""
+    import xrm.api.context
+
+    with db.write() as conn:
+        token = create_token(conn, first_admin(conn), name="busy")
+    pool = client.app.state.db.engine.pool  # type: ignore[attr-defined]
+    held: list[int] = []
+    real_touch = xrm.api.context.touch_token
+
+    def touch(conn: Any, token_id: str) -> None:
+        held.append(pool.checkedout())  # the write connection only: the read is back
+        real_touch(conn, token_id)
+
+    monkeypatch.setattr(xrm.api.context, "touch_token", touch)
+    assert status(client, bearer(token)) == "OK"
+    assert held == [1]
+    with db.read() as conn:
+        assert list_tokens(conn)[0].last_used_at is not None

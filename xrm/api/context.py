@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from xrm.entities.records import RecordService, RecordSession
 from xrm.entities.registry import Registry, version_query, version_value
 from xrm.errors import Unauthenticated
 from xrm.platform.identity import Actor, actor_for_token, touch_token
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,13 +46,16 @@ class RequestContext:
     _reader: RecordSession | None = None
     _conn: Connection | None = None
     _version: int | None = None  # the schema version read with the token
+    _touch: str | None = None  # a token whose use is to be recorded once the read ends
 
     def authenticate(self) -> None:
         """Check the bearer token inside the request's read transaction, kept for its reads.
 
         A separate transaction for the token would cost a connection checkout,
-        BEGIN and COMMIT more per request; the token's last use is recorded
-        (at most once a minute) in a write transaction of its own.
+        BEGIN and COMMIT more per request. The token's last use is recorded (at
+        most once a minute) by ``close``, after the read is released: holding
+        one pooled connection while waiting for another could exhaust the pool
+        when many requests arrive at once.
         """
         token, self.token = self.token, None
         if token is None or self.actor is not None:
@@ -60,8 +66,7 @@ class RequestContext:
             return
         self._version = version_value(use.also["version"])
         if use.stale:
-            with self.services.records.db.write() as conn:
-                touch_token(conn, use.token_id)
+            self._touch = use.token_id
         self.actor = use.actor
 
     def _connection(self) -> Connection:
@@ -98,3 +103,12 @@ class RequestContext:
         self._reader = None
         self._conn = None
         self._version = None
+        touch, self._touch = self._touch, None
+        if touch is not None:
+            try:
+                with self.services.records.db.write() as conn:
+                    touch_token(conn, touch)
+            except Exception:  # best effort: a busy database must not fail the answer
+                log.warning(
+                    "request %s: could not record token use", self.request_id, exc_info=True
+                )

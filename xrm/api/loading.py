@@ -11,6 +11,7 @@ never on the number of rows.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -210,10 +211,15 @@ def preload(
     for record in records:
         record["@entity"] = entity
     names = ctx.translator.names(entity)
+    selections = list(selections)
+    # ``nodes`` and ``edges.node`` merged may select one relation twice, each with its own
+    # fields, loaded into the same slot: the later load must carry every column.
+    repeated = {key for key, n in Counter(f.key for f in selections).items() if n > 1}
     for field in selections:
         key = "@" + field.key
         try:
-            _load_field(ctx, session, entity, records, names, field, key, narrow)
+            narrowed = narrow and field.key not in repeated
+            _load_field(ctx, session, entity, records, names, field, key, narrowed)
         except Forbidden as exc:
             # A relation the actor may not read: FORBIDDEN at that field, not the whole list.
             for record in records:
