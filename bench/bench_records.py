@@ -48,7 +48,6 @@ import io
 import math
 import pstats
 import re
-import statistics
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -58,7 +57,7 @@ from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
-from bench_graphql import bench_database, catalog_platform, drop_bench_database
+from bench_graphql import bench_database, catalog_platform, drop_bench_database, median_seconds
 
 from xrm.entities.catalog import definitions
 from xrm.entities.records import RecordService
@@ -144,16 +143,6 @@ def customer_row(
         "employee_count": i % 5000,
         "notes": None,
     }
-
-
-def median_seconds(fn: Callable[[], Any], runs: int) -> float:
-    fn()  # warm up
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 @contextmanager

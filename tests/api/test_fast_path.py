@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from plain_queries import SHARED_PLAIN
 from starlette.testclient import TestClient
 
 from xrm.api import fast
@@ -55,25 +56,6 @@ PLAIN: list[tuple[str, dict[str, Any]]] = [
         {},
     ),
     (
-        """{ a: customers(first: 2, orderBy: [{name: DESC}]) { nodes { n: name e: email } }
-             b: partners(filter: {kind: {eq: "reseller"}}) { totalCount nodes { name
-               parent { name } customers(first: 3) { nodes { name } } } }
-             __typename }""",
-        {},
-    ),
-    (
-        """query($f: GrievanceFilter) { grievances(filter: $f, orderBy: [{raisedAt: DESC}]) {
-             nodes { number severity raisedAt resolvedAt dueDate customer { name }
-                     contact { fullName customer { name partner { name } } }
-                     asset { name } } } }""",
-        {"f": {"or": [{"severity": {"in": ["high", "critical"]}}, {"status": {"eq": "open"}}]}},
-    ),
-    (
-        """{ tasks(first: 10, orderBy: [{dueDate: ASC}]) { nodes { title dueDate completedAt
-             assignee { email } assigneeId customer { name } grievance { number } } } }""",
-        {},
-    ),
-    (
         """{ customers(first: 3) { nodes { name history { action actor version changes } } } }""",
         {},
     ),
@@ -83,12 +65,8 @@ PLAIN: list[tuple[str, dict[str, Any]]] = [
              edges { node { customer { phone } contracts(first: 2) { nodes { status } } } } } }""",
         {},
     ),
-    (
-        """{ customers(first: 4) { nodes { relatedCustomers { edges { attributes
-               node { name relatedFrom { totalCount } } } } } } }""",
-        {},
-    ),
 ]
+PLAIN += SHARED_PLAIN
 
 FALLBACK: list[tuple[str, dict[str, Any]]] = [
     ("{ customers(first: 2) { ...C } } fragment C on CustomerConnection { totalCount }", {}),

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from conftest import ENGINE_KIND
+from plain_queries import SHARED_PLAIN
 from starlette.testclient import TestClient
 
 from xrm.api import json_plan
@@ -174,30 +175,6 @@ PLAIN: list[tuple[str, dict[str, Any]]] = [
         {},
     ),
     (
-        """{ a: customers(first: 2, orderBy: [{name: DESC}]) { nodes { n: name e: email } }
-             b: partners(filter: {kind: {eq: "reseller"}}) { totalCount nodes { name
-               parent { name } customers(first: 3) { nodes { name } } } }
-             __typename }""",
-        {},
-    ),
-    (
-        """query($f: GrievanceFilter) { grievances(filter: $f, orderBy: [{raisedAt: DESC}]) {
-             nodes { number severity raisedAt resolvedAt dueDate customer { name }
-                     contact { fullName customer { name partner { name } } }
-                     asset { name } } } }""",
-        {"f": {"or": [{"severity": {"in": ["high", "critical"]}}, {"status": {"eq": "open"}}]}},
-    ),
-    (
-        """{ tasks(first: 10, orderBy: [{dueDate: ASC}]) { nodes { title dueDate completedAt
-             assignee { email } assigneeId customer { name } grievance { number } } } }""",
-        {},
-    ),
-    (
-        """{ customers(first: 4) { nodes { relatedCustomers { edges { attributes
-               node { name relatedFrom { totalCount } } } } } } }""",
-        {},
-    ),
-    (
         """{ customers(filter: {contacts: {some: {isPrimary: {eq: true}}},
                                tier: {ne: "gold"}, not: {email: {isNull: true}}},
                        orderBy: [{revenue: DESC}, {since: ASC}], first: 20) {
@@ -235,6 +212,7 @@ PLAIN: list[tuple[str, dict[str, Any]]] = [
         {},
     ),
 ]
+PLAIN += SHARED_PLAIN
 
 PLAIN += [
     (

@@ -19,6 +19,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from xrm.admin_ui.pages import forbidden
 from xrm.entities.registry import Registry
 from xrm.platform import sessions
 from xrm.platform.access import Permissions
@@ -119,11 +120,14 @@ async def signed_in(request: Request) -> sessions.Session | Response:
 CSRF_REFUSED = "Forbidden: the form's CSRF token is missing or wrong."
 
 
-async def signed_form(request: Request) -> tuple[sessions.Session, FormData] | Response:
+async def signed_form(
+    request: Request, right: str | None = None
+) -> tuple[sessions.Session, FormData] | Response:
     """The session and the posted form of a signed-in user whose CSRF token matches.
 
     Anything else gets its answer back: the sign-in redirect, or 403 for a
-    missing or wrong token, before the form can change anything.
+    missing or wrong token, or for a user without ``right`` (an
+    administrative right), before the form can change anything.
     """
     session = await signed_in(request)
     if not isinstance(session, sessions.Session):
@@ -131,4 +135,6 @@ async def signed_form(request: Request) -> tuple[sessions.Session, FormData] | R
     form = await request.form()
     if not same(session.csrf, form.get("csrf")):
         return HTMLResponse(CSRF_REFUSED, 403)
+    if right is not None and not may(request, session, right):
+        return forbidden(request, session)
     return session, form

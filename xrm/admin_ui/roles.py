@@ -120,12 +120,10 @@ def _editor(
 
 async def save_role(request: Request) -> Response:
     """Apply the posted definition, refusing a stale version; faults are listed by JSON path."""
-    checked = await signed_form(request)
+    checked = await signed_form(request, "manage_users")
     if isinstance(checked, Response):
         return checked
     session, form = checked
-    if not may(request, session, "manage_users"):
-        return forbidden(request, session)
     _ = gettext_for(request, session.locale)
     text = str(form.get("definition") or "")
     editing = str(form.get("name") or "")

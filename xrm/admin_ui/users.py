@@ -81,12 +81,10 @@ async def _users(
 
 
 async def create_user_form(request: Request) -> Response:
-    checked = await signed_form(request)
+    checked = await signed_form(request, "manage_users")
     if isinstance(checked, Response):
         return checked
     session, form = checked
-    if not may(request, session, "manage_users"):
-        return forbidden(request, session)
     _ = gettext_for(request, session.locale)
     email = str(form.get("email") or "").strip()
     name = str(form.get("name") or "").strip() or None

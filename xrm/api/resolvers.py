@@ -20,7 +20,7 @@ from xrm.api.loading import connection, current, list_arguments, node_selections
 from xrm.entities.registry import Registry
 from xrm.errors import Fault, Forbidden, ValidationFailed
 from xrm.platform.access import HIDDEN, Permissions
-from xrm.schemas.model import EntityType
+from xrm.schemas.model import EntityType, Relationship
 from xrm.schemas.naming import camel, snake
 from xrm.schemas.roles import BUILTIN_ROLES, Role
 
@@ -133,6 +133,10 @@ def _entity_type(et: EntityType) -> dict[str, Any]:
     }
 
 
+def _relationship(rel: Relationship) -> dict[str, Any]:
+    return {"name": rel.name, "version": rel.version, "definition": dict(rel.definition)}
+
+
 def entity_types(source: Any, info: GraphQLResolveInfo) -> Any:
     ctx = _ctx(info)
     ctx.caller()
@@ -143,10 +147,7 @@ def relationships(source: Any, info: GraphQLResolveInfo) -> Any:
     ctx = _ctx(info)
     ctx.caller()
     catalog = ctx.services.registry.current()
-    return [
-        {"name": r.name, "version": r.version, "definition": dict(r.definition)}
-        for r in catalog.relationships.values()
-    ]
+    return [_relationship(r) for r in catalog.relationships.values()]
 
 
 # --- mutations -------------------------------------------------------------------------------
@@ -312,8 +313,7 @@ def define_relationship(
     fits = isinstance(definition, dict) and "relationship" in definition
     shape = "a relationship definition is an object"
     registry = _define(info, "define_types", definition, fits, shape, expectedVersion)
-    rel = registry.current().relationship(definition["relationship"])
-    return {"name": rel.name, "version": rel.version, "definition": dict(rel.definition)}
+    return _relationship(registry.current().relationship(definition["relationship"]))
 
 
 def _role(role: Role) -> dict[str, Any]:
