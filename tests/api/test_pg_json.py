@@ -33,6 +33,7 @@ from xrm.entities.registry import Registry
 from xrm.platform.db import Database
 from xrm.platform.identity import create_token, create_user, first_admin
 from xrm.platform.settings import Settings
+from xrm.schemas.naming import camel
 
 pytestmark = pytest.mark.skipif(
     ENGINE_KIND != "postgresql", reason="one-statement answers are PostgreSQL only"
@@ -504,6 +505,50 @@ def test_a_null_in_a_required_field_stands_aside(
     # Unless the null is not selected.
     answers.all_three(setup[1]["admin"], "{ gadgets { nodes { count } } }", {})
     assert answers.answered == 1
+
+
+def test_a_null_in_a_required_field_of_any_kind_stands_aside(
+    setup: tuple[TestClient, dict[str, str], dict[str, Any]],
+    answers: Answers,
+    db: Database,
+    registry: Registry,
+) -> None:
+    # Text columns are guarded by coalesce, every other kind by a CASE: both must flag.
+    with db.write() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE e_gadget SET count = coalesce(count, 0), "
+                "made_on = coalesce(made_on, DATE '2000-01-01'), "
+                "tags = CASE WHEN coalesce(tags::text, 'null') = 'null' THEN '[]' ELSE tags END"
+            )
+        )
+    registry.apply([{**GADGET, "required": ["label", "count", "made_on", "tags"]}])
+    for column, kind, good in (
+        ("count", "integer", "0"),
+        ("made_on", "date", "DATE '2000-01-01'"),
+        ("tags", "JSON", "'[]'"),
+    ):
+        with db.write() as conn:
+            conn.execute(sa.text(f"UPDATE e_gadget SET {column} = NULL WHERE label = 'plain'"))
+        query = "{ gadgets(first: 30) { nodes { label count madeOn tags } } }"
+        body = answers.all_three(setup[1]["admin"], query, {})
+        assert [e["path"][-1] for e in body["errors"]] == [camel(column)], kind
+        assert answers.answered == 0, kind
+        with db.write() as conn:
+            conn.execute(sa.text(f"UPDATE e_gadget SET {column} = {good} WHERE label = 'plain'"))
+
+
+def test_stored_text_that_spells_the_sentinel_is_answered_right(
+    setup: tuple[TestClient, dict[str, str], dict[str, Any]], answers: Answers, db: Database
+) -> None:
+    with db.write() as conn:
+        conn.execute(
+            sa.text("UPDATE e_gadget SET label = :text WHERE label = 'plain'"),
+            {"text": "\x01xrm:unsupported"},
+        )
+    body = answers.all_three(setup[1]["admin"], "{ gadgets(first: 30) { nodes { label } } }", {})
+    assert "\x01xrm:unsupported" in [n["label"] for n in body["data"]["gadgets"]["nodes"]]
+    assert answers.answered == 0  # the ordinary way answered: slower, never wrong
 
 
 def test_statements_are_reused_only_for_the_same_request_and_caller(

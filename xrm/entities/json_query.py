@@ -23,7 +23,17 @@ caller declared required, or a float that is not finite, becomes a sentinel
 string; ``JsonQuery.run`` raises ``Unsupported`` when the answer holds one,
 and so does anything the compiler does not cover (hidden fields, unknown
 parts). The caller then answers the ordinary way; no answer is ever changed.
+Stored text could spell the sentinel too; that only costs the ordinary way.
 PostgreSQL only: SQLite keeps the per-level loading.
+
+What the statement costs was measured on the nested-list anchor (3 → 59 →
+412 records), in backend CPU per execution: ordering inside ``json_agg``
+sorted every page a second time (0.4 ms of 1.9), and a ``CASE`` around every
+required value cost 0.15 ms where ``coalesce`` on a text column costs almost
+nothing. Pages are therefore aggregated in the order their subquery delivers
+them, which is the page's order: the subquery has a LIMIT, so PostgreSQL
+cannot pull it up into the aggregate's query, and a plain aggregate reads
+its input in order (PostGraphile builds its answers the same way).
 """
 
 from __future__ import annotations
@@ -44,9 +54,10 @@ from xrm.errors import Fault, ValidationFailed
 from xrm.schemas.formats import uuid_text
 from xrm.schemas.model import Relationship
 
-# A JSON string no stored value can produce (PostgreSQL text cannot hold U+0000): the
-# answer holding it means "answer this request the ordinary way".
-SENTINEL = '"\\u0000xrm:unsupported"'
+# A string that stands for "answer this request the ordinary way": U+0001 then a name,
+# spelled in the answer as JSON spells it. Both spellings below produce the same bytes.
+_SENTINEL_TEXT = "\x01xrm:unsupported"
+SENTINEL = '"\\u0001xrm:unsupported"'  # as a JSON value
 _SENTINEL_BYTES = SENTINEL[1:-1].encode()
 _MAX_PAIRS = 50  # json_build_object takes at most 100 arguments
 _USER_COLUMNS = {"created_by": "created_by", "updated_by": "updated_by", "owner": "owner_id"}
@@ -170,13 +181,10 @@ class _Row:
 class _Page:
     """A page in scope: its rows (``p``), the column of each ``Items``, its size and count."""
 
-    rows: sa.Subquery | None
+    rows: sa.Subquery | None  # in the page's order; with hasNextPage one row more, ranked n
     columns: Mapping[int, str]
     size: int
     total: ColumnElement[Any] | None
-    # Without hasNextPage the rows are exactly the page, aggregated in this order (the
-    # ordering's values carried out of the subquery); else they hold one row more, ranked n.
-    order: Sequence[ColumnElement[Any]] | None = None
 
 
 def _text(value: str) -> ColumnElement[str]:
@@ -259,6 +267,14 @@ def json_value_sql(column: ColumnElement[Any], kind: str, as_text: bool = False)
     raise Unsupported(f"values of kind {kind}")
 
 
+def answer_bytes(text: str) -> bytes:
+    """The answer's text as bytes; ``Unsupported`` when it flags a value (see the module)."""
+    raw = text.encode()
+    if _SENTINEL_BYTES in raw:
+        raise Unsupported("a value the caller must answer the ordinary way")
+    return raw
+
+
 class JsonQuery:
     """Builds and runs the one statement answering a shape, inside one record session."""
 
@@ -284,10 +300,7 @@ class JsonQuery:
         it may only be reused by a caller with the same identity and roles on
         the same schema version.
         """
-        text = self.session.conn.execute(statement).scalar_one()
-        raw = text.encode()
-        if _SENTINEL_BYTES in raw:
-            raise Unsupported("a value the caller must answer the ordinary way")
+        raw = answer_bytes(self.session.conn.execute(statement).scalar_one())
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:  # integers past 64 bits in a stored JSON value
@@ -351,6 +364,8 @@ class JsonQuery:
                 kind = "ref"
         value = json_value_sql(column, kind, part.as_text)
         if part.required and nullable:
+            if value is column and isinstance(column.type, sa.String):
+                return sa.func.coalesce(column, _text(_SENTINEL_TEXT))
             missing: ColumnElement[bool] = column.is_(None)
             if kind in ("array", "object"):  # a JSON null stored in the column
                 missing = sa.or_(missing, sa.cast(column, sa.Text()) == "null")
@@ -465,23 +480,14 @@ class JsonQuery:
             rank = sa.func.row_number().over(order_by=clauses).label("n")
             inner = sa.select(*selected, rank).limit(size + 1)
         else:
-            # The page itself, aggregated by the ordering's own values: no window, no filter
-            # (a quarter cheaper on the nested-list anchor).
-            keys = [f.comparable.label(f"o{i}") for i, (f, _) in enumerate(order)]
-            inner = sa.select(*selected, *keys).limit(size)
+            # The page itself: no window, no filter (a quarter cheaper on the anchor).
+            inner = sa.select(*selected).limit(size)
+        # The LIMIT also keeps the subquery whole, so its rows reach json_agg in this order.
         inner = inner.select_from(source).where(*conditions).order_by(*clauses)
         if parent is not None:
             inner = inner.correlate(parent.table)
         rows = inner.subquery()
-        in_order = None
-        if not _has(part.shape, HasNext):
-            in_order = [
-                rows.c[f"o{i}"].desc().nulls_first()
-                if descending
-                else rows.c[f"o{i}"].asc().nulls_last()
-                for i, (_, descending) in enumerate(order)
-            ]
-        page = _Page(rows, columns, size, total, in_order)
+        page = _Page(rows, columns, size, total)
         return sa.select(self._page_part(part.shape, page)).select_from(rows).scalar_subquery()
 
     def _page_part(self, part: Part, page: _Page) -> ColumnElement[Any]:
@@ -499,15 +505,9 @@ class JsonQuery:
             return sa.func.count() > page.size
         if isinstance(part, Items):
             column = rows.c[page.columns[id(part)]]
-            listed: ColumnElement[Any]
-            if page.order is not None:
-                listed = sa.func.json_agg(column).aggregate_order_by(*page.order)
-            else:
-                listed = (
-                    sa.func.json_agg(column)
-                    .aggregate_order_by(rows.c.n)
-                    .filter(rows.c.n <= page.size)
-                )
+            listed: ColumnElement[Any] = sa.func.json_agg(column)
+            if "n" in rows.c:
+                listed = listed.filter(rows.c.n <= page.size)
             return sa.func.coalesce(listed, sa.cast(_text("[]"), JSON))
         raise Unsupported(f"{type(part).__name__} in a page")
 
