@@ -4,8 +4,9 @@ Every query here runs three ways over the demo data plus records made to
 probe the edges of each value's spelling (unicode, nulls, tiny and long
 decimals, big integers, floats, dates, date-times with and without
 microseconds, JSON objects, link attributes): as one statement (the
-default), through the per-level fast path, and through standard execution.
-The three responses must be identical, key order included; for the queries
+default, asked twice: the repetition is answered by the remembered plan,
+xrm/api/express.py), through the per-level fast path, and through standard
+execution. The responses must be identical, key order included; for the queries
 the one statement supports the test also checks that it answered, with one
 statement for all the data, and for the others that it stood aside.
 """
@@ -23,7 +24,7 @@ from conftest import ENGINE_KIND
 from plain_queries import SHARED_PLAIN
 from starlette.testclient import TestClient
 
-from xrm.api import json_plan
+from xrm.api import express, json_plan
 from xrm.app import create_app
 from xrm.entities.catalog import definitions
 from xrm.entities.demo import load_demo
@@ -339,11 +340,21 @@ class Answers:
         self.answered = 0
         self.statements: list[str] = []
         self.real = json_plan.answer
+        self.express_run = express.run
+        self.express_on = True
+        monkeypatch.setattr(express, "run", self._express_counting)
 
     def _counting(self, *args: Any, **kwargs: Any) -> Any:
         data = self.real(*args, **kwargs)
         self.answered += 1
         return data
+
+    def _express_counting(self, *args: Any) -> Any:
+        if not self.express_on:
+            return None
+        found = self.express_run(*args)
+        self.answered += found is not None
+        return found
 
     def _refusing(self, *args: Any, **kwargs: Any) -> Any:
         raise Unsupported("off for the test")
@@ -362,6 +373,12 @@ class Answers:
             one = post(self.client, token, query, variables)
         finally:
             sa.event.remove(engine, "before_cursor_execute", self._record)
+        # The same request again: answered by its remembered plan when one statement did.
+        answered = self.answered
+        again = post(self.client, token, query, variables)
+        assert self.answered == 2 * answered, query
+        self.answered = answered
+        self.express_on = False
         self.monkeypatch.setattr(json_plan, "answer", self._refusing)
         per_level = post(self.client, token, query, variables)
         self.monkeypatch.setattr(json_plan, "answer", self.real)
@@ -370,7 +387,9 @@ class Answers:
             standard = post(self.client, token, query, variables)
         finally:
             schema._schema.fast_path = True
+            self.express_on = True
         dumped = json.dumps(one, ensure_ascii=False)
+        assert dumped == json.dumps(again, ensure_ascii=False), query
         assert dumped == json.dumps(per_level, ensure_ascii=False), query
         assert dumped == json.dumps(standard, ensure_ascii=False), query
         return one

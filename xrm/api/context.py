@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -14,6 +15,7 @@ from xrm.entities.catalog_state import Catalog
 from xrm.entities.records import RecordService, RecordSession
 from xrm.entities.registry import Registry, version_query, version_value
 from xrm.errors import Unauthenticated
+from xrm.platform.db import Database
 from xrm.platform.identity import Actor, actor_for_token, touch_token
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,10 @@ class RequestContext:
     _conn: Connection | None = None
     _version: int | None = None  # the schema version read with the token
     _touch: str | None = None  # a token whose use is to be recorded once the read ends
+    # The statement that answered the whole query, if one did (``json_plan``), and what
+    # identifies a repetition of this request (``express``): together they make a plan.
+    answered_by: Any = None
+    express_key: Hashable | None = None
 
     def authenticate(self) -> None:
         """Check the bearer token inside the request's read transaction, kept for its reads.
@@ -105,10 +111,13 @@ class RequestContext:
         self._version = None
         touch, self._touch = self._touch, None
         if touch is not None:
-            try:
-                with self.services.records.db.write() as conn:
-                    touch_token(conn, touch)
-            except Exception:  # best effort: a busy database must not fail the answer
-                log.warning(
-                    "request %s: could not record token use", self.request_id, exc_info=True
-                )
+            record_use(self.services.records.db, touch, self.request_id)
+
+
+def record_use(db: Database, token_id: str, request_id: str) -> None:
+    """Record a token's use, best effort: a busy database must not fail the answer."""
+    try:
+        with db.write() as conn:
+            touch_token(conn, token_id)
+    except Exception:
+        log.warning("request %s: could not record token use", request_id, exc_info=True)

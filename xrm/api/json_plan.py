@@ -15,8 +15,7 @@ and the fast path answers the ordinary way instead.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from threading import Lock
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -26,6 +25,7 @@ from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLScala
 
 from xrm.api.context import RequestContext
 from xrm.api.loading import USER_FIELDS, Selected, list_arguments
+from xrm.api.lru import Lru
 from xrm.api.resolvers import is_id
 from xrm.entities.json_query import (
     Attributes,
@@ -52,43 +52,22 @@ _SCALARS = frozenset(
 _LISTS = frozenset({"String"})  # [String!]: arrays of text, stored as JSON
 
 
-class _Statements:
-    """Statements built for one schema, by request: the same query costs no rebuilding.
-
-    Building a statement (SQLAlchemy expressions, table aliases, filters) costs
-    more than running it. A statement depends on the selection with its
-    coerced arguments and on the caller (row scopes, hidden fields), so those
-    are the key; the schema it belongs to goes with it when its version retires.
-    """
-
-    def __init__(self, size: int = 256) -> None:
-        self.size = size
-        self._items: OrderedDict[Hashable, sa.Select[Any] | None] = OrderedDict()
-        self._lock = Lock()
-
-    def get(self, key: Hashable) -> tuple[bool, sa.Select[Any] | None]:
-        with self._lock:
-            if key not in self._items:
-                return False, None
-            self._items.move_to_end(key)
-            return True, self._items[key]
-
-    def put(self, key: Hashable, statement: sa.Select[Any] | None) -> None:
-        with self._lock:
-            self._items[key] = statement
-            if len(self._items) > self.size:
-                self._items.popitem(last=False)
+# Statements built for one schema, by request: the same query costs no rebuilding. Building
+# one (SQLAlchemy expressions, table aliases, filters) costs more than running it. A statement
+# depends on the selection with its coerced arguments and on the caller (row scopes, hidden
+# fields), so those are the key; the schema it belongs to takes them along when it retires.
+STATEMENTS_KEPT = 256
 
 
-_STATEMENTS: WeakKeyDictionary[GraphQLObjectType, _Statements] = WeakKeyDictionary()
+_STATEMENTS: WeakKeyDictionary[GraphQLObjectType, Lru[sa.Select[Any] | None]] = WeakKeyDictionary()
 _STATEMENTS_LOCK = Lock()
 
 
-def _statements(query_type: GraphQLObjectType) -> _Statements:
+def _statements(query_type: GraphQLObjectType) -> Lru[sa.Select[Any] | None]:
     with _STATEMENTS_LOCK:
         found = _STATEMENTS.get(query_type)
         if found is None:
-            found = _STATEMENTS[query_type] = _Statements()
+            found = _STATEMENTS[query_type] = Lru(STATEMENTS_KEPT)
         return found
 
 
@@ -114,6 +93,7 @@ def answer(
     if statement is None:
         raise Unsupported("known to need the ordinary way")
     data: dict[str, Any] = query.execute(statement)
+    context.answered_by = statement
     return data
 
 

@@ -47,6 +47,7 @@ from strawberry.types.graphql import OperationType
 
 from xrm.api import fast, resolvers
 from xrm.api.context import RequestContext
+from xrm.api.express import Plans
 from xrm.api.names import OWNER_INPUT, SYSTEM_FIELDS
 from xrm.api.scalars import BIGINT, DATE, DATETIME, DECIMAL, JSON
 from xrm.entities.catalog_state import Catalog
@@ -534,6 +535,7 @@ class GeneratedSchema:
         self.graphql = SchemaBuilder(catalog).build()
         self._validated: dict[str, list[GraphQLError]] = {}
         self.fast_path = True  # plain queries skip per-field execution (tests compare both)
+        self.plans = Plans()  # repeated plain queries, answered in one round trip (express)
 
     def __str__(self) -> str:
         from graphql import print_schema

@@ -46,12 +46,13 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from xrm.api import limits
-from xrm.api.context import RequestContext, Services
+from xrm.api import express, limits
+from xrm.api.context import RequestContext, Services, record_use
 from xrm.api.limits import Limits
 from xrm.api.schema import GeneratedSchema, build_schema
 from xrm.errors import LimitExceeded, Unauthenticated, ValidationFailed, XrmError
 from xrm.platform.db import Database
+from xrm.platform.identity import hash_token
 from xrm.schemas.formats import json_value
 
 log = logging.getLogger("xrm.api")
@@ -141,6 +142,10 @@ class SchemaCache:
         self.services = services
         self._lock = threading.Lock()
         self._schema: GeneratedSchema | None = None
+
+    def latest(self) -> GeneratedSchema | None:
+        """The schema built last, without asking the database whether it is still current."""
+        return self._schema
 
     def current(self, context: RequestContext) -> GeneratedSchema:
         # A signed-in request opens its read session here and takes that session's
@@ -233,11 +238,61 @@ class GraphQLView(GraphQL[RequestContext, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive=receive)
+        if request.method == "POST" and self.db.dialect == "postgresql":
+            answered = await self._express(request)
+            if answered is not None:
+                await answered(scope, receive, send)
+                return
         try:
             response = await self.run(request)
         except HTTPException as exc:
             response = self._refusal(request, exc)
         await response(scope, receive, send)
+
+    async def _express(self, request: Request) -> Response | None:
+        """A repeated request answered by its plan (``xrm.api.express``), else None.
+
+        Whatever this cannot answer, the ordinary path does; it then also
+        remembers the request's plan when it answered with one statement.
+        """
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        content_type, _ = parse_content_type(request.headers.get("content-type", ""))
+        if scheme.lower() != "bearer" or not token or content_type.lower() != JSON:
+            return None
+        body = await request.body()
+        if len(body) > express.BODY_LIMIT:
+            return None
+        key = (hash_token(token), body)
+        request.state.xrm_express_key = key
+        schema = self.schemas.latest()
+        plan = None if schema is None else schema.plans.find(key)
+        if schema is None or plan is None:
+            return None
+        request_id = (request.headers.get("x-request-id") or secrets.token_hex(8))[:64]
+        data = await run_in_threadpool(self._run_plan, plan, key[0], request_id)
+        if data is None:
+            schema.plans.drop(key)  # the ordinary path answers, and remembers afresh
+            return None
+        return Response(b'{"data":' + data + b"}", media_type=_media_type(request))
+
+    def _run_plan(self, plan: express.Plan, token_hash: str, request_id: str) -> bytes | None:
+        found = express.run(self.db, plan, token_hash)
+        if found is None:
+            return None
+        data, use = found
+        if use.stale:
+            record_use(self.db, use.token_id, request_id)
+        return data
+
+    def _remember(self, schema: GeneratedSchema, context: RequestContext) -> None:
+        """Keep the plan of a request one statement answered, for its repetitions."""
+        key, statement, actor = context.express_key, context.answered_by, context.actor
+        if key is None or statement is None or actor is None or context.catalog is None:
+            return
+        plan = express.make_plan(statement, actor, context.catalog.version, self.db.engine.dialect)
+        if plan is not None:
+            schema.plans.put(key, plan)
 
     def _refusal(self, request: Request, exc: HTTPException) -> Response:
         """A request the view cannot run, as a GraphQL response (``BAD_REQUEST``) with a 4xx."""
@@ -310,7 +365,9 @@ class GraphQLView(GraphQL[RequestContext, None]):
             # The sub-response: process_result sets its status, create_response its type.
             response.media_type = _media_type(request)
             request.state.xrm_response = response
-        return RequestContext(self.services, None, request_id, token=bearer)
+        context = RequestContext(self.services, None, request_id, token=bearer)
+        context.express_key = getattr(request.state, "xrm_express_key", None)
+        return context
 
     async def execute_single(
         self,
@@ -362,6 +419,8 @@ class GraphQLView(GraphQL[RequestContext, None]):
                 operation_name=data.operation_name,
                 allowed_operation_types=allowed,
             )
+            if not result.errors:
+                self._remember(schema, context)
             return ExecutionResult(
                 data=result.data, errors=result.errors, extensions=result.extensions
             )

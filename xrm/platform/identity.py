@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,16 +223,13 @@ def token_id(conn: Connection, token: str) -> str | None:
     return None if found is None else str(found)
 
 
-def actor_for_token(
-    conn: Connection, token: str, also: Mapping[str, ColumnElement[Any]] | None = None
-) -> TokenUse | None:
-    """The active user a valid, unexpired, unrevoked token belongs to.
+def token_query(
+    token_hash: str | sa.BindParameter[str], also: Mapping[str, ColumnElement[Any]] | None = None
+) -> sa.Select[Any]:
+    """The row ``token_use`` reads: a token by its hash, with its user and the user's roles.
 
-    A read only: the caller records the use with :func:`touch_token` when
-    ``stale``, at most once a minute, so checking a token stays one indexed
-    read on almost every request and never queues behind writers. ``also``
-    adds scalar expressions to that one statement (the GraphQL view reads the
-    schema version with it: one round trip instead of two).
+    ``also`` adds scalar expressions to that one statement (the GraphQL view
+    reads the schema version with it: one round trip instead of two).
     """
     t, u, r = tables.tokens, tables.users, tables.user_roles
     # The roles come along in the same statement: one round trip per request, not two.
@@ -241,7 +238,7 @@ def actor_for_token(
         .where(r.c.user_id == u.c.id)
         .scalar_subquery()
     )
-    row = conn.execute(
+    return (
         sa.select(
             t.c.id,
             t.c.expires_at,
@@ -254,17 +251,36 @@ def actor_for_token(
             *(expr.label(f"also_{name}") for name, expr in (also or {}).items()),
         )
         .join(u, u.c.id == t.c.user_id)
-        .where(t.c.token_hash == hash_token(token))
-    ).first()
-    if row is None or row.revoked_at is not None or not row.active:
+        .where(t.c.token_hash == token_hash)
+    )
+
+
+def token_use(row: Mapping[Any, Any] | None, also: Iterable[str] = ()) -> TokenUse | None:
+    """What a ``token_query`` row means: None unless the token is valid and its user active."""
+    if row is None or row["revoked_at"] is not None or not row["active"]:
         return None
     now = _now()
-    if row.expires_at is not None and row.expires_at <= now:
+    expires, last_used = row["expires_at"], row["last_used_at"]
+    if expires is not None and expires <= now:
         return None
-    stale = row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY
-    held = tuple(sorted(row.roles.split(","))) if row.roles else ()
-    extra = {name: row._mapping[f"also_{name}"] for name in also or {}}
-    return TokenUse(Actor(row.user_id, row.email, held), str(row.id), stale, extra)
+    stale = last_used is None or now - last_used >= TOUCH_EVERY
+    held = tuple(sorted(row["roles"].split(","))) if row["roles"] else ()
+    extra = {name: row[f"also_{name}"] for name in also}
+    actor = Actor(str(row["user_id"]), row["email"], held)
+    return TokenUse(actor, str(row["id"]), stale, extra)
+
+
+def actor_for_token(
+    conn: Connection, token: str, also: Mapping[str, ColumnElement[Any]] | None = None
+) -> TokenUse | None:
+    """The active user a valid, unexpired, unrevoked token belongs to.
+
+    A read only: the caller records the use with :func:`touch_token` when
+    ``stale``, at most once a minute, so checking a token stays one indexed
+    read on almost every request and never queues behind writers.
+    """
+    row = conn.execute(token_query(hash_token(token), also)).mappings().first()
+    return token_use(row, also or ())
 
 
 def touch_token(conn: Connection, token_id: str) -> None:

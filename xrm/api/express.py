@@ -1,0 +1,143 @@
+"""Repeated plain queries on PostgreSQL: one statement, one round trip, no transaction.
+
+A client usually sends the same few requests again and again. The first
+time, the ordinary path answers: it checks the token, reads the schema
+version, validates the document, applies the limits and, for a plain query,
+builds the one statement of ``json_plan`` that returns the whole answer.
+That statement is then remembered as a *plan*, keyed by the token's hash and
+the request body's exact bytes, for the schema it was built on.
+
+The next time the same body arrives with the same token, the view sends a
+single statement: the token check and the schema version (``token_query``)
+with the answer beside them, computed only when the token is still valid and
+the version is still the plan's. Python then checks the token row exactly as
+``token_use`` always does, and that the user and roles are the plan's. If
+anything differs (revoked, expired, roles or schema changed) the answer is
+thrown away and the ordinary path answers, which also refreshes the plan.
+So the token is still checked on every request, in the same snapshot as the
+data, just as the ordinary path does; what is saved is BEGIN, the separate
+token statement, ROLLBACK, graphql-core's work and parsing JSON back into
+Python: the database's text is the response's ``data``.
+
+The one statement runs in autocommit on a pooled connection, through the
+driver with its parameters bound once when the plan is made (no SQLAlchemy
+compilation or cache-key work per request): each parameter is converted as
+SQLAlchemy would convert it once, when the plan is made; lists and literal
+parameters are rendered into the text then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+from psycopg.rows import dict_row
+
+from xrm.api.lru import Lru
+from xrm.entities.json_query import Unsupported, answer_bytes
+from xrm.entities.registry import version_query, version_value
+from xrm.platform.db import Database
+from xrm.platform.identity import Actor, TokenUse, token_query, token_use
+
+TOKEN_PARAM = "xrm_token_hash"
+ANSWER = "xrm_answer"
+BODY_LIMIT = 64 * 1024  # larger bodies are not remembered
+PLANS_KEPT = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One remembered request: the statement's text and parameters, and whose answer it is."""
+
+    sql: str
+    params: dict[str, Any]
+    user_id: str
+    roles: tuple[str, ...]
+    version: int
+
+
+class Plans(Lru[Plan]):
+    """The plans of one schema, by ``(token hash, body)``."""
+
+    def __init__(self) -> None:
+        super().__init__(PLANS_KEPT)
+
+    def find(self, key: Hashable) -> Plan | None:
+        return self.get(key)[1]
+
+
+def make_plan(
+    statement: sa.Select[Any], actor: Actor, version: int, dialect: sa.Dialect
+) -> Plan | None:
+    """The plan answering ``statement`` for ``actor`` at schema ``version``, or None."""
+    if dialect.name != "postgresql" or actor.id is None:
+        return None
+    token = sa.bindparam(TOKEN_PARAM, "", type_=sa.String())
+    found = token_query(token, {"version": version_query().scalar_subquery()}).subquery()
+    expires = found.c.expires_at
+    valid = sa.and_(
+        found.c.revoked_at.is_(None),
+        found.c.active.is_(True),
+        sa.or_(expires.is_(None), expires > sa.func.now()),
+        found.c.also_version == str(version),
+    )
+    # Computed only while the token is valid and the schema is the plan's.
+    answer = sa.case((valid, statement.scalar_subquery()), else_=sa.null())
+    compiled = sa.select(found, answer.label(ANSWER)).compile(
+        dialect=dialect, compile_kwargs={"render_postcompile": True}
+    )
+    sql = str(compiled)
+    if "POSTCOMPILE" in sql:
+        return None
+    params = dict(compiled.construct_params())
+    for name, value in params.items():
+        # Each value as SQLAlchemy would send it (ids, decimals, dates), converted once. A
+        # list's items are rendered as <name>_1, <name>_2...: they take the list's type.
+        bind = compiled.binds.get(name)
+        if bind is None:
+            bind = compiled.binds.get(name.rpartition("_")[0])
+        if bind is None:
+            return None
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            params[name] = process(value)
+    return Plan(sql, params, actor.id, actor.roles, version)
+
+
+def run(db: Database, plan: Plan, token_hash: str) -> tuple[bytes, TokenUse] | None:
+    """The answer's ``data`` as JSON bytes and the token's use; None for the ordinary path."""
+    raw = db.engine.raw_connection()
+    driver = raw.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    try:
+        driver.autocommit = True
+        try:
+            with driver.cursor(row_factory=dict_row) as cursor:
+                cursor.execute(plan.sql, {**plan.params, TOKEN_PARAM: token_hash})
+                row = cursor.fetchone()
+        finally:
+            if not driver.closed:
+                driver.autocommit = False
+    except psycopg.Error:
+        if driver.closed or driver.broken:
+            raw.invalidate()
+        return None  # the ordinary path answers, and reports what went wrong
+    finally:
+        raw.close()
+    use = token_use(row, ("version",))
+    if (
+        row is None
+        or use is None
+        or use.actor.id != plan.user_id
+        or use.actor.roles != plan.roles
+        or version_value(use.also["version"]) != plan.version
+        or row[ANSWER] is None
+    ):
+        return None
+    try:
+        return answer_bytes(row[ANSWER]), use
+    except Unsupported:
+        return None
