@@ -1,4 +1,4 @@
-"""A repeated plain query is answered in one statement, yet every check still holds.
+"""A repeated plain query is answered by one statement, yet every check still holds.
 
 The express lane (xrm/api/express.py) remembers the statement that answered
 a request and answers the same body with the same token by that statement
@@ -29,10 +29,6 @@ from xrm.platform import tables
 from xrm.platform.db import Database
 from xrm.platform.identity import create_token, create_user, first_admin, revoke_token
 from xrm.platform.settings import Settings
-
-pytestmark = pytest.mark.skipif(
-    ENGINE_KIND != "postgresql", reason="one-statement answers are PostgreSQL only"
-)
 
 ROLE = {"role": "limited", "entities": {"customer": {"read": "own"}}}
 QUERY = "{ customers(orderBy: [{name: ASC}]) { totalCount nodes { name website } } }"
@@ -107,7 +103,10 @@ def test_a_repeated_query_is_answered_by_one_statement(
     finally:
         sa.event.remove(sa.Engine, "before_cursor_execute", record)
     assert lane.answered == 1
-    assert statements == []  # no transaction, no separate token check, no graphql-core
+    if ENGINE_KIND == "postgresql":  # straight through the driver, in autocommit
+        assert statements == []
+    else:  # one statement in a read transaction: no separate token check
+        assert [s for s in statements if s != "BEGIN"] == [statements[-1]]
     assert second == first
     assert names(second) == ["Acme", "Borealis", "Cobalt"]
 

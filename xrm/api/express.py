@@ -1,4 +1,4 @@
-"""Repeated plain queries on PostgreSQL: one statement, one round trip, no transaction.
+"""Repeated plain queries: one statement, on PostgreSQL one round trip and no transaction.
 
 A client usually sends the same few requests again and again. The first
 time, the ordinary path answers: it checks the token, reads the schema
@@ -19,16 +19,18 @@ data, just as the ordinary path does; what is saved is BEGIN, the separate
 token statement, ROLLBACK, graphql-core's work and parsing JSON back into
 Python: the database's text is the response's ``data``.
 
-The one statement runs in autocommit on a pooled connection, through the
-driver with its parameters bound once when the plan is made (no SQLAlchemy
+On PostgreSQL the one statement runs in autocommit on a pooled connection
+(a single statement sees one snapshot), through the driver with its
+parameters bound once when the plan is made (no SQLAlchemy
 compilation or cache-key work per request): each parameter is converted as
 SQLAlchemy would convert it once, when the plan is made; lists and literal
-parameters are rendered into the text then.
+parameters are rendered into the text then. On SQLite, where a statement
+costs no round trip, it runs through SQLAlchemy in a read transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +56,7 @@ class Plan:
 
     sql: str
     params: dict[str, Any]
+    statement: sa.Select[Any]  # the same, for SQLite (run through SQLAlchemy)
     user_id: str
     roles: tuple[str, ...]
     version: int
@@ -73,7 +76,7 @@ def make_plan(
     statement: sa.Select[Any], actor: Actor, version: int, dialect: sa.Dialect
 ) -> Plan | None:
     """The plan answering ``statement`` for ``actor`` at schema ``version``, or None."""
-    if dialect.name != "postgresql" or actor.id is None:
+    if actor.id is None:
         return None
     token = sa.bindparam(TOKEN_PARAM, "", type_=sa.String())
     found = token_query(token, {"version": version_query().scalar_subquery()}).subquery()
@@ -86,9 +89,8 @@ def make_plan(
     )
     # Computed only while the token is valid and the schema is the plan's.
     answer = sa.case((valid, statement.scalar_subquery()), else_=sa.null())
-    compiled = sa.select(found, answer.label(ANSWER)).compile(
-        dialect=dialect, compile_kwargs={"render_postcompile": True}
-    )
+    fused = sa.select(found, answer.label(ANSWER))
+    compiled = fused.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     sql = str(compiled)
     if "POSTCOMPILE" in sql:
         return None
@@ -104,11 +106,39 @@ def make_plan(
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
             params[name] = process(value)
-    return Plan(sql, params, actor.id, actor.roles, version)
+    return Plan(sql, params, fused, actor.id, actor.roles, version)
 
 
 def run(db: Database, plan: Plan, token_hash: str) -> tuple[bytes, TokenUse] | None:
     """The answer's ``data`` as JSON bytes and the token's use; None for the ordinary path."""
+    row = _sqlite_row(db, plan, token_hash) if db.is_sqlite else _row(db, plan, token_hash)
+    use = token_use(row, ("version",))
+    if (
+        row is None
+        or use is None
+        or use.actor.id != plan.user_id
+        or use.actor.roles != plan.roles
+        or version_value(use.also["version"]) != plan.version
+        or row[ANSWER] is None
+    ):
+        return None
+    try:
+        return answer_bytes(row[ANSWER]), use
+    except Unsupported:
+        return None
+
+
+def _sqlite_row(db: Database, plan: Plan, token_hash: str) -> Mapping[Any, Any] | None:
+    """SQLite: no round trips to save, so the statement simply runs in a read transaction."""
+    try:
+        with db.read() as conn:
+            return conn.execute(plan.statement, {TOKEN_PARAM: token_hash}).mappings().first()
+    except sa.exc.DBAPIError:
+        return None  # the ordinary path answers, and reports what went wrong
+
+
+def _row(db: Database, plan: Plan, token_hash: str) -> Mapping[Any, Any] | None:
+    """PostgreSQL: one round trip, in autocommit, straight through the driver."""
     raw = db.engine.raw_connection()
     driver = raw.driver_connection
     assert isinstance(driver, psycopg.Connection)
@@ -127,17 +157,4 @@ def run(db: Database, plan: Plan, token_hash: str) -> tuple[bytes, TokenUse] | N
         return None  # the ordinary path answers, and reports what went wrong
     finally:
         raw.close()
-    use = token_use(row, ("version",))
-    if (
-        row is None
-        or use is None
-        or use.actor.id != plan.user_id
-        or use.actor.roles != plan.roles
-        or version_value(use.also["version"]) != plan.version
-        or row[ANSWER] is None
-    ):
-        return None
-    try:
-        return answer_bytes(row[ANSWER]), use
-    except Unsupported:
-        return None
+    return row

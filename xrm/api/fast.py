@@ -9,7 +9,7 @@ the resolvers (``loading.preload``, one statement per relation and level),
 then one tight loop that copies each selected value through its scalar's
 ``serialize`` into the response.
 
-On PostgreSQL the walk goes one step further first: ``json_plan`` compiles
+First the walk tries to go one step further: ``json_plan`` compiles
 the whole selection into one statement that builds the response JSON
 inside the database, so no row passes through Python; what it cannot
 express takes the per-level path below.
@@ -143,7 +143,7 @@ def run(
             if root is None:
                 return None
             roots.append((field, root))
-        if any(root for _, root in roots) and context.reader().dialect == "postgresql":
+        if any(root for _, root in roots):
             with suppress(Unsupported):
                 return json_plan.answer(context, query_type, roots)
         data: dict[str, Any] = {}

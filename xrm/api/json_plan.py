@@ -1,10 +1,10 @@
-"""Plain queries on PostgreSQL: the whole selection as one statement that returns the JSON.
+"""Plain queries: the whole selection as one statement that returns the JSON.
 
 The fast path (``xrm.api.fast``) has already turned the document into
 ``Selected`` fields with coerced arguments. Here each root field becomes a
 shape of ``xrm.entities.json_query`` (what to read, in record-service terms)
 by following the schema's own resolvers: a ``_key`` resolver is a stored
-value, ``loaded`` a relation, the connection fields a page. PostgreSQL then
+value, ``loaded`` a relation, the connection fields a page. The database then
 builds the response in one statement, spelled as the scalars of
 ``xrm.api.scalars`` spell each value.
 

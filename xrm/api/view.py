@@ -238,7 +238,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive=receive)
-        if request.method == "POST" and self.db.dialect == "postgresql":
+        if request.method == "POST":
             answered = await self._express(request)
             if answered is not None:
                 await answered(scope, receive, send)

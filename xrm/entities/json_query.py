@@ -1,11 +1,14 @@
-"""Compile a whole read into one PostgreSQL statement that returns its answer as JSON.
+"""Compile a whole read into one SQL statement that returns its answer as JSON.
 
 Loading a nested list level by level (``RecordSession.children``) costs a
 statement per relation and level, and then Python work for every column of
-every row. PostgreSQL can build the answer itself, as PostGraphile does: each
-record becomes ``json_build_object(...)``, each page of related records a
-``json_agg`` over a correlated subquery, and the whole selection one
-statement whose single value is the response text.
+every row. The database can build the answer itself, as PostGraphile does:
+each record becomes ``json_build_object(...)`` (SQLite: ``json_object``),
+each page of related records a ``json_agg`` (``json_group_array``) over a
+correlated subquery, and the whole selection one statement whose single
+value is the response text. ``_PostgreSQL`` and ``_SQLite`` hold what
+differs between the two: the JSON functions, and how each spells what it
+stores.
 
 The caller describes what it wants as a *shape*, a small tree of parts
 (``Obj``, ``Value``, ``Related``, ``Many``...) in record-service terms: field
@@ -24,16 +27,15 @@ string; ``JsonQuery.run`` raises ``Unsupported`` when the answer holds one,
 and so does anything the compiler does not cover (hidden fields, unknown
 parts). The caller then answers the ordinary way; no answer is ever changed.
 Stored text could spell the sentinel too; that only costs the ordinary way.
-PostgreSQL only: SQLite keeps the per-level loading.
 
 What the statement costs was measured on the nested-list anchor (3 → 59 →
 412 records), in backend CPU per execution: ordering inside ``json_agg``
 sorted every page a second time (0.4 ms of 1.9), and a ``CASE`` around every
 required value cost 0.15 ms where ``coalesce`` on a text column costs almost
 nothing. Pages are therefore aggregated in the order their subquery delivers
-them, which is the page's order: the subquery has a LIMIT, so PostgreSQL
-cannot pull it up into the aggregate's query, and a plain aggregate reads
-its input in order (PostGraphile builds its answers the same way).
+them, which is the page's order: the subquery has a LIMIT, so neither
+database pulls it up into the aggregate's query, and a plain aggregate
+reads its input in order (PostGraphile builds its answers the same way).
 """
 
 from __future__ import annotations
@@ -191,80 +193,196 @@ def _text(value: str) -> ColumnElement[str]:
     return sa.literal(value, sa.Text())
 
 
-def _sentinel() -> ColumnElement[Any]:
-    return sa.cast(_text(SENTINEL), JSON)
+_FLOAT_MAX = 1.7976931348623157e308
 
 
-def _object(pairs: Sequence[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
-    """``json_build_object`` of ``pairs`` in order, past its 100-argument limit too."""
-    chunks = [pairs[i : i + _MAX_PAIRS] for i in range(0, len(pairs), _MAX_PAIRS)] or [[]]
-    built = [
-        sa.func.json_build_object(*[x for key, value in chunk for x in (_text(key), value)])
-        for chunk in chunks
-    ]
-    if len(built) == 1:
-        return built[0]
-    # '{"a" : 1}' and '{"b" : 2}' -> '{"a" : 1,"b" : 2}': the keys keep their order.
-    texts = [sa.cast(b, sa.Text()) for b in built]
-    joined: ColumnElement[Any] = sa.func.left(texts[0], -1)
-    for text in texts[1:-1]:
-        joined = joined + "," + sa.func.substr(sa.func.left(text, -1), 2)
-    joined = joined + "," + sa.func.substr(texts[-1], 2)
-    return sa.cast(joined, JSON)
+class _PostgreSQL:
+    """How PostgreSQL builds JSON, and spells stored values as ``json_value`` does."""
 
+    def json(self, text: str) -> ColumnElement[Any]:
+        """A JSON literal."""
+        return sa.cast(_text(text), JSON)
 
-def _decimal_text(x: ColumnElement[Any]) -> ColumnElement[Any]:
-    """A NUMERIC as ``str(Decimal)`` spells it: exponent notation below 1E-6."""
-    txt, num, f = sa.Text(), sa.Integer(), sa.func
-    plain = sa.or_(
-        sa.and_(x != 0, f.abs(x) >= sa.literal(Decimal("0.000001"), sa.Numeric())),
-        sa.and_(x == 0, f.scale(x, type_=num) < 7),
-    )
-    fraction = f.split_part(f.abs(x).cast(txt), ".", 2, type_=txt)
-    significant = f.ltrim(fraction, "0", type_=txt)
-    exponent = f.length(significant, type_=num) - f.length(fraction, type_=num) - 1
-    rest = sa.case(
-        (f.length(significant, type_=num) > 1, "." + f.substr(significant, 2, type_=txt)),
-        else_="",
-    )
-    sign = sa.case((x < 0, "-"), else_="")
-    return sa.case(
-        (plain, x.cast(txt)),
-        (x == 0, "0E-" + f.scale(x, type_=num).cast(txt)),
-        else_=sign + f.left(significant, 1, type_=txt) + rest + "E" + exponent.cast(txt),
-    )
+    def sentinel(self) -> ColumnElement[Any]:
+        return self.json(SENTINEL)
 
+    def nested(self, found: ColumnElement[Any]) -> ColumnElement[Any]:
+        """A scalar subquery's JSON, placed inside another JSON value."""
+        return found
 
-def _float_json(x: ColumnElement[Any]) -> ColumnElement[Any]:
-    """A float as a JSON number that reads back as a float (``3.0``, not ``3``)."""
-    txt = x.cast(sa.Text())
-    finite = sa.case((txt.regexp_match("[.eE]"), txt), else_=txt + ".0")
-    special = x.in_([float("nan"), float("inf"), float("-inf")])
-    return sa.case((x.is_(None), sa.null()), (special, _sentinel()), else_=sa.cast(finite, JSON))
+    def boolean(self, condition: ColumnElement[bool]) -> ColumnElement[Any]:
+        return condition
 
+    def array(self, items: ColumnElement[Any], keep: ColumnElement[bool] | None) -> Any:
+        """The JSON array of ``items`` over a page's rows, in their order (those ``keep`` keeps)."""
+        listed: ColumnElement[Any] = sa.func.json_agg(items)
+        if keep is not None:
+            listed = listed.filter(keep)
+        return sa.func.coalesce(listed, self.json("[]"))
 
-def _datetime_text(x: ColumnElement[Any]) -> ColumnElement[Any]:
-    """A timestamptz as an aware UTC ``datetime.isoformat()``: microseconds only if any."""
-    txt, f = sa.Text(), sa.func
-    utc = f.timezone(_text("UTC"), x, type_=sa.DateTime())
-    whole = f.date_trunc(_text("second"), utc, type_=sa.DateTime()) == utc
-    fraction = sa.case((whole, ""), else_=f.to_char(utc, _text(".US"), type_=txt))
-    return f.to_char(utc, _text('YYYY-MM-DD"T"HH24:MI:SS'), type_=txt) + fraction + "+00:00"
+    def object(self, pairs: Sequence[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
+        """A JSON object of ``pairs`` in order, past the functions' 100-argument limit too."""
+        chunks = [pairs[i : i + _MAX_PAIRS] for i in range(0, len(pairs), _MAX_PAIRS)] or [[]]
+        built = [self._object([x for key, value in c for x in (_text(key), value)]) for c in chunks]
+        if len(built) == 1:
+            return built[0]
+        # '{"a" : 1}' and '{"b" : 2}' -> '{"a" : 1,"b" : 2}': the keys keep their order.
+        texts = [sa.cast(b, sa.Text()) for b in built]
+        joined: ColumnElement[Any] = self._without_last(texts[0])
+        for text in texts[1:-1]:
+            joined = joined + "," + sa.func.substr(self._without_last(text), 2)
+        joined = joined + "," + sa.func.substr(texts[-1], 2)
+        return self._parsed(joined)
 
+    def _object(self, args: list[ColumnElement[Any]]) -> ColumnElement[Any]:
+        return sa.func.json_build_object(*args)
 
-def json_value_sql(column: ColumnElement[Any], kind: str, as_text: bool = False) -> Any:
-    """The JSON form of a stored value of ``kind``, spelled as ``json_value`` spells it."""
-    if kind == "decimal":
-        return _decimal_text(column)
-    if kind == "number":
-        return _float_json(column)
-    if kind == "datetime":
-        return _datetime_text(column)  # null in, null out
-    if kind == "int64" and as_text:
-        return column.cast(sa.Text())
-    if kind in _TEXT_KINDS or kind in ("integer", "int64", "boolean", "date", "array", "object"):
+    def _without_last(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
+        return sa.func.left(text, -1)
+
+    def _parsed(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
+        return sa.cast(text, JSON)
+
+    def value(self, column: ColumnElement[Any], kind: str, as_text: bool = False) -> Any:
+        """The JSON form of a stored value of ``kind``."""
+        if kind == "decimal":
+            return self.decimal(column)
+        if kind == "number":
+            return self.float(column)
+        if kind == "datetime":
+            return self.datetime(column)  # null in, null out
+        if kind == "int64" and as_text:
+            return column.cast(sa.Text())
+        if kind == "boolean":
+            return self.stored_boolean(column)
+        if kind in ("array", "object"):
+            return self.stored_json(column)
+        if kind in _TEXT_KINDS or kind in ("integer", "int64", "date"):
+            return column
+        raise Unsupported(f"values of kind {kind}")
+
+    def stored_boolean(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
         return column
-    raise Unsupported(f"values of kind {kind}")
+
+    def stored_json(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        return column
+
+    def decimal(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        """A NUMERIC as ``str(Decimal)`` spells it: exponent notation below 1E-6."""
+        txt, num, f = sa.Text(), sa.Integer(), sa.func
+        plain = sa.or_(
+            sa.and_(x != 0, f.abs(x) >= sa.literal(Decimal("0.000001"), sa.Numeric())),
+            sa.and_(x == 0, f.scale(x, type_=num) < 7),
+        )
+        fraction = f.split_part(f.abs(x).cast(txt), ".", 2, type_=txt)
+        significant = f.ltrim(fraction, "0", type_=txt)
+        exponent = f.length(significant, type_=num) - f.length(fraction, type_=num) - 1
+        rest = sa.case(
+            (f.length(significant, type_=num) > 1, "." + f.substr(significant, 2, type_=txt)),
+            else_="",
+        )
+        sign = sa.case((x < 0, "-"), else_="")
+        return sa.case(
+            (plain, x.cast(txt)),
+            (x == 0, "0E-" + f.scale(x, type_=num).cast(txt)),
+            else_=sign + f.left(significant, 1, type_=txt) + rest + "E" + exponent.cast(txt),
+        )
+
+    def float(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        """A float as a JSON number that reads back as a float (``3.0``, not ``3``)."""
+        txt = x.cast(sa.Text())
+        finite = sa.case((txt.regexp_match("[.eE]"), txt), else_=txt + ".0")
+        special = x.in_([float("nan"), float("inf"), float("-inf")])
+        return sa.case(
+            (x.is_(None), sa.null()), (special, self.sentinel()), else_=sa.cast(finite, JSON)
+        )
+
+    def datetime(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        """A timestamptz as an aware UTC ``datetime.isoformat()``: microseconds only if any."""
+        txt, f = sa.Text(), sa.func
+        utc = f.timezone(_text("UTC"), x, type_=sa.DateTime())
+        whole = f.date_trunc(_text("second"), utc, type_=sa.DateTime()) == utc
+        fraction = sa.case((whole, ""), else_=f.to_char(utc, _text(".US"), type_=txt))
+        return f.to_char(utc, _text('YYYY-MM-DD"T"HH24:MI:SS'), type_=txt) + fraction + "+00:00"
+
+    def guarded(self, value: ColumnElement[Any], missing: ColumnElement[bool]) -> Any:
+        """``value``, or the sentinel where ``missing`` holds."""
+        return sa.case((missing, self.sentinel()), else_=sa.func.to_json(value))
+
+    def stored_null(self, column: ColumnElement[Any]) -> ColumnElement[bool]:
+        """Whether a JSON column holds JSON's null (the record has no value there)."""
+        return sa.cast(column, sa.Text()) == "null"
+
+
+class _SQLite(_PostgreSQL):
+    """How SQLite's JSON functions build the same answer from what SQLite stores.
+
+    SQLite keeps decimals as their canonical text, dates as ISO text,
+    date-times as naive UTC text with six fractional digits, booleans as 0
+    and 1, and JSON as text; each is turned into the spelling above. A value
+    that crosses a subquery is re-read with ``json()``, so it stays JSON and
+    is not quoted as a string.
+    """
+
+    def json(self, text: str) -> ColumnElement[Any]:
+        return sa.func.json(_text(text))
+
+    def nested(self, found: ColumnElement[Any]) -> ColumnElement[Any]:
+        return sa.func.json(found)
+
+    def boolean(self, condition: ColumnElement[bool]) -> ColumnElement[Any]:
+        return sa.case((condition, self.json("true")), else_=self.json("false"))
+
+    def array(self, items: ColumnElement[Any], keep: ColumnElement[bool] | None) -> Any:
+        listed: ColumnElement[Any] = sa.func.json_group_array(sa.func.json(items))
+        if keep is not None:
+            listed = listed.filter(keep)
+        return sa.func.coalesce(listed, self.json("[]"))
+
+    def _object(self, args: list[ColumnElement[Any]]) -> ColumnElement[Any]:
+        return sa.func.json_object(*args)
+
+    def _without_last(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
+        return sa.func.substr(text, 1, sa.func.length(text) - 1)
+
+    def _parsed(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
+        return sa.func.json(text)
+
+    def stored_boolean(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        return sa.case((column.is_(None), sa.null()), else_=self.boolean(column == 1))
+
+    def stored_json(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        return sa.func.json(column)
+
+    def decimal(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        return x  # stored as the text ``str(Decimal)`` gives
+
+    def float(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        # JSON's own spelling of a REAL keeps 15 digits; all 17 read back as the same float
+        # (0.1 as 0.10000000000000001), with its point. An infinity would spell Inf.
+        digits = sa.func.json(sa.func.printf(_text("%!.17g"), x))
+        return sa.case(
+            (x.is_(None), sa.null()),
+            (sa.func.abs(x) > sa.literal(_FLOAT_MAX), self.sentinel()),
+            else_=digits,
+        )
+
+    def datetime(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        f, txt = sa.func, sa.Text()
+        text = sa.cast(x, txt)
+        micro = f.substr(text, 21, 6, type_=txt)
+        fraction = sa.case((sa.or_(micro == "", micro == "000000"), ""), else_="." + micro)
+        whole = f.substr(text, 1, 10, type_=txt) + "T" + f.substr(text, 12, 8, type_=txt)
+        return sa.case((x.is_(None), sa.null()), else_=whole + fraction + "+00:00")
+
+    def guarded(self, value: ColumnElement[Any], missing: ColumnElement[bool]) -> Any:
+        return sa.case((missing, self.sentinel()), else_=value)
+
+    def stored_null(self, column: ColumnElement[Any]) -> ColumnElement[bool]:
+        return sa.func.json_type(column) == "null"
+
+
+_SPELLINGS = {"postgresql": _PostgreSQL(), "sqlite": _SQLite()}
 
 
 def answer_bytes(text: str) -> bytes:
@@ -279,8 +397,10 @@ class JsonQuery:
     """Builds and runs the one statement answering a shape, inside one record session."""
 
     def __init__(self, session: RecordSession) -> None:
-        if session.dialect != "postgresql":
-            raise Unsupported("one-statement answers need PostgreSQL")
+        spelling = _SPELLINGS.get(session.dialect)
+        if spelling is None:
+            raise Unsupported(f"one-statement answers on {session.dialect}")
+        self.spell = spelling
         self.session = session
         self.catalog = session.catalog
         self.compiler = session.compiler
@@ -319,7 +439,7 @@ class JsonQuery:
                 pairs.append((key, self._get(part)))
             else:
                 raise Unsupported(f"{type(part).__name__} at the top")
-        return _object(pairs)
+        return self.spell.object(pairs)
 
     @staticmethod
     def _const(part: Const) -> ColumnElement[Any]:
@@ -328,7 +448,7 @@ class JsonQuery:
     def _row(self, part: Part, row: _Row) -> ColumnElement[Any]:
         """A part in the scope of one record."""
         if isinstance(part, Obj):
-            return _object([(k, self._row(p, row)) for k, p in part.fields])
+            return self.spell.object([(k, self._row(p, row)) for k, p in part.fields])
         if isinstance(part, Const):
             return self._const(part)
         if isinstance(part, Value):
@@ -362,14 +482,14 @@ class JsonQuery:
             column, kind, nullable = table.c[prop.column], prop.kind, True
             if prop.ref is not None:
                 kind = "ref"
-        value = json_value_sql(column, kind, part.as_text)
+        value = self.spell.value(column, kind, part.as_text)
         if part.required and nullable:
             if value is column and isinstance(column.type, sa.String):
                 return sa.func.coalesce(column, _text(_SENTINEL_TEXT))
             missing: ColumnElement[bool] = column.is_(None)
             if kind in ("array", "object"):  # a JSON null stored in the column
-                missing = sa.or_(missing, sa.cast(column, sa.Text()) == "null")
-            return sa.case((missing, _sentinel()), else_=sa.func.to_json(value))
+                missing = sa.or_(missing, self.spell.stored_null(column))
+            return self.spell.guarded(value, missing)
         return value
 
     def _related(self, part: Related, row: _Row) -> ColumnElement[Any]:
@@ -388,7 +508,7 @@ class JsonQuery:
         if target != "user":
             conditions.extend(self._readable(target, other))
         found = sa.select(self._row(part.shape, _Row(target, other))).where(*conditions)
-        return found.correlate(row.table).scalar_subquery()
+        return self.spell.nested(found.correlate(row.table).scalar_subquery())
 
     def _readable(self, entity: str, table: sa.FromClause) -> list[ColumnElement[bool]]:
         condition = self.session.rows(entity, table)
@@ -397,9 +517,9 @@ class JsonQuery:
     def _attributes(self, part: Attributes, row: _Row) -> ColumnElement[Any]:
         if row.link is None or row.relationship is None:
             return sa.null()
-        return _object(
+        return self.spell.object(
             [
-                (part.spell(p.name), json_value_sql(row.link.c[p.column], p.kind))
+                (part.spell(p.name), self.spell.value(row.link.c[p.column], p.kind))
                 for p in row.relationship.properties.values()
             ]
         )
@@ -415,7 +535,7 @@ class JsonQuery:
             table.c.id == sa.bindparam(None, key, type_=table.c.id.type),
             *self._readable(part.entity, table),
         )
-        return found.scalar_subquery()
+        return self.spell.nested(found.scalar_subquery())
 
     def _list(self, part: List) -> ColumnElement[Any]:
         self.catalog.entity(part.entity)
@@ -488,12 +608,13 @@ class JsonQuery:
             inner = inner.correlate(parent.table)
         rows = inner.subquery()
         page = _Page(rows, columns, size, total)
-        return sa.select(self._page_part(part.shape, page)).select_from(rows).scalar_subquery()
+        found = sa.select(self._page_part(part.shape, page)).select_from(rows)
+        return self.spell.nested(found.scalar_subquery())
 
     def _page_part(self, part: Part, page: _Page) -> ColumnElement[Any]:
         """A part in the scope of one page (aggregating its rows)."""
         if isinstance(part, Obj):
-            return _object([(k, self._page_part(p, page)) for k, p in part.fields])
+            return self.spell.object([(k, self._page_part(p, page)) for k, p in part.fields])
         if isinstance(part, Const):
             return self._const(part)
         if isinstance(part, Total):
@@ -502,13 +623,10 @@ class JsonQuery:
         rows = page.rows
         assert rows is not None
         if isinstance(part, HasNext):
-            return sa.func.count() > page.size
+            return self.spell.boolean(sa.func.count() > page.size)
         if isinstance(part, Items):
-            column = rows.c[page.columns[id(part)]]
-            listed: ColumnElement[Any] = sa.func.json_agg(column)
-            if "n" in rows.c:
-                listed = listed.filter(rows.c.n <= page.size)
-            return sa.func.coalesce(listed, sa.cast(_text("[]"), JSON))
+            keep = rows.c.n <= page.size if "n" in rows.c else None
+            return self.spell.array(rows.c[page.columns[id(part)]], keep)
         raise Unsupported(f"{type(part).__name__} in a page")
 
 

@@ -1,4 +1,4 @@
-"""On PostgreSQL a plain query is one statement that builds the JSON: the same answers.
+"""A plain query is one statement that builds the JSON: the same answers, on both databases.
 
 Every query here runs three ways over the demo data plus records made to
 probe the edges of each value's spelling (unicode, nulls, tiny and long
@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import ENGINE_KIND
 from plain_queries import SHARED_PLAIN
 from starlette.testclient import TestClient
 
@@ -35,10 +34,6 @@ from xrm.platform.db import Database
 from xrm.platform.identity import create_token, create_user, first_admin
 from xrm.platform.settings import Settings
 from xrm.schemas.naming import camel
-
-pytestmark = pytest.mark.skipif(
-    ENGINE_KIND != "postgresql", reason="one-statement answers are PostgreSQL only"
-)
 
 GADGET: dict[str, Any] = {
     "type": "object",
@@ -424,7 +419,7 @@ def test_one_statement_answers_the_same(
     assert "errors" not in body, body
     assert answers.answered == 1, f"one statement did not answer:\n{query}"
     assert len(answers.data_statements()) == 1, answers.data_statements()
-    assert "json_build_object" in answers.data_statements()[0]
+    assert re.search(r"json_(build_)?object", answers.data_statements()[0])
 
 
 def test_values_are_spelled_exactly(
@@ -537,14 +532,15 @@ def test_a_null_in_a_required_field_of_any_kind_stands_aside(
         conn.execute(
             sa.text(
                 "UPDATE e_gadget SET count = coalesce(count, 0), "
-                "made_on = coalesce(made_on, DATE '2000-01-01'), "
-                "tags = CASE WHEN coalesce(tags::text, 'null') = 'null' THEN '[]' ELSE tags END"
+                "made_on = coalesce(made_on, '2000-01-01'), "
+                "tags = CASE WHEN coalesce(CAST(tags AS TEXT), 'null') = 'null' "
+                "THEN '[]' ELSE tags END"
             )
         )
     registry.apply([{**GADGET, "required": ["label", "count", "made_on", "tags"]}])
     for column, kind, good in (
         ("count", "integer", "0"),
-        ("made_on", "date", "DATE '2000-01-01'"),
+        ("made_on", "date", "'2000-01-01'"),
         ("tags", "JSON", "'[]'"),
     ):
         with db.write() as conn:
