@@ -25,7 +25,8 @@ parameters bound once when the plan is made (no SQLAlchemy
 compilation or cache-key work per request): each parameter is converted as
 SQLAlchemy would convert it once, when the plan is made; lists and literal
 parameters are rendered into the text then. On SQLite, where a statement
-costs no round trip, it runs through SQLAlchemy in a read transaction.
+costs no round trip, the token check and then the answer run through
+SQLAlchemy in one read transaction.
 """
 
 from __future__ import annotations
@@ -39,15 +40,20 @@ import sqlalchemy as sa
 from psycopg.rows import dict_row
 
 from xrm.api.lru import Lru
-from xrm.entities.json_query import Unsupported, answer_bytes
+from xrm.entities.json_query import Prepared, Unsupported, answer_bytes, read_answer
 from xrm.entities.registry import version_query, version_value
 from xrm.platform.db import Database
 from xrm.platform.identity import Actor, TokenUse, token_query, token_use
+from xrm.schemas.formats import json_bytes
 
 TOKEN_PARAM = "xrm_token_hash"
 ANSWER = "xrm_answer"
-BODY_LIMIT = 64 * 1024  # larger bodies are not remembered
-PLANS_KEPT = 1024
+BODY_LIMIT = 16 * 1024  # larger bodies are not remembered
+PLANS_KEPT = 512  # per schema; a plan holds its body and its SQL text (a few kB)
+
+
+class PlanFailed(Exception):
+    """A plan's statement failed: the request is answered the ordinary way, never planned again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,28 +62,52 @@ class Plan:
 
     sql: str
     params: dict[str, Any]
-    statement: sa.Select[Any]  # the same, for SQLite (run through SQLAlchemy)
+    statement: sa.Select[Any]  # the answer alone (SQLite runs it after the token check)
     user_id: str
     roles: tuple[str, ...]
     version: int
+    reparse: bool  # the answer copies stored JSON: read it as the ordinary path does
 
 
-class Plans(Lru[Plan]):
-    """The plans of one schema, by ``(token hash, body)``."""
+class Plans:
+    """The plans of one schema, by ``(token hash, body)``.
+
+    A request is planned the second time it is answered the ordinary way, so
+    requests that never repeat (values written into the query text) cost no
+    compilation; a request whose plan failed is never planned again.
+    """
 
     def __init__(self) -> None:
-        super().__init__(PLANS_KEPT)
+        self._plans: Lru[Plan | None] = Lru(PLANS_KEPT)
+        self._seen: Lru[bool] = Lru(PLANS_KEPT)
 
     def find(self, key: Hashable) -> Plan | None:
-        return self.get(key)[1]
+        return self._plans.get(key)[1]
+
+    def wanted(self, key: Hashable) -> bool:
+        """Whether ``key`` should be planned now (its second ordinary answer, never refused)."""
+        if self._plans.get(key)[0]:
+            return False  # planned, or refused
+        if self._seen.get(key)[0]:
+            return True
+        self._seen.put(key, True)
+        return False
+
+    def put(self, key: Hashable, plan: Plan | None) -> None:
+        """Keep ``plan`` for ``key``; None refuses the key for good."""
+        self._seen.drop(key)
+        self._plans.put(key, plan)
+
+    def drop(self, key: Hashable) -> None:
+        """Forget ``key``'s plan: it no longer fits (token, roles or schema changed)."""
+        self._plans.drop(key)
 
 
-def make_plan(
-    statement: sa.Select[Any], actor: Actor, version: int, dialect: sa.Dialect
-) -> Plan | None:
-    """The plan answering ``statement`` for ``actor`` at schema ``version``, or None."""
+def make_plan(prepared: Prepared, actor: Actor, version: int, dialect: sa.Dialect) -> Plan | None:
+    """The plan answering ``prepared`` for ``actor`` at schema ``version``, or None."""
     if actor.id is None:
         return None
+    statement = prepared.statement
     token = sa.bindparam(TOKEN_PARAM, "", type_=sa.String())
     found = token_query(token, {"version": version_query().scalar_subquery()}).subquery()
     expires = found.c.expires_at
@@ -106,35 +136,56 @@ def make_plan(
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
             params[name] = process(value)
-    return Plan(sql, params, fused, actor.id, actor.roles, version)
+    return Plan(sql, params, statement, actor.id, actor.roles, version, prepared.verbatim_json)
 
 
 def run(db: Database, plan: Plan, token_hash: str) -> tuple[bytes, TokenUse] | None:
-    """The answer's ``data`` as JSON bytes and the token's use; None for the ordinary path."""
+    """The answer's ``data`` as JSON bytes and the token's use; None for the ordinary path.
+
+    None when the plan no longer fits; ``PlanFailed`` when its statement failed.
+    """
     row = _sqlite_row(db, plan, token_hash) if db.is_sqlite else _row(db, plan, token_hash)
+    use = _fits(plan, row)
+    if row is None or use is None or row.get(ANSWER) is None:
+        return None
+    try:
+        data = answer_bytes(row[ANSWER])
+        if plan.reparse:
+            data = json_bytes(read_answer(data, verbatim_json=True))
+    except Unsupported:
+        return None  # a value only the ordinary path answers right
+    return data, use
+
+
+def _fits(plan: Plan, row: Mapping[Any, Any] | None) -> TokenUse | None:
+    """The token's use, if the token is valid and its user, roles and schema are the plan's."""
     use = token_use(row, ("version",))
     if (
-        row is None
-        or use is None
+        use is None
         or use.actor.id != plan.user_id
         or use.actor.roles != plan.roles
         or version_value(use.also["version"]) != plan.version
-        or row[ANSWER] is None
     ):
         return None
-    try:
-        return answer_bytes(row[ANSWER]), use
-    except Unsupported:
-        return None
+    return use
 
 
 def _sqlite_row(db: Database, plan: Plan, token_hash: str) -> Mapping[Any, Any] | None:
-    """SQLite: no round trips to save, so the statement simply runs in a read transaction."""
+    """SQLite: the token check, then the answer, in one read transaction.
+
+    There is no round trip to save, and nesting the answer inside the check
+    can exceed the depth SQLite's parser allows.
+    """
+    version = {"version": version_query().scalar_subquery()}
     try:
         with db.read() as conn:
-            return conn.execute(plan.statement, {TOKEN_PARAM: token_hash}).mappings().first()
-    except sa.exc.DBAPIError:
-        return None  # the ordinary path answers, and reports what went wrong
+            found = conn.execute(token_query(token_hash, version)).mappings().first()
+            if found is None or not _fits(plan, found):
+                return found
+            answer = conn.execute(plan.statement).scalar_one()
+    except sa.exc.DBAPIError as exc:
+        raise PlanFailed(str(exc)) from exc
+    return {**found, ANSWER: answer}
 
 
 def _row(db: Database, plan: Plan, token_hash: str) -> Mapping[Any, Any] | None:
@@ -151,10 +202,10 @@ def _row(db: Database, plan: Plan, token_hash: str) -> Mapping[Any, Any] | None:
         finally:
             if not driver.closed:
                 driver.autocommit = False
-    except psycopg.Error:
+    except psycopg.Error as exc:
         if driver.closed or driver.broken:
             raw.invalidate()
-        return None  # the ordinary path answers, and reports what went wrong
+        raise PlanFailed(str(exc)) from exc
     finally:
         raw.close()
     return row

@@ -20,7 +20,6 @@ from threading import Lock
 from typing import Any
 from weakref import WeakKeyDictionary
 
-import sqlalchemy as sa
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLScalarType
 
 from xrm.api.context import RequestContext
@@ -38,6 +37,7 @@ from xrm.entities.json_query import (
     Many,
     Obj,
     Part,
+    Prepared,
     Related,
     Total,
     Unsupported,
@@ -57,13 +57,11 @@ _LISTS = frozenset({"String"})  # [String!]: arrays of text, stored as JSON
 # depends on the selection with its coerced arguments and on the caller (row scopes, hidden
 # fields), so those are the key; the schema it belongs to takes them along when it retires.
 STATEMENTS_KEPT = 256
-
-
-_STATEMENTS: WeakKeyDictionary[GraphQLObjectType, Lru[sa.Select[Any] | None]] = WeakKeyDictionary()
+_STATEMENTS: WeakKeyDictionary[GraphQLObjectType, Lru[Prepared | None]] = WeakKeyDictionary()
 _STATEMENTS_LOCK = Lock()
 
 
-def _statements(query_type: GraphQLObjectType) -> Lru[sa.Select[Any] | None]:
+def _statements(query_type: GraphQLObjectType) -> Lru[Prepared | None]:
     with _STATEMENTS_LOCK:
         found = _STATEMENTS.get(query_type)
         if found is None:
@@ -81,19 +79,19 @@ def answer(
     actor = session.actor
     key = (session.catalog.version, actor.id, actor.roles, repr(roots))
     cache = _statements(query_type)
-    known, statement = cache.get(key)
+    known, prepared = cache.get(key)
     query = JsonQuery(session)
     if not known:
         try:
-            statement = query.statement(_shape(context, query_type, roots))
+            prepared = query.prepare(_shape(context, query_type, roots))
         except Unsupported:
             cache.put(key, None)
             raise
-        cache.put(key, statement)
-    if statement is None:
+        cache.put(key, prepared)
+    if prepared is None:
         raise Unsupported("known to need the ordinary way")
-    data: dict[str, Any] = query.execute(statement)
-    context.answered_by = statement
+    data: dict[str, Any] = query.execute(prepared)
+    context.answered_by = prepared
     return data
 
 

@@ -28,7 +28,6 @@ import secrets
 import threading
 from typing import Any
 
-import orjson
 import strawberry
 from cross_web import HTTPException
 from graphql import GraphQLError, OperationDefinitionNode, parse
@@ -53,7 +52,7 @@ from xrm.api.schema import GeneratedSchema, build_schema
 from xrm.errors import LimitExceeded, Unauthenticated, ValidationFailed, XrmError
 from xrm.platform.db import Database
 from xrm.platform.identity import hash_token
-from xrm.schemas.formats import json_value
+from xrm.schemas.formats import json_bytes
 
 log = logging.getLogger("xrm.api")
 
@@ -270,9 +269,16 @@ class GraphQLView(GraphQL[RequestContext, None]):
         if schema is None or plan is None:
             return None
         request_id = (request.headers.get("x-request-id") or secrets.token_hex(8))[:64]
-        data = await run_in_threadpool(self._run_plan, plan, key[0], request_id)
+        try:
+            data = await run_in_threadpool(self._run_plan, plan, key[0], request_id)
+        except Exception:
+            log.warning(
+                "request %s: its plan failed; answered the ordinary way", request_id, exc_info=True
+            )
+            schema.plans.put(key, None)
+            return None
         if data is None:
-            schema.plans.drop(key)  # the ordinary path answers, and remembers afresh
+            schema.plans.drop(key)  # the ordinary path answers, and plans afresh
             return None
         return Response(b'{"data":' + data + b"}", media_type=_media_type(request))
 
@@ -286,13 +292,21 @@ class GraphQLView(GraphQL[RequestContext, None]):
         return data
 
     def _remember(self, schema: GeneratedSchema, context: RequestContext) -> None:
-        """Keep the plan of a request one statement answered, for its repetitions."""
-        key, statement, actor = context.express_key, context.answered_by, context.actor
-        if key is None or statement is None or actor is None or context.catalog is None:
+        """Keep the plan of a request one statement answered, for its repetitions.
+
+        Best effort: the answer is already made, and nothing here may spoil it.
+        """
+        key, prepared, actor = context.express_key, context.answered_by, context.actor
+        if key is None or prepared is None or actor is None or context.catalog is None:
             return
-        plan = express.make_plan(statement, actor, context.catalog.version, self.db.engine.dialect)
-        if plan is not None:
-            schema.plans.put(key, plan)
+        if not schema.plans.wanted(key):
+            return
+        try:
+            version, dialect = context.catalog.version, self.db.engine.dialect
+            schema.plans.put(key, express.make_plan(prepared, actor, version, dialect))
+        except Exception:
+            log.warning("request %s: could not plan it", context.request_id, exc_info=True)
+            schema.plans.put(key, None)
 
     def _refusal(self, request: Request, exc: HTTPException) -> Response:
         """A request the view cannot run, as a GraphQL response (``BAD_REQUEST``) with a 4xx."""
@@ -428,7 +442,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
             context.close()
 
     def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data, default=json_value)
+        return json_bytes(data)
 
     def create_response(
         self,

@@ -40,6 +40,7 @@ reads its input in order (PostGraphile builds its answers the same way).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -393,6 +394,35 @@ def answer_bytes(text: str) -> bytes:
     return raw
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """The statement answering a shape.
+
+    ``verbatim_json`` says the answer copies stored JSON values as stored.
+    Their text is what was written (duplicate keys, integers past 64 bits,
+    its spacing), so whoever sends the answer on as text must read it first,
+    as ``execute`` does, to answer exactly as the ordinary path would.
+    """
+
+    statement: sa.Select[Any]
+    verbatim_json: bool
+
+
+def read_answer(raw: bytes, verbatim_json: bool) -> Any:
+    """An answer's JSON as Python values, exactly as the ordinary path would hold them.
+
+    Stored JSON may hold integers past 64 bits, which orjson would turn into
+    floats; the standard library reads them whole (and, like orjson, keeps
+    the last of a repeated key). Answers without stored JSON take orjson.
+    """
+    if verbatim_json:
+        return json.loads(raw)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise Unsupported("a value orjson cannot read") from None
+
+
 class JsonQuery:
     """Builds and runs the one statement answering a shape, inside one record session."""
 
@@ -401,30 +431,30 @@ class JsonQuery:
         if spelling is None:
             raise Unsupported(f"one-statement answers on {session.dialect}")
         self.spell = spelling
+        self._verbatim = False  # see Prepared
         self.session = session
         self.catalog = session.catalog
         self.compiler = session.compiler
 
-    def statement(self, shape: Obj) -> sa.Select[Any]:
-        """``SELECT <the answer as JSON text>``."""
-        return sa.select(sa.cast(self._top(shape), sa.Text()))
+    def prepare(self, shape: Obj) -> Prepared:
+        """``SELECT <the answer as JSON text>``, and whether it copies stored JSON."""
+        self._verbatim = False
+        statement = sa.select(sa.cast(self._top(shape), sa.Text()))
+        return Prepared(statement, self._verbatim)
 
     def run(self, shape: Obj) -> Any:
         """The answer of ``shape`` as a JSON value; ``Unsupported`` when it cannot be given."""
-        return self.execute(self.statement(shape))
+        return self.execute(self.prepare(shape))
 
-    def execute(self, statement: sa.Select[Any]) -> Any:
-        """Run a statement made by ``statement`` (perhaps for an earlier, equal request).
+    def execute(self, prepared: Prepared) -> Any:
+        """Run a statement made by ``prepare`` (perhaps for an earlier, equal request).
 
         A statement holds the caller's row scopes and the catalog's tables, so
         it may only be reused by a caller with the same identity and roles on
         the same schema version.
         """
-        raw = answer_bytes(self.session.conn.execute(statement).scalar_one())
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:  # integers past 64 bits in a stored JSON value
-            raise Unsupported("a value orjson cannot read") from None
+        raw = answer_bytes(self.session.conn.execute(prepared.statement).scalar_one())
+        return read_answer(raw, prepared.verbatim_json)
 
     # --- parts -----------------------------------------------------------------------------
 
@@ -482,7 +512,7 @@ class JsonQuery:
             column, kind, nullable = table.c[prop.column], prop.kind, True
             if prop.ref is not None:
                 kind = "ref"
-        value = self.spell.value(column, kind, part.as_text)
+        value = self._stored(column, kind, part.as_text)
         if part.required and nullable:
             if value is column and isinstance(column.type, sa.String):
                 return sa.func.coalesce(column, _text(_SENTINEL_TEXT))
@@ -491,6 +521,10 @@ class JsonQuery:
                 missing = sa.or_(missing, self.spell.stored_null(column))
             return self.spell.guarded(value, missing)
         return value
+
+    def _stored(self, column: ColumnElement[Any], kind: str, as_text: bool = False) -> Any:
+        self._verbatim = self._verbatim or kind in ("array", "object")
+        return self.spell.value(column, kind, as_text)
 
     def _related(self, part: Related, row: _Row) -> ColumnElement[Any]:
         if row.entity == "user":
@@ -519,7 +553,7 @@ class JsonQuery:
             return sa.null()
         return self.spell.object(
             [
-                (part.spell(p.name), self.spell.value(row.link.c[p.column], p.kind))
+                (part.spell(p.name), self._stored(row.link.c[p.column], p.kind))
                 for p in row.relationship.properties.values()
             ]
         )
@@ -602,7 +636,8 @@ class JsonQuery:
         else:
             # The page itself: no window, no filter (a quarter cheaper on the anchor).
             inner = sa.select(*selected).limit(size)
-        # The LIMIT also keeps the subquery whole, so its rows reach json_agg in this order.
+        # The LIMIT also keeps the subquery whole, so its rows reach json_agg in this order;
+        # that holds only while the aggregate reads nothing else: no join, no grouping there.
         inner = inner.select_from(source).where(*conditions).order_by(*clauses)
         if parent is not None:
             inner = inner.correlate(parent.table)

@@ -8,6 +8,7 @@ address is checked for shape, never for deliverability.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import uuid
 from decimal import Decimal, InvalidOperation
@@ -15,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from phonenumbers import ValidationResult
@@ -195,6 +197,20 @@ def boolean(value: Any) -> bool:
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
     raise ValueError(f"{value!r} is not true or false")
+
+
+def json_bytes(value: Any) -> bytes:
+    """``value`` as compact JSON: orjson, or the standard library for integers past 64 bits.
+
+    A JSON property may hold any integer a client sent; orjson refuses those
+    beyond 64 bits, and they must neither fail the response nor lose digits.
+    """
+    try:
+        return orjson.dumps(value, default=json_value)
+    except TypeError:
+        return json.dumps(
+            value, default=json_value, ensure_ascii=False, separators=(",", ":")
+        ).encode()
 
 
 def json_value(value: Any) -> Any:
