@@ -24,12 +24,20 @@ Both servers are stopped and both schemas dropped at the end, on error and on
 SIGTERM too. It is a benchmark, not a test: it fails only when the two
 answers differ.
 
+By default every request sends the same body, as a client repeating a query
+does; xrm then answers from the plan it remembered (xrm/api/express.py).
+With ``--fresh`` xrm is asked the same query with a filter value never sent
+before (``name ne $x``, which every record passes), so it cannot reuse an
+earlier request's statement or plan: the cost of its ordinary path.
+PostGraphile keeps its query: it compiles the SQL of every request whatever
+the variables, so its cost does not depend on them.
+
 ``--profile N`` skips the servers and instead profiles xrm answering the query
 N times in-process (cProfile, the ASGI app driven on one thread with its
 thread-pool hops run inline), printing the top functions by cumulative and by
 own time.
 
-    python bench/bench_postgraphile.py [--db URL] [--seconds 10] [--rounds 3]
+    python bench/bench_postgraphile.py [--db URL] [--seconds 10] [--rounds 3] [--fresh]
     python bench/bench_postgraphile.py --profile 200
 """
 
@@ -38,6 +46,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import itertools
 import os
 import pstats
 import random
@@ -75,6 +84,11 @@ PARENTS, CHILDREN, GRANDCHILDREN = 3, 59, 412
 
 XRM_QUERY = """{ customers(orderBy: [{name: ASC}]) { nodes { id name
   contacts { nodes { fullName tasks { nodes { title } } } } } } }"""
+
+# --fresh: the same query, with a value never asked before; every record still matches.
+XRM_FRESH_QUERY = """query($x: String) {
+  customers(orderBy: [{name: ASC}], filter: {name: {ne: $x}}) { nodes { id name
+    contacts { nodes { fullName tasks { nodes { title } } } } } } }"""
 
 PG_QUERY = """{ allCustomers(orderBy: NAME_ASC) { nodes { id name
   contactsByCustomerId { nodes { fullName tasksByContactId { nodes { title } } } } } } }"""
@@ -283,9 +297,15 @@ class CpuSnapshot:
         return server_s, postgres_s, client_s, max(rest, 0.0)
 
 
+def fresh_bodies(query: str) -> Callable[[], bytes]:
+    """Bodies of ``query`` with a ``$x`` never sent before, from any thread."""
+    numbers = itertools.count()  # next() is atomic under the GIL
+    return lambda: orjson.dumps({"query": query, "variables": {"x": f"nobody {next(numbers)}"}})
+
+
 def requests_per_second(
     url: str,
-    body: bytes,
+    body: Callable[[], bytes],
     headers: dict[str, str],
     clients: int,
     seconds: float,
@@ -302,7 +322,7 @@ def requests_per_second(
         try:
             with httpx.Client(headers=headers, timeout=30) as client:
                 while time.monotonic() < stop:
-                    client.post(url, content=body).raise_for_status()
+                    client.post(url, content=body()).raise_for_status()
                     with lock:
                         done += 1
         except BaseException as exc:  # reported after the join
@@ -344,10 +364,17 @@ class Server:
     counts: tuple[int, int, int] = (0, 0, 0)
     data: list[Any] = field(default_factory=list)  # with xrm's field names, to compare
     rounds: list[Round] = field(default_factory=list)
+    fresh_query: str | None = None  # asked with a new ``$x`` each time under --fresh
 
     @property
     def body(self) -> bytes:
         return orjson.dumps({"query": self.query})
+
+    def bodies(self, fresh: bool) -> Callable[[], bytes]:
+        """The body of each request: the same one, or (``fresh``, xrm) one never sent before."""
+        if not fresh or self.fresh_query is None:
+            return lambda: self.body
+        return fresh_bodies(self.fresh_query)
 
     @property
     def request_headers(self) -> dict[str, str]:
@@ -372,12 +399,13 @@ class Server:
                 client.post(self.url, content=self.body).raise_for_status()
 
     def measure(self, args: argparse.Namespace) -> Round:
+        body = self.bodies(args.fresh)
         with self.client() as client:
             latency = median_seconds(
-                lambda: client.post(self.url, content=self.body).raise_for_status(), args.runs
+                lambda: client.post(self.url, content=body()).raise_for_status(), args.runs
             )
         rps, cpu = requests_per_second(
-            self.url, self.body, self.request_headers, args.clients, args.seconds, self.process.pid
+            self.url, body, self.request_headers, args.clients, args.seconds, self.process.pid
         )
         result = Round(latency, rps, cpu)
         self.rounds.append(result)
@@ -435,7 +463,9 @@ def wait_until_answering(server: Server) -> None:
 # --- profiling --------------------------------------------------------------------------
 
 
-def profile_xrm(settings: Settings, token: str, requests: int, out: str | None) -> None:
+def profile_xrm(
+    settings: Settings, token: str, requests: int, out: str | None, fresh: bool
+) -> None:
     """cProfile xrm answering the query ``requests`` times in-process, on one thread."""
     import starlette.concurrency
 
@@ -449,7 +479,9 @@ def profile_xrm(settings: Settings, token: str, requests: int, out: str | None) 
     xrm.api.view.run_in_threadpool = inline
     starlette.concurrency.run_in_threadpool = inline
     app = create_app(settings)
-    body = orjson.dumps({"query": XRM_QUERY})
+    fixed = orjson.dumps({"query": XRM_QUERY})
+    body = fresh_bodies(XRM_FRESH_QUERY) if fresh else lambda: fixed
+
     headers = {"Authorization": f"Bearer {token}", "content-type": "application/json"}
 
     statements: list[str] = []
@@ -464,17 +496,17 @@ def profile_xrm(settings: Settings, token: str, requests: int, out: str | None) 
                 transport=transport, base_url="http://xrm", headers=headers
             ) as client:
                 for _ in range(20):  # warm the schema, parser and validation caches
-                    (await client.post("/graphql", content=body)).raise_for_status()
+                    (await client.post("/graphql", content=body())).raise_for_status()
                 started = time.perf_counter()
                 for _ in range(requests):
-                    response = await client.post("/graphql", content=body)
+                    response = await client.post("/graphql", content=body())
                 plain = (time.perf_counter() - started) / requests
                 sa.event.listen(sa.Engine, "before_cursor_execute", count)
                 profiler = cProfile.Profile()
                 started = time.perf_counter()
                 profiler.enable()
                 for _ in range(requests):
-                    response = await client.post("/graphql", content=body)
+                    response = await client.post("/graphql", content=body())
                 profiler.disable()
                 sa.event.remove(sa.Engine, "before_cursor_execute", count)
                 profiled = (time.perf_counter() - started) / requests
@@ -524,6 +556,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100, help="single requests for the median")
     parser.add_argument("--warmup", type=int, default=200, help="requests before measuring")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="send every request with a body never sent before (no server may reuse its work)",
+    )
     parser.add_argument("--profile", type=int, metavar="N", help="only profile xrm, N requests")
     parser.add_argument("--profile-file", metavar="PATH", help="also save the raw profile here")
     args = parser.parse_args()
@@ -552,7 +589,7 @@ def main() -> None:
                 token = create_token(conn, admin_actor)
             seed_xrm(service, admin_actor)
             if args.profile is not None:
-                profile_xrm(settings, token, args.profile, args.profile_file)
+                profile_xrm(settings, token, args.profile, args.profile_file, args.fresh)
                 return
             copy_to_postgraphile(db, registry, admin, pg_schema)
             db.dispose()
@@ -611,6 +648,7 @@ def run_servers(
             XRM_QUERY,
             {"Authorization": f"Bearer {token}"},
             ("customers", "contacts", "tasks"),
+            fresh_query=XRM_FRESH_QUERY,
         )
         servers = [pg, xrm]
         for server in servers:

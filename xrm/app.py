@@ -25,6 +25,7 @@ from xrm.api.context import Services
 from xrm.api.view import GraphQLView
 from xrm.entities.records import RecordService
 from xrm.entities.registry import Registry
+from xrm.platform import heap
 from xrm.platform.db import Database
 from xrm.platform.keys import secret_key
 from xrm.platform.settings import Settings
@@ -45,8 +46,13 @@ class _GraphQLEndpoint:
         await scope["app"].state.graphql(scope, receive, send)
 
 
-def create_app(settings: Settings) -> Starlette:
-    """The whole application for ``settings``; resources open and close with its lifespan."""
+def create_app(settings: Settings, *, serving: bool = False) -> Starlette:
+    """The whole application for ``settings``; resources open and close with its lifespan.
+
+    ``serving`` is for the process ``xrm serve`` runs: its startup also builds
+    the schema and tunes the garbage collector (``xrm.platform.heap``), which
+    is the process's business, not that of a test or an embedding program.
+    """
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -59,6 +65,10 @@ def create_app(settings: Settings) -> Starlette:
         app.state.records = records
         app.state.graphql = GraphQLView(db, Services(registry, records))
         app.state.admin_door = Door(db, await run_in_threadpool(secret_key, db, settings))
+        if serving:
+            # Build the schema before the first request, then settle the heap around it.
+            await run_in_threadpool(app.state.graphql.schemas.warm)
+            heap.settle()
         try:
             yield
         finally:
@@ -74,4 +84,4 @@ def create_app(settings: Settings) -> Starlette:
 
 def app_from_env() -> Starlette:
     """The application configured from ``XRM_*`` environment variables (uvicorn factory)."""
-    return create_app(Settings.from_env())
+    return create_app(Settings.from_env(), serving=True)

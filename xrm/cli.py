@@ -293,7 +293,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, db: Database) -> int
     else:
         from xrm.app import create_app
 
-        uvicorn.run(create_app(settings), host=args.host, port=args.port)
+        uvicorn.run(create_app(settings, serving=True), host=args.host, port=args.port)
     return 0
 
 

@@ -60,9 +60,8 @@ class PlanFailed(Exception):
 class Plan:
     """One remembered request: the statement's text and parameters, and whose answer it is."""
 
-    sql: str
-    params: dict[str, Any]
-    statement: sa.Select[Any]  # the answer alone (SQLite runs it after the token check)
+    sql: str  # PostgreSQL: the token check with the answer; SQLite: the answer alone
+    params: dict[str, Any] | tuple[Any, ...]
     user_id: str
     roles: tuple[str, ...]
     version: int
@@ -104,23 +103,28 @@ class Plans:
 
 
 def make_plan(prepared: Prepared, actor: Actor, version: int, dialect: sa.Dialect) -> Plan | None:
-    """The plan answering ``prepared`` for ``actor`` at schema ``version``, or None."""
+    """The plan answering ``prepared`` for ``actor`` at schema ``version``, or None.
+
+    A plan keeps text and values only, no SQLAlchemy objects: hundreds of
+    statement trees kept alive would make every full garbage collection slow.
+    """
     if actor.id is None:
         return None
-    statement = prepared.statement
-    token = sa.bindparam(TOKEN_PARAM, "", type_=sa.String())
-    found = token_query(token, {"version": version_query().scalar_subquery()}).subquery()
-    expires = found.c.expires_at
-    valid = sa.and_(
-        found.c.revoked_at.is_(None),
-        found.c.active.is_(True),
-        sa.or_(expires.is_(None), expires > sa.func.now()),
-        found.c.also_version == str(version),
-    )
-    # Computed only while the token is valid and the schema is the plan's.
-    answer = sa.case((valid, statement.scalar_subquery()), else_=sa.null())
-    fused = sa.select(found, answer.label(ANSWER))
-    compiled = fused.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    statement: sa.Select[Any] = prepared.statement
+    if dialect.name == "postgresql":
+        token = sa.bindparam(TOKEN_PARAM, "", type_=sa.String())
+        found = token_query(token, {"version": version_query().scalar_subquery()}).subquery()
+        expires = found.c.expires_at
+        valid = sa.and_(
+            found.c.revoked_at.is_(None),
+            found.c.active.is_(True),
+            sa.or_(expires.is_(None), expires > sa.func.now()),
+            found.c.also_version == str(version),
+        )
+        # Computed only while the token is valid and the schema is the plan's.
+        answer = sa.case((valid, statement.scalar_subquery()), else_=sa.null())
+        statement = sa.select(found, answer.label(ANSWER))
+    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     sql = str(compiled)
     if "POSTCOMPILE" in sql:
         return None
@@ -136,7 +140,10 @@ def make_plan(prepared: Prepared, actor: Actor, version: int, dialect: sa.Dialec
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
             params[name] = process(value)
-    return Plan(sql, params, statement, actor.id, actor.roles, version, prepared.verbatim_json)
+    values: dict[str, Any] | tuple[Any, ...] = params
+    if compiled.positiontup is not None:  # SQLite's qmark style
+        values = tuple(params[name] for name in compiled.positiontup)
+    return Plan(sql, values, actor.id, actor.roles, version, prepared.verbatim_json)
 
 
 def run(db: Database, plan: Plan, token_hash: str) -> tuple[bytes, TokenUse] | None:
@@ -182,7 +189,7 @@ def _sqlite_row(db: Database, plan: Plan, token_hash: str) -> Mapping[Any, Any] 
             found = conn.execute(token_query(token_hash, version)).mappings().first()
             if found is None or not _fits(plan, found):
                 return found
-            answer = conn.execute(plan.statement).scalar_one()
+            answer = conn.exec_driver_sql(plan.sql, plan.params).scalar_one()
     except sa.exc.DBAPIError as exc:
         raise PlanFailed(str(exc)) from exc
     return {**found, ANSWER: answer}
@@ -197,6 +204,7 @@ def _row(db: Database, plan: Plan, token_hash: str) -> Mapping[Any, Any] | None:
         driver.autocommit = True
         try:
             with driver.cursor(row_factory=dict_row) as cursor:
+                assert isinstance(plan.params, dict)
                 cursor.execute(plan.sql, {**plan.params, TOKEN_PARAM: token_hash})
                 row = cursor.fetchone()
         finally:

@@ -56,7 +56,7 @@ _LISTS = frozenset({"String"})  # [String!]: arrays of text, stored as JSON
 # one (SQLAlchemy expressions, table aliases, filters) costs more than running it. A statement
 # depends on the selection with its coerced arguments and on the caller (row scopes, hidden
 # fields), so those are the key; the schema it belongs to takes them along when it retires.
-STATEMENTS_KEPT = 256
+STATEMENTS_KEPT = 32  # few: unique requests (new variables) would fill it with garbage
 _STATEMENTS: WeakKeyDictionary[GraphQLObjectType, Lru[Prepared | None]] = WeakKeyDictionary()
 _STATEMENTS_LOCK = Lock()
 

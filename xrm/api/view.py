@@ -142,6 +142,13 @@ class SchemaCache:
         self._lock = threading.Lock()
         self._schema: GeneratedSchema | None = None
 
+    def warm(self) -> None:
+        """Build the schema of the registry's current version now, before any request."""
+        catalog = self.services.registry.current()
+        with self._lock:
+            if self._schema is None or self._schema.version != catalog.version:
+                self._schema = build_schema(catalog)
+
     def latest(self) -> GeneratedSchema | None:
         """The schema built last, without asking the database whether it is still current."""
         return self._schema
