@@ -46,7 +46,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from threading import Lock
 from typing import Any
-from weakref import WeakKeyDictionary
 
 import orjson
 import sqlalchemy as sa
@@ -387,9 +386,10 @@ class _SQLite(_PostgreSQL):
 
 _SPELLINGS = {"postgresql": _PostgreSQL(), "sqlite": _SQLite()}
 
-# Aliases of each table, by position in a statement (see JsonQuery._alias); a catalog's
-# tables go, and their aliases with them, when its version retires.
-_ALIASES: WeakKeyDictionary[sa.Table, list[sa.FromClause]] = WeakKeyDictionary()
+# Aliases of each table, by position in a statement (see JsonQuery._alias), kept in the
+# table's own ``info``: they go with the table when its catalog version retires. (A map
+# keyed weakly by the table would keep it forever: each alias refers to its table.)
+_ALIASES = "xrm_json_aliases"
 _ALIASES_LOCK = Lock()
 
 
@@ -541,7 +541,7 @@ class JsonQuery:
         n = self._aliases_used.get(table, 0)
         self._aliases_used[table] = n + 1
         with _ALIASES_LOCK:
-            made = _ALIASES.setdefault(table, [])
+            made: list[sa.FromClause] = table.info.setdefault(_ALIASES, [])
             while len(made) <= n:
                 made.append(table.alias())
                 made[-1].c  # noqa: B018 -- build the column proxies once, here
