@@ -15,19 +15,26 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from conftest import ENGINE_KIND
 from starlette.testclient import TestClient
 
-from xrm.api import express
+from xrm.api import express, json_plan
 from xrm.app import create_app
 from xrm.entities.catalog import definitions
 from xrm.entities.records import RecordService
 from xrm.entities.registry import Registry
 from xrm.platform import tables
 from xrm.platform.db import Database
-from xrm.platform.identity import create_token, create_user, first_admin, revoke_token
+from xrm.platform.identity import (
+    create_token,
+    create_user,
+    first_admin,
+    hash_token,
+    revoke_token,
+)
 from xrm.platform.settings import Settings
 
 ROLE = {"role": "limited", "entities": {"customer": {"read": "own"}}}
@@ -283,7 +290,7 @@ def test_a_plan_that_fails_is_dropped_for_the_ordinary_path(
 
     def failing(*args: Any) -> Any:
         calls.append(args)
-        raise express.PlanFailed("the statement failed")
+        raise express.PlanFailed(ValueError("the statement failed"), lasting=True)
 
     monkeypatch.setattr(express, "run", failing)
     for _ in range(3):
@@ -300,3 +307,35 @@ def test_an_answer_survives_a_plan_that_cannot_be_made(
     monkeypatch.setattr(express, "make_plan", broken)
     for _ in range(3):
         assert names(ask(client, user[1])) == ["Acme", "Borealis", "Cobalt"]
+
+
+def test_a_plan_that_met_a_busy_database_is_tried_again(
+    client: TestClient, user: tuple[str, str], lane: Lane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = warm(client, user[1])
+    counted = express.run  # the lane's counting wrapper
+
+    def busy_once(*args: Any) -> Any:
+        monkeypatch.setattr(express, "run", counted)
+        raise express.PlanFailed(ValueError("database is locked"), lasting=False)
+
+    monkeypatch.setattr(express, "run", busy_once)
+    assert ask(client, user[1]) == expected  # answered the ordinary way meanwhile
+    for _ in range(3):
+        assert ask(client, user[1]) == expected
+    assert lane.answered == 2  # planned again on its second ordinary answer, then used twice
+
+
+def test_a_retired_schema_lets_go_of_its_plans_and_statements(
+    client: TestClient, user: tuple[str, str], registry: Registry
+) -> None:
+    warm(client, user[1])
+    old = client.app.state.graphql.schemas.latest()  # type: ignore[attr-defined]
+    key = (hash_token(user[1]), orjson.dumps({"query": QUERY}))
+    assert old.plans.find(key) is not None
+    assert old.graphql.query_type in json_plan._STATEMENTS
+    note = {"type": "object", "x-xrm": {"name": "note", "plural": "notes"}, "properties": {}}
+    registry.apply([note])
+    assert names(ask(client, user[1])) == ["Acme", "Borealis", "Cobalt"]
+    assert old.plans.find(key) is None  # a process that froze its first schema keeps no more
+    assert old.graphql.query_type not in json_plan._STATEMENTS

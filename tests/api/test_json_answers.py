@@ -24,6 +24,7 @@ from plain_queries import SHARED_PLAIN
 from starlette.testclient import TestClient
 
 from xrm.api import express, json_plan
+from xrm.api import schema as schema_module
 from xrm.app import create_app
 from xrm.entities.catalog import definitions
 from xrm.entities.demo import load_demo
@@ -570,6 +571,48 @@ def test_stored_json_is_answered_as_the_ordinary_path_reads_it(
     body = answers.all_three(setup[1]["admin"], query, {})
     extra = next(n["extra"] for n in body["data"]["gadgets"]["nodes"] if n["label"] == "plain")
     assert extra == {"a": 2, "big": 123456789012345678901234567890}  # every digit kept
+
+
+def test_floats_far_from_one_keep_every_digit(
+    setup: tuple[TestClient, dict[str, str], dict[str, Any]], answers: Answers, db: Database
+) -> None:
+    # SQLite's printf rounds some of these wrong: the one statement must stand aside for them.
+    values = {"plain": 1.7976931348623157e308, "negative": -1.1545580616824966e232}
+    with db.write() as conn:
+        for label, value in values.items():
+            conn.execute(
+                sa.text("UPDATE e_gadget SET ratio = :value WHERE label = :label"),
+                {"value": value, "label": label},
+            )
+    query = "{ gadgets(first: 30, orderBy: [{label: ASC}]) { nodes { label ratio } } }"
+    body = answers.all_three(setup[1]["admin"], query, {})
+    got = {n["label"]: n["ratio"] for n in body["data"]["gadgets"]["nodes"]}
+    assert {label: got[label] for label in values} == values
+
+
+def test_a_statement_the_database_refuses_leaves_the_per_level_path_to_answer(
+    setup: tuple[TestClient, dict[str, str], dict[str, Any]],
+    answers: Answers,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Relations nested this deep exceed what SQLite's parser accepts in one statement.
+    query = """{ customers(first: 2, orderBy: [{name: ASC}]) { nodes { name
+                 contacts(first: 2) { nodes { fullName customer { name
+                   contacts(first: 2) { nodes { fullName customer { name
+                     contacts(first: 2) { nodes { fullName } } } } } } } } } } }"""
+    standard: list[Any] = []
+    counted = schema_module.execute_sync
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        standard.append(args)
+        return counted(*args, **kwargs)
+
+    monkeypatch.setattr(schema_module, "execute_sync", counting)
+    for _ in range(2):
+        standard.clear()
+        body = answers.all_three(setup[1]["admin"], query, {})
+        assert "errors" not in body
+        assert len(standard) == 1  # only the deliberate standard run: the fast path answered
 
 
 def test_stored_text_that_spells_the_sentinel_is_answered_right(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -93,13 +94,14 @@ def test_healthz_answers_while_heavy_queries_run(
     log = tmp_path / "serve.log"
     with running_server(test_database, log, "--demo") as base:
         stop = threading.Event()
-        finished: list[int] = []
+        finished: list[float] = []  # how long each heavy query took
 
         def hammer() -> None:
             while not stop.is_set():
+                started = time.monotonic()
                 body = post(base, token, heavy)
                 assert body.get("errors") is None, body
-                finished.append(1)
+                finished.append(time.monotonic() - started)
 
         threads = [threading.Thread(target=hammer) for _ in range(3)]
         for t in threads:
@@ -116,4 +118,7 @@ def test_healthz_answers_while_heavy_queries_run(
             for t in threads:
                 t.join()
         assert finished, "no heavy query finished"
-        assert slowest < 1.0, f"/healthz took {slowest:.2f} s while queries ran"
+        # A loop blocked by a query would keep /healthz waiting about as long as the query;
+        # on a machine busy with other work both slow down, so the bar moves with them.
+        limit = max(1.0, statistics.median(finished) / 2)
+        assert slowest < limit, f"/healthz took {slowest:.2f} s while queries ran"

@@ -53,7 +53,15 @@ PLANS_KEPT = 512  # per schema; a plan holds its body and its SQL text (a few kB
 
 
 class PlanFailed(Exception):
-    """A plan's statement failed: the request is answered the ordinary way, never planned again."""
+    """A plan's statement failed: the request is answered the ordinary way.
+
+    ``lasting`` when the statement itself is at fault (it would fail again): the
+    request is then never planned again. A busy or restarting database is not.
+    """
+
+    def __init__(self, cause: Exception, lasting: bool) -> None:
+        super().__init__(str(cause))
+        self.lasting = lasting
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +108,10 @@ class Plans:
     def drop(self, key: Hashable) -> None:
         """Forget ``key``'s plan: it no longer fits (token, roles or schema changed)."""
         self._plans.drop(key)
+
+    def clear(self) -> None:
+        self._plans = Lru(PLANS_KEPT)
+        self._seen = Lru(PLANS_KEPT)
 
 
 def make_plan(prepared: Prepared, actor: Actor, version: int, dialect: sa.Dialect) -> Plan | None:
@@ -191,7 +203,7 @@ def _sqlite_row(db: Database, plan: Plan, token_hash: str) -> Mapping[Any, Any] 
                 return found
             answer = conn.exec_driver_sql(plan.sql, plan.params).scalar_one()
     except sa.exc.DBAPIError as exc:
-        raise PlanFailed(str(exc)) from exc
+        raise PlanFailed(exc, not isinstance(exc, sa.exc.OperationalError)) from exc
     return {**found, ANSWER: answer}
 
 
@@ -213,7 +225,7 @@ def _row(db: Database, plan: Plan, token_hash: str) -> Mapping[Any, Any] | None:
     except psycopg.Error as exc:
         if driver.closed or driver.broken:
             raw.invalidate()
-        raise PlanFailed(str(exc)) from exc
+        raise PlanFailed(exc, not isinstance(exc, psycopg.OperationalError)) from exc
     finally:
         raw.close()
     return row

@@ -20,6 +20,7 @@ from threading import Lock
 from typing import Any
 from weakref import WeakKeyDictionary
 
+import sqlalchemy as sa
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLScalarType
 
 from xrm.api.context import RequestContext
@@ -90,9 +91,22 @@ def answer(
         cache.put(key, prepared)
     if prepared is None:
         raise Unsupported("known to need the ordinary way")
-    data: dict[str, Any] = query.execute(prepared)
+    try:
+        data: dict[str, Any] = query.execute(prepared)
+    except sa.exc.DBAPIError as exc:
+        # A statement the database refuses (SQLite's parser allows so many nested levels):
+        # never again for this request; the per-level path answers, in a fresh transaction.
+        cache.put(key, None)
+        context.close()
+        raise Unsupported(f"the database refused the statement: {exc.orig}") from exc
     context.answered_by = prepared
     return data
+
+
+def forget(query_type: GraphQLObjectType) -> None:
+    """Drop the statements kept for a schema that is being retired."""
+    with _STATEMENTS_LOCK:
+        _STATEMENTS.pop(query_type, None)
 
 
 def _shape(

@@ -45,7 +45,7 @@ from graphql.error import GraphQLSyntaxError
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from xrm.api import fast, resolvers
+from xrm.api import fast, json_plan, resolvers
 from xrm.api.context import RequestContext
 from xrm.api.express import Plans
 from xrm.api.names import OWNER_INPUT, SYSTEM_FIELDS
@@ -541,6 +541,14 @@ class GeneratedSchema:
         from graphql import print_schema
 
         return print_schema(self.graphql)
+
+    def retire(self) -> None:
+        """Let go of what requests left behind: a serving process may keep this object itself
+        (``xrm.platform.heap`` freezes the schema it starts with)."""
+        self.plans.clear()
+        self._validated.clear()
+        if self.graphql.query_type is not None:
+            json_plan.forget(self.graphql.query_type)
 
     def execute_sync(
         self,

@@ -167,6 +167,8 @@ class SchemaCache:
         with self._lock:
             schema = self._schema
             if schema is None or schema.version != catalog.version:
+                if schema is not None:
+                    schema.retire()
                 # Replacing the reference frees the retired version once no request uses it.
                 schema = self._schema = build_schema(catalog)
             return schema
@@ -278,11 +280,14 @@ class GraphQLView(GraphQL[RequestContext, None]):
         request_id = (request.headers.get("x-request-id") or secrets.token_hex(8))[:64]
         try:
             data = await run_in_threadpool(self._run_plan, plan, key[0], request_id)
-        except Exception:
+        except Exception as exc:
             log.warning(
                 "request %s: its plan failed; answered the ordinary way", request_id, exc_info=True
             )
-            schema.plans.put(key, None)
+            if isinstance(exc, express.PlanFailed) and not exc.lasting:
+                schema.plans.drop(key)  # the database was busy or away: plan again later
+            else:
+                schema.plans.put(key, None)
             return None
         if data is None:
             schema.plans.drop(key)  # the ordinary path answers, and plans afresh

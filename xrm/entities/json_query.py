@@ -360,13 +360,15 @@ class _SQLite(_PostgreSQL):
         return x  # stored as the text ``str(Decimal)`` gives
 
     def float(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        # JSON's own spelling of a REAL keeps 15 digits; all 17 read back as the same float
-        # (0.1 as 0.10000000000000001), with its point. An infinity would spell Inf.
-        digits = sa.func.json(sa.func.printf(_text("%!.17g"), x))
+        # JSON's own spelling of a REAL keeps 15 digits; 17 read back as the same float
+        # (0.1 as 0.10000000000000001), with its point, except for some beyond 1e100 that
+        # SQLite's printf rounds wrong: those, and infinities (spelled Inf), are flagged.
+        text = sa.func.printf(_text("%!.17g"), x)
         return sa.case(
             (x.is_(None), sa.null()),
             (sa.func.abs(x) > sa.literal(_FLOAT_MAX), self.sentinel()),
-            else_=digits,
+            (sa.cast(text, sa.Float()) != x, self.sentinel()),
+            else_=sa.func.json(text),
         )
 
     def datetime(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
