@@ -1,12 +1,15 @@
 """Plain read queries over the demo catalog that every answering path must agree on.
 
 Shared by the fast-path and the one-statement differential tests (a module of
-their own: importing one test module from another would collect its tests twice).
+their own: importing one test module from another would collect its tests twice),
+with ``post``, which asks one and makes its answer comparable across paths.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from starlette.testclient import TestClient
 
 SHARED_PLAIN: list[tuple[str, dict[str, Any]]] = [
     (
@@ -34,3 +37,18 @@ SHARED_PLAIN: list[tuple[str, dict[str, Any]]] = [
         {},
     ),
 ]
+
+
+def post(client: TestClient, token: str, query: str, variables: dict[str, Any]) -> Any:
+    """The answer to ``query``, without what differs between two runs (request ids)."""
+    response = client.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    for error in body.get("errors", ()):
+        error["extensions"].pop("requestId", None)
+        error["message"] = error["message"].split(" (request ")[0]
+    return body

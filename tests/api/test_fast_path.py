@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from plain_queries import SHARED_PLAIN
+from plain_queries import SHARED_PLAIN, post
 from starlette.testclient import TestClient
 
 from xrm.api import fast
@@ -99,20 +99,6 @@ def tokens(db: Database) -> dict[str, str]:
             "admin": create_token(conn, first_admin(conn)),
             "limited": create_token(conn, limited),
         }
-
-
-def post(client: TestClient, token: str, query: str, variables: dict[str, Any]) -> Any:
-    response = client.post(
-        "/graphql",
-        json={"query": query, "variables": variables},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    for error in body.get("errors", ()):
-        error["extensions"].pop("requestId", None)
-        error["message"] = error["message"].split(" (request ")[0]
-    return body
 
 
 def both_ways(

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from plain_queries import SHARED_PLAIN
+from plain_queries import SHARED_PLAIN, post
 from starlette.testclient import TestClient
 
 from xrm.api import express, json_plan
@@ -313,20 +313,6 @@ def setup(
         yield client, tokens, made
 
 
-def post(client: TestClient, token: str, query: str, variables: dict[str, Any]) -> Any:
-    response = client.post(
-        "/graphql",
-        json={"query": query, "variables": variables},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    for error in body.get("errors", ()):
-        error["extensions"].pop("requestId", None)
-        error["message"] = error["message"].split(" (request ")[0]
-    return body
-
-
 class Answers:
     """Runs a query one statement, per level (fast path), and by standard execution."""
 
@@ -558,15 +544,20 @@ def test_a_null_in_a_required_field_of_any_kind_stands_aside(
             conn.execute(sa.text(f"UPDATE e_gadget SET {column} = {good} WHERE label = 'plain'"))
 
 
+def store(db: Database, column: str, value: Any) -> None:
+    """Write a value into the 'plain' gadget as is, past the record service's checks."""
+    with db.write() as conn:
+        conn.execute(
+            sa.text(f"UPDATE e_gadget SET {column} = :value WHERE label = 'plain'"),
+            {"value": value},
+        )
+
+
 def test_stored_json_is_answered_as_the_ordinary_path_reads_it(
     setup: tuple[TestClient, dict[str, str], dict[str, Any]], answers: Answers, db: Database
 ) -> None:
     # What was stored, as stored: a key twice, an integer past 64 bits, odd spacing.
-    with db.write() as conn:
-        conn.execute(
-            sa.text("UPDATE e_gadget SET extra = :text WHERE label = 'plain'"),
-            {"text": '{"a": 1, "a":   2, "big": 123456789012345678901234567890}'},
-        )
+    store(db, "extra", '{"a": 1, "a":   2, "big": 123456789012345678901234567890}')
     query = "{ gadgets(first: 30, orderBy: [{label: ASC}]) { nodes { label extra } } }"
     body = answers.all_three(setup[1]["admin"], query, {})
     extra = next(n["extra"] for n in body["data"]["gadgets"]["nodes"] if n["label"] == "plain")
@@ -618,11 +609,7 @@ def test_a_statement_the_database_refuses_leaves_the_per_level_path_to_answer(
 def test_stored_text_that_spells_the_sentinel_is_answered_right(
     setup: tuple[TestClient, dict[str, str], dict[str, Any]], answers: Answers, db: Database
 ) -> None:
-    with db.write() as conn:
-        conn.execute(
-            sa.text("UPDATE e_gadget SET label = :text WHERE label = 'plain'"),
-            {"text": "\x01xrm:unsupported"},
-        )
+    store(db, "label", "\x01xrm:unsupported")
     body = answers.all_three(setup[1]["admin"], "{ gadgets(first: 30) { nodes { label } } }", {})
     assert "\x01xrm:unsupported" in [n["label"] for n in body["data"]["gadgets"]["nodes"]]
     assert answers.answered == 0  # the ordinary way answered: slower, never wrong
