@@ -108,6 +108,11 @@ def _media_type(request: Request) -> str:
     return media
 
 
+def _request_id(request: Request | WebSocket) -> str:
+    """The id errors and logs carry: the client's ``X-Request-ID``, else a new one."""
+    return (request.headers.get("x-request-id") or secrets.token_hex(8))[:64]
+
+
 def _is_request_error(result: ExecutionResult) -> bool:
     """True when execution never started (no ``data`` entry is due): no error has a path."""
     return (
@@ -277,7 +282,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         plan = None if schema is None else schema.plans.find(key)
         if schema is None or plan is None:
             return None
-        request_id = (request.headers.get("x-request-id") or secrets.token_hex(8))[:64]
+        request_id = _request_id(request)
         try:
             data = await run_in_threadpool(self._run_plan, plan, key[0], request_id)
         except Exception as exc:
@@ -385,7 +390,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         scheme, _, token = header.partition(" ")
         # Checked in the worker thread, in the read transaction the query then uses.
         bearer = token.strip() if scheme.lower() == "bearer" and token.strip() else None
-        request_id = (request.headers.get("x-request-id") or secrets.token_hex(8))[:64]
+        request_id = _request_id(request)
         request.state.xrm_request_id = request_id
         if isinstance(request, Request) and isinstance(response, Response):
             # The sub-response: process_result sets its status, create_response its type.
