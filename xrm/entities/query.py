@@ -448,6 +448,8 @@ class Compiler:
                 raise ValueError(f"{op} works on text fields only")
             if not isinstance(raw, str):
                 raise ValueError(f"{op} takes a string")
+            if formats.NUL in raw:  # stored text holds none; SQLite's LIKE would match all
+                raise ValueError(formats.NUL_MESSAGE)
             return self._like(column, raw, op == "contains")
         if op in ORDERED_OPS:
             if field.kind in ("boolean", "uuid", "ref"):
