@@ -180,13 +180,6 @@ class Field:
         on SQLite, where one value has many spellings (``10.50`` is ``10.5``)."""
         return self.comparable if self.exact_decimal_key else self.column
 
-    @property
-    def numeric(self) -> sa.ColumnElement[Any]:
-        """The expression to sum and average (a number, also for decimals kept as text)."""
-        if self.exact_decimal_key:
-            return sa.cast(self.column, sa.Float)
-        return self.column
-
 
 class RowAccess(Protocol):
     """What the caller may see: which rows of a type (None: all) and which fields are hidden."""

@@ -21,7 +21,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,7 +28,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement
 
+from xrm.entities import measures
 from xrm.entities.catalog_state import Catalog
+from xrm.entities.measures import decimal_min
 from xrm.entities.query import BUCKETS, Compiler, Field, row_key
 from xrm.entities.registry import Registry
 from xrm.errors import (
@@ -904,6 +905,7 @@ class RecordSession:
         if readable is not None:
             condition = sa.and_(condition, readable)
         keys: list[tuple[str, Any, Any]] = []  # (name, value shown, value grouped by)
+        decimal_keys: set[int] = set()  # positions in keys of decimal fields
         faults: list[Fault] = []
         for index, spec in enumerate(group_by or ()):
             name, _, unit = str(spec).partition(":")
@@ -923,8 +925,9 @@ class RecordSession:
                 keys.append((str(spec), bucket, bucket))
             elif fld.kind in ("array", "object"):
                 faults.append(Fault(path, "lists and objects cannot be grouped"))
-            elif fld.exact_decimal_key:  # one group per value, whatever the spellings
-                keys.append((str(spec), sa.func.min(fld.column), fld.comparable))
+            elif fld.kind == "decimal":  # one group per value, shown in its longest spelling
+                decimal_keys.add(len(keys))
+                keys.append((str(spec), decimal_min(fld.column, self.dialect), fld.comparable))
             else:
                 keys.append((str(spec), fld.column, fld.column))
         if faults:
@@ -933,38 +936,26 @@ class RecordSession:
         numeric = [
             p for p in et.properties.values() if p.kind in NUMERIC_KINDS and p.name not in hidden
         ]
-        measures: list[Any] = [sa.func.count().label("_count")]
-        for prop in numeric:
-            fld = self.compiler.field(entity, table, prop.name, prop.name)
-            value = fld.numeric
-            # PostgreSQL's avg of floats also sums their squares: it overflows from about 1e154.
-            avg = (
-                sa.func.sum(value) / sa.func.nullif(sa.func.count(value), 0)
-                if prop.kind == "number"
-                else sa.func.avg(value)
-            )
-            measures.extend(
-                [
-                    sa.func.sum(value).label(f"sum_{prop.name}"),
-                    avg.label(f"avg_{prop.name}"),
-                    sa.func.min(value).label(f"min_{prop.name}"),
-                    sa.func.max(value).label(f"max_{prop.name}"),
-                ]
-            )
+        columns: list[Any] = [sa.func.count().label("_count")]
+        for index, prop in enumerate(numeric):
+            column = table.c[prop.column]
+            columns.extend(measures.columns(f"m{index}", prop.kind, column, self.dialect))
         labelled = [shown.label(f"_g{i}") for i, (_, shown, _) in enumerate(keys)]
-        query = sa.select(*labelled, *measures).select_from(table).where(condition)
+        query = sa.select(*labelled, *columns).select_from(table).where(condition)
         if labelled:
             query = query.group_by(*[grouped for _, _, grouped in keys]).order_by(
                 *[sa.nulls_last(grouped.asc()) for _, _, grouped in keys]
             )
         out = []
         for row in self.conn.execute(query).mappings():
-            group = {name: json_value(row[f"_g{i}"]) for i, (name, _, _) in enumerate(keys)}
+            group = {}
+            for i, (name, _, _) in enumerate(keys):
+                value = row[f"_g{i}"]
+                group[name] = json_value(measures.decimal(value) if i in decimal_keys else value)
             result: dict[str, Any] = {"group": group, "count": int(row["_count"])}
-            for measure in ("sum", "avg", "min", "max"):
-                result[measure] = {
-                    p.name: _number(row[f"{measure}_{p.name}"], p, measure) for p in numeric
-                }
+            found = [measures.values(f"m{i}", p.kind, row) for i, p in enumerate(numeric)]
+            for measure in measures.MEASURES:
+                result[measure] = {p.name: v[measure] for p, v in zip(numeric, found, strict=True)}
             out.append(result)
         return out
 
@@ -1399,17 +1390,3 @@ class RecordSession:
 def formats_uuid(value: Any) -> str:
     """An id in its one canonical form (lowercase, hyphenated); ValueError otherwise."""
     return str(uuid_text(value))
-
-
-def _number(value: Any, prop: Property, measure: str) -> Any:
-    """Aggregates as JSON numbers: ints stay ints, decimals become exact where possible."""
-    if value is None:
-        return None
-    if measure == "avg":
-        return float(value)
-    if prop.kind == "decimal":
-        exact = value if isinstance(value, Decimal) else Decimal(repr(value))
-        return int(exact) if exact == exact.to_integral_value() else float(exact)
-    if prop.kind in ("integer", "int64"):
-        return int(value)
-    return float(value)
