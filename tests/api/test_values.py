@@ -222,6 +222,21 @@ def _amounts(api: Api, *amounts: str) -> list[dict[str, Any]]:
     return found
 
 
+def test_aggregates_survive_a_huge_decimal_stored_before_the_limit(api: Api, db: Database) -> None:
+    """ "1e309" used to be accepted; from then on every aggregate of the type failed."""
+    _amounts(api, "0.5")
+    with db.write() as conn:  # as an older xrm stored it: SQLite text, PostgreSQL NUMERIC
+        conn.exec_driver_sql(
+            "INSERT INTO e_vprobe (id, version, created_at, updated_at, code, amount) VALUES "
+            "('00000000-0000-7000-8000-000000000001', 1, '2024-01-01', '2024-01-01', 'old', "
+            + ("'1E+309')" if db.dialect == "sqlite" else "1e309)")
+        )
+    [group] = api("{ vprobesAggregate { count sum avg max } }")["vprobesAggregate"]
+    assert group["count"] == 2 and group["max"]["amount"] == "1" + "0" * 309
+    assert group["sum"]["amount"] == "1" + "0" * 309 + ".5"
+    assert group["avg"]["amount"] == "5" + "0" * 308 + ".25"
+
+
 def test_decimal_aggregates_are_exact_and_spelled_as_decimals(api: Api) -> None:
     [group] = _amounts(api, "0.1", "0.2")
     assert (group["sum"]["amount"], group["avg"]["amount"]) == ("0.3", "0.15")
