@@ -59,11 +59,12 @@ def test_a_number_given_on_create_or_update_is_refused(
     assert [f.field for f in caught.value.faults] == ["inputs.1.number"]
     with tickets.session(admin) as s:
         made = s.create("ticket", {"title": "a", "number": None})  # null: the same as absent
+        assert s.create("ticket", {"title": "b", "number": " "})["number"] == "T-0002/2"
     assert made["number"] == "T-0001/1"
     with pytest.raises(ValidationFailed) as caught, tickets.session(admin) as s:
         s.update("ticket", made["id"], {"number": "T-0009/9"})
     assert [f.field for f in caught.value.faults] == ["number"]
-    assert numbers(tickets, admin) == ["T-0001/1"]
+    assert numbers(tickets, admin) == ["T-0001/1", "T-0002/2"]
 
 
 def test_kept_numbers_move_the_sequence_past_them(tickets: RecordService, admin: Actor) -> None:

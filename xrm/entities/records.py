@@ -132,11 +132,12 @@ def autonumber_pattern(template: str) -> re.Pattern[str]:
 def _numbered_faults(
     numbered: Sequence[Property], values: Mapping[str, Any], prefix: str = ""
 ) -> list[Fault]:
-    """Values given for auto-numbers, which only their sequence sets."""
+    """Values given for auto-numbers, which only their sequence sets (blank is no value)."""
     return [
         Fault(f"{prefix}{p.name}", f"is numbered automatically ({p.autonumber}); it cannot be set")
         for p in numbered
         if values.get(p.name) is not None
+        and not (isinstance(values[p.name], str) and not values[p.name].strip())
     ]
 
 
