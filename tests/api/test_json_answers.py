@@ -420,8 +420,9 @@ def test_values_are_spelled_exactly(
     body = answers.all_three(setup[1]["admin"], query, {})
     assert answers.answered == 1
     rows = {n["label"]: n for n in body["data"]["gadgets"]["nodes"]}
-    assert rows["tiny negative"]["price"] == "-1.234500E-7"
-    assert rows["zero with scale"]["price"] == "0E-8"
+    # Plain notation as written, never an exponent (0.0000000001, not 1E-10).
+    assert rows["tiny negative"]["price"] == "-0.0000001234500"
+    assert rows["zero with scale"]["price"] == "0.00000000"
     assert rows["zero small scale"]["price"] == "0.000000"
     assert rows["small exact"]["price"] == "0.000001"
     assert rows["negative"]["price"] == "-42.000"

@@ -61,7 +61,7 @@ def test_create_normalises_every_format_and_fills_system_fields(
                 "email": "  Min.Kim@Example.COM ",
                 "phone": "010-1234-5678",
                 "points": "9007199254740993",
-                "salary": "12345678901234567890.123456789",
+                "salary": "12345678901234567890.12345678",
                 "hired": "2024-03-01",
                 "seen_at": "2024-03-01T09:30:00+09:00",
                 "department": dept["id"],
@@ -78,7 +78,7 @@ def test_create_normalises_every_format_and_fills_system_fields(
         stored = s.get("employee", emp["id"])
     assert stored is not None
     assert stored["name"] == "김민준 (金敏俊)"
-    assert stored["salary"] == Decimal("12345678901234567890.123456789")
+    assert stored["salary"] == Decimal("12345678901234567890.12345678")
     assert stored["points"] == 9007199254740993
     assert stored["seen_at"].isoformat() == "2024-03-01T00:30:00+00:00"
     assert stored["department"] == dept["id"]

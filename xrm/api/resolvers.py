@@ -76,7 +76,8 @@ def get_one(entity: str) -> Resolver:
         session = ctx.reader()
         record = session.get(entity, id) if is_id(id) else None
         if record is not None:
-            preload(ctx, session, entity, [record], current(info).children)
+            with _graphql_paths(ctx, entity):
+                preload(ctx, session, entity, [record], current(info).children)
         return record
 
     return resolve
@@ -87,11 +88,11 @@ def list_of(entity: str) -> Resolver:
         ctx = _ctx(info)
         session = ctx.reader()
         field = current(info)
-        with _graphql_paths(ctx, entity):
+        with _graphql_paths(ctx, entity):  # nested lists' filters are checked in preload
             page = session.query(
                 entity, with_total=selects(field, "totalCount"), **list_arguments(ctx, entity, args)
             )
-        preload(ctx, session, entity, page.items, node_selections(field))
+            preload(ctx, session, entity, page.items, node_selections(field))
         return connection(page)
 
     return resolve

@@ -13,13 +13,18 @@ from typing import Any
 
 from graphql import GraphQLScalarType, value_from_ast_untyped
 
+from xrm.schemas.formats import decimal_text
+
 
 def _date(value: Any) -> str:
     return value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else str(value)
 
 
 def _exact(value: Any) -> str:
-    return str(value) if isinstance(value, (Decimal, int)) else str(Decimal(str(value)))
+    """A decimal exactly, in plain notation (``0.0000000001``, never ``1E-10``)."""
+    if isinstance(value, int):
+        return str(value)
+    return decimal_text(value if isinstance(value, Decimal) else Decimal(str(value)))
 
 
 def _same(value: Any) -> Any:

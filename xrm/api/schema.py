@@ -371,9 +371,11 @@ class SchemaBuilder:
         create: dict[str, GraphQLInputField] = {}
         patch: dict[str, GraphQLInputField] = {}
         for prop in et.properties.values():
+            if prop.autonumber:  # numbers are the sequence's alone
+                continue
             graphql = camel(prop.name) + ("Id" if prop.ref is not None else "")
             value = self._input_type(prop)
-            needed = prop.required and not prop.has_default and not prop.autonumber
+            needed = prop.required and not prop.has_default
             create[graphql] = GraphQLInputField(_nn(value) if needed else value)
             patch[graphql] = GraphQLInputField(value)
         owner = GraphQLInputField(

@@ -111,8 +111,10 @@ def _years_later(day: dt.date, years: int) -> dt.date:
 
 
 def _phone(rng: random.Random, country: str, mobile: bool = False) -> str:
+    """A number phonenumbers deems valid (its ranges have holes: 010-597x, +65 6623, 694x)."""
     if country == "KR" and mobile:
-        return f"010-{rng.randint(2000, 9999)}-{rng.randint(1000, 9999)}"
+        middle = rng.randint(2000, 9999)
+        return f"010-{middle - 100 if 5970 <= middle <= 5999 else middle}-{rng.randint(1000, 9999)}"
     if country == "KR":
         return (
             f"{rng.choice(['02', '031', '051'])}-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}"
@@ -122,7 +124,9 @@ def _phone(rng: random.Random, country: str, mobile: bool = False) -> str:
     if country == "GB":
         return f"+44 20 7946 0{rng.randint(0, 999):03d}"
     if country == "SG":
-        return f"+65 6{rng.randint(100, 999)} {rng.randint(1000, 9999)}"
+        block = rng.randint(100, 999)
+        block = block - 100 if block == 623 or 940 <= block <= 949 else block
+        return f"+65 6{block} {rng.randint(1000, 9999)}"
     return f"+81 3-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}"
 
 

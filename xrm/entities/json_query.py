@@ -17,7 +17,7 @@ record service, built from the same pieces: filters, orderings and tie
 breaks come from ``Compiler.where``/``ordering``/``order_clauses``, the rows
 a caller may read from ``RecordSession.rows`` at every level, page sizes from
 the same limits. Values are spelled as ``json_value`` spells them (ids and
-text as strings, decimals as ``str(Decimal)`` does, ISO dates and UTC
+text as strings, decimals in plain notation as ``decimal_text`` does, ISO dates and UTC
 date-times as ``isoformat`` does, floats as floats), big integers optionally
 as text.
 
@@ -43,7 +43,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from threading import Lock
 from typing import Any
 
@@ -270,25 +269,8 @@ class _PostgreSQL:
         return column
 
     def decimal(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        """A NUMERIC as ``str(Decimal)`` spells it: exponent notation below 1E-6."""
-        txt, num, f = sa.Text(), sa.Integer(), sa.func
-        plain = sa.or_(
-            sa.and_(x != 0, f.abs(x) >= sa.literal(Decimal("0.000001"), sa.Numeric())),
-            sa.and_(x == 0, f.scale(x, type_=num) < 7),
-        )
-        fraction = f.split_part(f.abs(x).cast(txt), ".", 2, type_=txt)
-        significant = f.ltrim(fraction, "0", type_=txt)
-        exponent = f.length(significant, type_=num) - f.length(fraction, type_=num) - 1
-        rest = sa.case(
-            (f.length(significant, type_=num) > 1, "." + f.substr(significant, 2, type_=txt)),
-            else_="",
-        )
-        sign = sa.case((x < 0, "-"), else_="")
-        return sa.case(
-            (plain, x.cast(txt)),
-            (x == 0, "0E-" + f.scale(x, type_=num).cast(txt)),
-            else_=sign + f.left(significant, 1, type_=txt) + rest + "E" + exponent.cast(txt),
-        )
+        """A NUMERIC as ``decimal_text`` spells it: PostgreSQL's own text, plain notation."""
+        return x.cast(sa.Text())
 
     def float(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
         """A float as a JSON number that reads back as a float (``3.0``, not ``3``)."""
@@ -357,7 +339,9 @@ class _SQLite(_PostgreSQL):
         return sa.func.json(column)
 
     def decimal(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        return x  # stored as the text ``str(Decimal)`` gives
+        # Stored as the text ``decimal_text`` gives; rows written before decimals were kept
+        # in plain notation may hold an exponent (1E-7): those are answered the ordinary way.
+        return sa.case((sa.func.instr(x, "E") > 0, self.sentinel()), else_=x)
 
     def float(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
         # JSON's own spelling of a REAL keeps 15 digits; 17 read back as the same float

@@ -180,13 +180,6 @@ class Field:
         on SQLite, where one value has many spellings (``10.50`` is ``10.5``)."""
         return self.comparable if self.exact_decimal_key else self.column
 
-    @property
-    def numeric(self) -> sa.ColumnElement[Any]:
-        """The expression to sum and average (a number, also for decimals kept as text)."""
-        if self.exact_decimal_key:
-            return sa.cast(self.column, sa.Float)
-        return self.column
-
 
 class RowAccess(Protocol):
     """What the caller may see: which rows of a type (None: all) and which fields are hidden."""
@@ -448,6 +441,8 @@ class Compiler:
                 raise ValueError(f"{op} works on text fields only")
             if not isinstance(raw, str):
                 raise ValueError(f"{op} takes a string")
+            if formats.NUL in raw:  # stored text holds none; SQLite's LIKE would match all
+                raise ValueError(formats.NUL_MESSAGE)
             return self._like(column, raw, op == "contains")
         if op in ORDERED_OPS:
             if field.kind in ("boolean", "uuid", "ref"):

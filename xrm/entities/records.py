@@ -16,12 +16,12 @@ never one per row.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,7 +29,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement
 
+from xrm.entities import measures
 from xrm.entities.catalog_state import Catalog
+from xrm.entities.measures import decimal_min
 from xrm.entities.query import BUCKETS, Compiler, Field, row_key
 from xrm.entities.registry import Registry
 from xrm.errors import (
@@ -40,6 +42,7 @@ from xrm.errors import (
     NotFound,
     Restricted,
     ValidationFailed,
+    XrmError,
 )
 from xrm.platform import audit
 from xrm.platform import tables as platform
@@ -70,6 +73,7 @@ SYSTEM_COLUMNS = (
     "owner_id",
 )
 _AUTONUMBER = re.compile(r"\{seq(?::(\d+))?\}")
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -117,6 +121,53 @@ def _page_size(first: int | None) -> int:
 def autonumber_text(template: str, value: int) -> str:
     """``"GRV-{seq:6}"`` with 42 gives ``"GRV-000042"``."""
     return _AUTONUMBER.sub(lambda m: str(value).zfill(int(m.group(1) or 0)), template)
+
+
+def autonumber_pattern(template: str) -> re.Pattern[str]:
+    """What ``autonumber_text`` makes of ``template``, with the (first) number as group 1."""
+    parts = _AUTONUMBER.split(template)[::2]  # the text between the {seq} placeholders
+    return re.compile("^" + r"(\d+)".join(re.escape(p) for p in parts) + "$")
+
+
+def _numbered_faults(
+    numbered: Sequence[Property], values: Mapping[str, Any], prefix: str = ""
+) -> list[Fault]:
+    """Values given for auto-numbers, which only their sequence sets (blank is no value)."""
+    return [
+        Fault(f"{prefix}{p.name}", f"is numbered automatically ({p.autonumber}); it cannot be set")
+        for p in numbered
+        if values.get(p.name) is not None
+        and not (isinstance(values[p.name], str) and not values[p.name].strip())
+    ]
+
+
+def _lost_race(entity: str, exc: sa.exc.IntegrityError) -> XrmError | None:
+    """What a constraint the checks before a write did not catch means to the caller.
+
+    The checks run first, so only a concurrent writer gets a row past them: a
+    unique value taken meanwhile (``DUPLICATE``), or a referenced record
+    deleted meanwhile (``CONFLICT``). The database's own text stays in the
+    log; anything else is not the caller's to know, and goes on as an
+    internal error (None here), logged with the request id by whoever answers.
+    """
+    kind = _constraint(exc.orig)
+    log.warning("%s: constraint %s failed: %s", entity, kind, exc.orig)
+    if kind == "unique":
+        return Duplicate(f"{entity}: a value that must be unique was taken meanwhile")
+    if kind == "foreign_key":
+        return Conflict(f"{entity}: a record it refers to was deleted meanwhile; try again")
+    return None
+
+
+def _constraint(error: Any) -> str:
+    """``unique``, ``foreign_key`` or ``other``: the kind of a driver's integrity error."""
+    state = getattr(error, "sqlstate", None)  # psycopg
+    name = getattr(error, "sqlite_errorname", "")  # sqlite3
+    if state == "23505" or name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
+        return "unique"
+    if state == "23503" or name == "SQLITE_CONSTRAINT_FOREIGNKEY":
+        return "foreign_key"
+    return "other"
 
 
 class StatementCache:
@@ -441,22 +492,34 @@ class RecordSession:
                     condition = columns[0].in_([k[0] for k in chunk])
                 else:
                     condition = sa.tuple_(*columns).in_(list(chunk))
-                query = sa.select(table.c.id, *columns).where(condition)
+                query = sa.select(table.c.id, table.c.owner_id, *columns).where(condition)
                 if exclude is not None:
                     query = query.where(table.c.id != exclude)
                 hit = self.conn.execute(query).first()
                 if hit is not None:
-                    key = tuple(hit[1:])
+                    key = tuple(hit[2:])
                     prefix = prefixes[keys.index(key)] if key in keys else ""
-                    raise self._duplicate(et, group, prefix, f"is already used by {hit[0]}")
+                    # The holder's id only for a caller who may read it: not a way to probe.
+                    shown = hit[0] if self._may_read(et.name, hit[1]) else None
+                    raise self._duplicate(et, group, prefix, "is already taken", shown)
+
+    def _may_read(self, entity: str, owner: str | None) -> bool:
+        scope = self.permissions.scope(entity, "read")
+        return scope == "all" or (scope == "own" and owner is not None and owner == self.actor.id)
 
     @staticmethod
-    def _duplicate(et: EntityType, group: Sequence[str], prefix: str, what: str) -> Duplicate:
+    def _duplicate(
+        et: EntityType, group: Sequence[str], prefix: str, what: str, holder: str | None = None
+    ) -> Duplicate:
         names = ", ".join(group)
+        if holder is not None:
+            what = f"{what} by {et.name} {holder}"
+        details: dict[str, Any] = {} if holder is None else {"record": holder}
         return Duplicate(
             f"{et.name}: the value of {names} {what}",
             errors=[Fault(f"{prefix}{n}", f"must be unique; {what}").as_dict() for n in group],
             fields=list(group),
+            **details,
         )
 
     def _next_numbers(self, et: EntityType, prop: Property, count: int) -> list[int]:
@@ -478,17 +541,71 @@ class RecordSession:
         ).scalar_one()
         return list(range(last - count + 1, last + 1))
 
+    def _number(self, et: EntityType, prop: Property, rows: Sequence[dict[str, Any]]) -> None:
+        """Give the rows without a value the sequence's next numbers.
+
+        Where the numbers are unique, a number some record already holds (set
+        by hand before numbers were the sequence's alone) is passed over, so
+        a database left with one is not stuck at it.
+        """
+        assert prop.autonumber is not None
+        missing = [r for r in rows if r.get(prop.name) is None]
+        column = self.catalog.tables[et.name].c[prop.column]
+        guarded = (prop.name,) in et.unique
+        while missing:
+            texts = [
+                autonumber_text(prop.autonumber, n)
+                for n in self._next_numbers(et, prop, len(missing))
+            ]
+            taken: set[str] = set()
+            if guarded:
+                for chunk in _chunks(texts):
+                    taken.update(
+                        r[0] for r in self.conn.execute(sa.select(column).where(column.in_(chunk)))
+                    )
+            for text in texts:
+                if text not in taken:
+                    missing.pop(0)[prop.name] = text
+
+    def _keep_numbers(self, et: EntityType, prop: Property, given: Iterable[Any]) -> None:
+        """Move the sequence past the numbers an import keeps, so none is handed out again."""
+        assert prop.autonumber is not None
+        pattern = autonumber_pattern(prop.autonumber)
+        found = [int(m.group(1)) for v in given if v is not None and (m := pattern.match(str(v)))]
+        kept = [n for n in found if autonumber_text(prop.autonumber, n) in given]
+        if not kept:
+            return
+        seq = platform.sequences
+        name = f"{et.name}.{prop.name}"
+        insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(seq)
+        self.conn.execute(insert.values(name=name, value=0).on_conflict_do_nothing())
+        self.conn.execute(
+            seq.update().where(seq.c.name == name, seq.c.value < max(kept)).values(value=max(kept))
+        )
+
     # --- create ------------------------------------------------------------------------------
 
-    def create(self, entity: str, values: Mapping[str, Any]) -> Record:
-        """Create one record; every failing field is reported at once (``VALIDATION_FAILED``)."""
-        return self._create(entity, [values], bulk=False)[0]
+    def create(
+        self, entity: str, values: Mapping[str, Any], *, keep_numbers: bool = False
+    ) -> Record:
+        """Create one record; every failing field is reported at once (``VALIDATION_FAILED``).
+
+        Auto-numbers are the sequence's alone: a value for one is refused,
+        unless ``keep_numbers`` (an import keeping its old numbers) says so;
+        the sequence then moves past every number kept.
+        """
+        return self._create(entity, [values], bulk=False, keep_numbers=keep_numbers)[0]
 
     def create_many(
-        self, entity: str, rows: Sequence[Mapping[str, Any]], *, prefix: str = "inputs"
+        self,
+        entity: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        prefix: str = "inputs",
+        keep_numbers: bool = False,
     ) -> list[Record]:
         """Create records all or nothing; faults are named ``inputs.<index>.<field>``."""
-        return self._create(entity, rows, bulk=True, prefix=prefix)
+        return self._create(entity, rows, bulk=True, prefix=prefix, keep_numbers=keep_numbers)
 
     def _create(
         self,
@@ -497,16 +614,20 @@ class RecordSession:
         *,
         bulk: bool,
         prefix: str = "inputs",
+        keep_numbers: bool = False,
     ) -> list[Record]:
         et = self.catalog.entity(entity)
         if et.system:
             raise ValidationFailed([Fault("", f"{entity} records are read-only here")])
         self.permissions.require(entity, "create")  # authorization comes before validation
+        if not rows:
+            return []
         requested = [v.get(OWNER) if isinstance(v, Mapping) else None for v in rows]
         for values in rows:
             if isinstance(values, Mapping):
                 self._writable(entity, values)
         self._may_assign(entity, (str(o) for o in requested if o is not None))
+        numbered = [p for p in et.properties.values() if p.autonumber]
         validator: RecordValidator = self.catalog.validators[entity]
         prefixes = [f"{prefix}.{i}." if bulk else "" for i in range(len(rows))]
         faults: list[Fault] = []
@@ -517,6 +638,8 @@ class RecordSession:
                 clean_rows.append({})
                 continue
             faults.extend(self._unknown_fields(et, values, here))
+            if not keep_numbers:
+                faults.extend(_numbered_faults(numbered, values, here))
             clean, own = validator.for_create(
                 {k: v for k, v in values.items() if k in et.properties}, here
             )
@@ -529,12 +652,10 @@ class RecordSession:
         if faults:
             raise ValidationFailed(faults)
         self._check_unique(et, clean_rows, prefixes)
-        for prop in et.properties.values():
-            if prop.autonumber:
-                missing = [r for r in clean_rows if r.get(prop.name) is None]
-                numbers = self._next_numbers(et, prop, len(missing)) if missing else []
-                for pending, number in zip(missing, numbers, strict=True):
-                    pending[prop.name] = autonumber_text(prop.autonumber, number)
+        for prop in numbered:
+            if keep_numbers:
+                self._keep_numbers(et, prop, {r.get(prop.name) for r in clean_rows})
+            self._number(et, prop, clean_rows)
         now = dt.datetime.now(dt.UTC)
         table = self.catalog.tables[entity]
         inserts: list[dict[str, Any]] = []
@@ -567,8 +688,9 @@ class RecordSession:
             with self.conn.begin_nested():
                 self.conn.execute(table.insert(), rows)
         except sa.exc.IntegrityError as exc:
-            # Lost a race with a concurrent writer after our checks passed.
-            raise Duplicate(f"{et.name}: a unique value is already used ({exc.orig})") from None
+            if (known := _lost_race(et.name, exc)) is None:
+                raise
+            raise known from None
 
     # --- read --------------------------------------------------------------------------------
 
@@ -904,6 +1026,7 @@ class RecordSession:
         if readable is not None:
             condition = sa.and_(condition, readable)
         keys: list[tuple[str, Any, Any]] = []  # (name, value shown, value grouped by)
+        decimal_keys: set[int] = set()  # positions in keys of decimal fields
         faults: list[Fault] = []
         for index, spec in enumerate(group_by or ()):
             name, _, unit = str(spec).partition(":")
@@ -923,8 +1046,9 @@ class RecordSession:
                 keys.append((str(spec), bucket, bucket))
             elif fld.kind in ("array", "object"):
                 faults.append(Fault(path, "lists and objects cannot be grouped"))
-            elif fld.exact_decimal_key:  # one group per value, whatever the spellings
-                keys.append((str(spec), sa.func.min(fld.column), fld.comparable))
+            elif fld.kind == "decimal":  # one group per value, shown in its longest spelling
+                decimal_keys.add(len(keys))
+                keys.append((str(spec), decimal_min(fld.column, self.dialect), fld.comparable))
             else:
                 keys.append((str(spec), fld.column, fld.column))
         if faults:
@@ -933,38 +1057,26 @@ class RecordSession:
         numeric = [
             p for p in et.properties.values() if p.kind in NUMERIC_KINDS and p.name not in hidden
         ]
-        measures: list[Any] = [sa.func.count().label("_count")]
-        for prop in numeric:
-            fld = self.compiler.field(entity, table, prop.name, prop.name)
-            value = fld.numeric
-            # PostgreSQL's avg of floats also sums their squares: it overflows from about 1e154.
-            avg = (
-                sa.func.sum(value) / sa.func.nullif(sa.func.count(value), 0)
-                if prop.kind == "number"
-                else sa.func.avg(value)
-            )
-            measures.extend(
-                [
-                    sa.func.sum(value).label(f"sum_{prop.name}"),
-                    avg.label(f"avg_{prop.name}"),
-                    sa.func.min(value).label(f"min_{prop.name}"),
-                    sa.func.max(value).label(f"max_{prop.name}"),
-                ]
-            )
+        columns: list[Any] = [sa.func.count().label("_count")]
+        for index, prop in enumerate(numeric):
+            column = table.c[prop.column]
+            columns.extend(measures.columns(f"m{index}", prop.kind, column, self.dialect))
         labelled = [shown.label(f"_g{i}") for i, (_, shown, _) in enumerate(keys)]
-        query = sa.select(*labelled, *measures).select_from(table).where(condition)
+        query = sa.select(*labelled, *columns).select_from(table).where(condition)
         if labelled:
             query = query.group_by(*[grouped for _, _, grouped in keys]).order_by(
                 *[sa.nulls_last(grouped.asc()) for _, _, grouped in keys]
             )
         out = []
         for row in self.conn.execute(query).mappings():
-            group = {name: json_value(row[f"_g{i}"]) for i, (name, _, _) in enumerate(keys)}
+            group = {}
+            for i, (name, _, _) in enumerate(keys):
+                value = row[f"_g{i}"]
+                group[name] = json_value(measures.decimal(value) if i in decimal_keys else value)
             result: dict[str, Any] = {"group": group, "count": int(row["_count"])}
-            for measure in ("sum", "avg", "min", "max"):
-                result[measure] = {
-                    p.name: _number(row[f"{measure}_{p.name}"], p, measure) for p in numeric
-                }
+            found = [measures.values(f"m{i}", p.kind, row) for i, p in enumerate(numeric)]
+            for measure in measures.MEASURES:
+                result[measure] = {p.name: v[measure] for p, v in zip(numeric, found, strict=True)}
             out.append(result)
         return out
 
@@ -1011,6 +1123,7 @@ class RecordSession:
                 currentVersion=row["version"],
             )
         faults = self._unknown_fields(et, patch, "")
+        faults.extend(_numbered_faults([p for p in et.properties.values() if p.autonumber], patch))
         clean, own = self.catalog.validators[entity].for_patch(
             {k: v for k, v in patch.items() if k in et.properties}
         )
@@ -1047,7 +1160,9 @@ class RecordSession:
                     .values(values)
                 )
         except sa.exc.IntegrityError as exc:
-            raise Duplicate(f"{entity}: a unique value is already used ({exc.orig})") from None
+            if (known := _lost_race(entity, exc)) is None:
+                raise
+            raise known from None
         if done.rowcount != 1:
             raise Conflict(f"{entity} {record_id} changed meanwhile; reload and try again")
         self._note(
@@ -1308,21 +1423,24 @@ class RecordSession:
         to_id: str,
         attributes: Mapping[str, Any] | None = None,
     ) -> bool:
-        """Link two records (again: replaces the link's attributes); both must exist."""
+        """Link two records; both must exist.
+
+        Linking a linked pair again replaces its attributes when ``attributes``
+        are given, and keeps them when they are not (None).
+        """
         rel = self.catalog.relationship(relationship)
         self.permissions.require(rel.from_entity, "update")
         self.permissions.require(rel.to_entity, "update")
         validator = self.catalog.link_validators[relationship]
-        attributes = attributes or {}
+        given = attributes or {}
         faults = [
             Fault(f"attributes.{k}", f"{relationship} has no attribute {k!r}")
-            for k in attributes
+            for k in given
             if k not in rel.properties
         ]
         clean, own = validator.for_create(
-            {k: v for k, v in attributes.items() if k in rel.properties}, "attributes."
+            {k: v for k, v in given.items() if k in rel.properties}, "attributes."
         )
-        faults.extend(own)
         keys: dict[str, str] = {}
         for name, value, entity in (
             ("fromId", from_id, rel.from_entity),
@@ -1336,12 +1454,16 @@ class RecordSession:
             if not self._existing(entity, [keys[name]]):
                 faults.append(Fault(name, f"no {entity} with id {value}"))
         if faults:
-            raise ValidationFailed(faults)
+            raise ValidationFailed([*faults, *own])
         self._may_link(rel, keys["fromId"], keys["toId"])
         table = self.catalog.link_tables[relationship]
         match = sa.and_(table.c.from_id == keys["fromId"], table.c.to_id == keys["toId"])
-        columns = {p.column: clean.get(p.name) for p in rel.properties.values()}
         existing = self.conn.execute(sa.select(table.c.from_id).where(match)).first()
+        if existing is not None and attributes is None:
+            return True  # linked already, and nothing to change
+        if own:  # a new link, or new attributes: they must hold
+            raise ValidationFailed(own)
+        columns = {p.column: clean.get(p.name) for p in rel.properties.values()}
         if existing is None:
             self.conn.execute(
                 table.insert().values(
@@ -1399,17 +1521,3 @@ class RecordSession:
 def formats_uuid(value: Any) -> str:
     """An id in its one canonical form (lowercase, hyphenated); ValueError otherwise."""
     return str(uuid_text(value))
-
-
-def _number(value: Any, prop: Property, measure: str) -> Any:
-    """Aggregates as JSON numbers: ints stay ints, decimals become exact where possible."""
-    if value is None:
-        return None
-    if measure == "avg":
-        return float(value)
-    if prop.kind == "decimal":
-        exact = value if isinstance(value, Decimal) else Decimal(repr(value))
-        return int(exact) if exact == exact.to_integral_value() else float(exact)
-    if prop.kind in ("integer", "int64"):
-        return int(value)
-    return float(value)

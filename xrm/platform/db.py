@@ -18,6 +18,7 @@ from psycopg.types.string import TextLoader
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from xrm.platform import sqlite_functions
 from xrm.platform.settings import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -53,6 +54,7 @@ def _sqlite_engine(url: sa.URL) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        sqlite_functions.install(dbapi_connection)  # exact sums, minimums, maximums
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Connection) -> None:

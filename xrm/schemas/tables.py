@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from xrm.schemas.formats import decimal_text
 from xrm.schemas.model import EntityType, Property, Relationship
 from xrm.schemas.naming import constraint_name
 
@@ -37,8 +38,8 @@ class ExactDecimal(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if dialect.name == "sqlite":
-            return str(value)
+        if dialect.name == "sqlite":  # plain notation, as PostgreSQL's NUMERIC spells it too
+            return decimal_text(value) if isinstance(value, Decimal) else str(value)
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:

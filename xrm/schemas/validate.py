@@ -56,6 +56,7 @@ def _base(prop: Property, phone_region: str) -> Normaliser:
 def _object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("expected a JSON object")
+    formats.json_data(value)
     return value
 
 
