@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,7 +116,7 @@ class _Guarded:
         self._waiting_past: Any = None
         self._admitted = False
         if len(_open) >= guard.max_connections and not _evict_one():
-            log.warning("xrm: %d connections are busy; refused one more", len(_open))
+            _warn_refusing(len(_open))
             transport.close()
             return
         self._admitted = True
@@ -170,6 +171,22 @@ class _Guarded:
         _open.pop(self, None)
         if not self.transport.is_closing():
             self.transport.abort()
+
+
+_last_warning = 0.0
+
+
+def _warn_refusing(busy: int) -> None:
+    """Say so when connections are refused, once a minute at most (an attack is many)."""
+    global _last_warning
+    now = time.monotonic()
+    if now - _last_warning >= 60:
+        _last_warning = now
+        log.warning(
+            "xrm: all %d connections are busy answering requests; refusing new ones "
+            "(XRM_HTTP_MAX_CONNECTIONS)",
+            busy,
+        )
 
 
 def _evict_one() -> bool:

@@ -225,7 +225,9 @@ class _Walk:
 
     # --- selections ------------------------------------------------------------------------
 
-    def selections(self, node: SelectionSetNode, parent: Any, introspection: _Nesting | None) -> _Stats:
+    def selections(
+        self, node: SelectionSetNode, parent: Any, introspection: _Nesting | None
+    ) -> _Stats:
         """``introspection``: None outside introspection, else the lists nested so far."""
         stats = _Stats()
         for selection in node.selections:
@@ -261,7 +263,9 @@ class _Walk:
         self._measured[key] = stats
         return stats
 
-    def field(self, node: FieldNode, parent: Any, introspection: _Nesting | None, stats: _Stats) -> None:
+    def field(
+        self, node: FieldNode, parent: Any, introspection: _Nesting | None, stats: _Stats
+    ) -> None:
         name = node.name.value
         if node.alias is not None:
             stats.aliases += 1
