@@ -1,10 +1,16 @@
 """``/graphql``: strawberry's HTTP view, executing off the event loop on the current schema.
 
-Three things differ from strawberry's stock ASGI view:
+What differs from strawberry's stock ASGI view:
 
 - the schema is the registry's current one, looked up (and, after a
   definition change, rebuilt) per request, so every server process serves a
   change on its very next request;
+- each request is parsed once, with the token limit (``xrm.api.document``),
+  before anything else, and checked against the limits (``xrm.api.limits``)
+  before it runs;
+- GraphiQL comes from this server's own files (``xrm.api.graphiql``), and a
+  signed-in admin UI session may use it: its cookie counts together with its
+  CSRF token in ``X-XRM-CSRF``, never alone;
 - execution runs in a worker thread (``execute_sync``): resolvers call the
   database synchronously, and the event loop keeps answering meanwhile;
 - errors follow CONTRACT §4: each carries ``extensions.code``; anything that
