@@ -14,13 +14,16 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from xrm.admin_ui import headers as admin_headers
 from xrm.admin_ui.auth import Door
 from xrm.admin_ui.routes import routes as admin_routes
+from xrm.api import graphiql
 from xrm.api.context import Services
 from xrm.api.view import GraphQLView
 from xrm.entities.records import RecordService
@@ -29,6 +32,7 @@ from xrm.platform import heap
 from xrm.platform.db import Database
 from xrm.platform.keys import secret_key
 from xrm.platform.settings import Settings
+from xrm.request_body import RequestBodyLimit
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -63,8 +67,10 @@ def create_app(settings: Settings, *, serving: bool = False) -> Starlette:
         app.state.db = db
         app.state.registry = registry
         app.state.records = records
-        app.state.graphql = GraphQLView(db, Services(registry, records))
-        app.state.admin_door = Door(db, await run_in_threadpool(secret_key, db, settings))
+        door = Door(db, await run_in_threadpool(secret_key, db, settings))
+        app.state.admin_door = door
+        # A signed-in admin session may use /graphql too (GraphiQL, with its CSRF header).
+        app.state.graphql = GraphQLView(db, Services(registry, records), sessions=door.session)
         if serving:
             # Build the schema before the first request, then settle the heap around it.
             await run_in_threadpool(app.state.graphql.schemas.warm)
@@ -77,9 +83,20 @@ def create_app(settings: Settings, *, serving: bool = False) -> Starlette:
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/graphql", _GraphQLEndpoint(), methods=["GET", "POST"]),
+        Route(graphiql.ASSET_PATH + "/{name}", graphiql.asset, methods=["GET"]),
+        admin_headers.static_files(),
         *admin_routes(),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    middleware = [
+        # Outermost: no route reads a body before its size and pace are checked.
+        Middleware(
+            RequestBodyLimit,
+            max_bytes=settings.max_body_bytes,
+            timeout=settings.http_body_timeout,
+        ),
+        Middleware(admin_headers.AdminHeaders),
+    ]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
 def app_from_env() -> Starlette:

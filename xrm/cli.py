@@ -271,8 +271,14 @@ def _load_demo(settings: Settings, db: Database) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings, db: Database) -> int:
-    """Serve the application with uvicorn, in one process or several."""
+    """Serve the application with uvicorn, in one process or several.
+
+    uvicorn runs with xrm's guarded HTTP protocol and timeouts (``xrm.serving``:
+    ``XRM_HTTP_*``), so slow or idle clients cannot exhaust the server.
+    """
     import uvicorn
+
+    from xrm import serving
 
     if args.workers < 1:
         raise CommandError("--workers takes a number of at least 1", EXIT_USAGE)
@@ -280,6 +286,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, db: Database) -> int
         _load_demo(settings, db)
     db.dispose()  # the server processes open their own connections
     print(f"xrm: listening on http://{args.host}:{args.port} ({_shown_url(settings)})", flush=True)
+    serving.configure(settings)  # also fits the open-file limit, which worker processes inherit
+    options = serving.uvicorn_options(settings)
     if args.workers > 1:
         # Each worker process imports the factory and reads its settings from the environment.
         os.environ.update(settings_environment(settings))
@@ -289,11 +297,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, db: Database) -> int
             host=args.host,
             port=args.port,
             workers=args.workers,
+            **options,
         )
     else:
         from xrm.app import create_app
 
-        uvicorn.run(create_app(settings, serving=True), host=args.host, port=args.port)
+        uvicorn.run(create_app(settings, serving=True), host=args.host, port=args.port, **options)
     return 0
 
 

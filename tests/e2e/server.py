@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Protocol
@@ -42,14 +43,30 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(database: ServedDatabase, log: Path, *args: str) -> Iterator[str]:
-    """Start ``xrm serve`` with ``args``, wait until ``/healthz`` answers, stop it afterwards."""
+def running_server(
+    database: ServedDatabase,
+    log: Path,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    max_open_files: int | None = None,
+) -> Iterator[str]:
+    """Start ``xrm serve`` with ``args``, wait until ``/healthz`` answers, stop it afterwards.
+
+    ``env`` adds settings (``XRM_*``) to the server's environment; ``max_open_files``
+    starts it under that open-file limit (``ulimit -n``).
+    """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+
+    def limit_files() -> None:
+        if max_open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
+
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [*xrm_command(), "--db", database.url, "serve", "--port", str(port), *args],
-            env=database.environment(),
+            env={**database.environment(), **(env or {})},
+            preexec_fn=limit_files if max_open_files is not None else None,
             cwd=log.parent,
             stdin=subprocess.DEVNULL,
             stdout=out,

@@ -90,7 +90,8 @@ def test_healthz_answers_while_heavy_queries_run(
         db.dispose()
     heavy = """{ customers(first: 200) { totalCount nodes { name history { action }
                   contacts(first: 50) { nodes { fullName customer { name } } }
-                  contracts(first: 50) { nodes { title assets { nodes { name } } } } } } }"""
+                  contracts(first: 50) { nodes { title
+                    assets(first: 5) { nodes { name } } } } } } }"""
     log = tmp_path / "serve.log"
     with running_server(test_database, log, "--demo") as base:
         stop = threading.Event()

@@ -28,7 +28,9 @@ from xrm.platform.keys import sign, unsign
 
 SESSION_COOKIE = "xrm_session"
 LOGIN_COOKIE = "xrm_login"
-COOKIE_PATH = "/admin"
+# "/", not "/admin": a signed-in session also opens GraphiQL at /graphql, where it
+# counts only together with its CSRF token (``xrm.api.view``).
+COOKIE_PATH = "/"
 
 
 @dataclass(frozen=True, slots=True)

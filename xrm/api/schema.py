@@ -560,10 +560,14 @@ class GeneratedSchema:
         context_value: Any = None,
         operation_name: str | None = None,
         allowed_operation_types: set[OperationType] | None = None,
+        document: DocumentNode | None = None,
     ) -> ExecutionResult:
-        document = _parse(query)
-        if isinstance(document, GraphQLError):
-            return ExecutionResult(data=None, errors=[document])
+        """Run ``query``; ``document`` is its parse when the caller already has it (the view)."""
+        if document is None:
+            parsed = _parse(query)
+            if isinstance(parsed, GraphQLError):
+                return ExecutionResult(data=None, errors=[parsed])
+            document = parsed
         if allowed_operation_types is not None:
             kind = _operation_type(document, operation_name)
             if kind is not None and kind not in allowed_operation_types:

@@ -1,10 +1,16 @@
 """``/graphql``: strawberry's HTTP view, executing off the event loop on the current schema.
 
-Three things differ from strawberry's stock ASGI view:
+What differs from strawberry's stock ASGI view:
 
 - the schema is the registry's current one, looked up (and, after a
   definition change, rebuilt) per request, so every server process serves a
   change on its very next request;
+- each request is parsed once, with the token limit (``xrm.api.document``),
+  before anything else, and checked against the limits (``xrm.api.limits``)
+  before it runs;
+- GraphiQL comes from this server's own files (``xrm.api.graphiql``), and a
+  signed-in admin UI session may use it: its cookie counts together with its
+  CSRF token in ``X-XRM-CSRF``, never alone;
 - execution runs in a worker thread (``execute_sync``): resolvers call the
   database synchronously, and the event loop keeps answering meanwhile;
 - errors follow CONTRACT §4: each carries ``extensions.code``; anything that
@@ -23,15 +29,17 @@ Three things differ from strawberry's stock ASGI view:
 
 from __future__ import annotations
 
+import hmac
 import logging
 import secrets
 import threading
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import strawberry
 from cross_web import HTTPException
-from graphql import GraphQLError, OperationDefinitionNode, parse
-from graphql.error import GraphQLSyntaxError
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -45,13 +53,14 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from xrm.api import express, limits
+from xrm.api import express, graphiql, limits
 from xrm.api.context import RequestContext, Services, record_use
+from xrm.api.document import parse_document
 from xrm.api.limits import Limits
 from xrm.api.schema import GeneratedSchema, build_schema
 from xrm.errors import LimitExceeded, Unauthenticated, ValidationFailed, XrmError
 from xrm.platform.db import Database
-from xrm.platform.identity import hash_token
+from xrm.platform.identity import Actor, hash_token
 from xrm.schemas.formats import json_bytes
 
 log = logging.getLogger("xrm.api")
@@ -122,14 +131,8 @@ def _is_request_error(result: ExecutionResult) -> bool:
     )
 
 
-def _operation_kind(
-    query: str, operation_name: str | None, max_tokens: int
-) -> OperationType | None:
+def _operation_kind(document: DocumentNode, operation_name: str | None) -> OperationType | None:
     """The type of the operation a request would run, or None if that is not yet clear."""
-    try:
-        document = parse(query, max_tokens=max_tokens)
-    except GraphQLSyntaxError:
-        return None  # execution reports the syntax error
     for definition in document.definitions:
         if isinstance(definition, OperationDefinitionNode) and (
             operation_name is None
@@ -179,14 +182,8 @@ class SchemaCache:
             return schema
 
 
-def _only_typename(query: str | None) -> bool:
+def _only_typename(document: DocumentNode) -> bool:
     """True for a document that asks nothing but ``__typename`` (allowed without a token)."""
-    if not query:
-        return False
-    try:
-        document = parse(query)
-    except GraphQLSyntaxError:
-        return True  # let execution report the syntax error
     for definition in document.definitions:
         if not isinstance(definition, OperationDefinitionNode):
             return False
@@ -194,6 +191,27 @@ def _only_typename(query: str | None) -> bool:
             if getattr(getattr(selection, "name", None), "value", None) != "__typename":
                 return False
     return True
+
+
+class SignedInSession(Protocol):
+    """What the view needs of an admin UI session (``xrm.platform.sessions.Session``)."""
+
+    @property
+    def actor(self) -> Actor: ...
+
+    @property
+    def csrf(self) -> str: ...
+
+
+SessionLookup = Callable[[Request], Awaitable[SignedInSession | None]]
+
+
+def _same_origin(request: Request) -> bool:
+    """False when the browser says the request comes from another site's page."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc.lower() == (request.headers.get("host") or "").lower()
 
 
 def _format(error: GraphQLError, request_id: str) -> dict[str, Any]:
@@ -235,7 +253,9 @@ class _Placeholder:
 class GraphQLView(GraphQL[RequestContext, None]):
     """strawberry's ASGI view on the registry's live schema; see the module docstring."""
 
-    def __init__(self, db: Database, services: Services) -> None:
+    def __init__(
+        self, db: Database, services: Services, sessions: SessionLookup | None = None
+    ) -> None:
         super().__init__(
             strawberry.Schema(query=_Placeholder.Query),
             graphql_ide="graphiql",
@@ -245,6 +265,29 @@ class GraphQLView(GraphQL[RequestContext, None]):
         self.services = services
         self.schemas = SchemaCache(services)
         self.limits = Limits.from_settings(services.records.settings)
+        # The admin UI's sessions: a signed-in browser may use /graphql (GraphiQL).
+        self.sessions = sessions
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL from this server's own files (``xrm.api.graphiql``)."""
+        session = await self.sessions(request) if self.sessions is not None else None
+        return graphiql.page(session.csrf if session is not None else None)
+
+    async def _cookie_actor(self, request: Request) -> Actor | None:
+        """The signed-in admin session's user, when the request proves it comes from our page.
+
+        A cookie rides along with any request a browser sends, including one a
+        hostile page makes it send; so the session counts only with its CSRF
+        token in the ``X-XRM-CSRF`` header (which another site's page can
+        neither read nor send) and no foreign ``Origin``.
+        """
+        sent = request.headers.get(graphiql.CSRF_HEADER)
+        if self.sessions is None or not sent or not _same_origin(request):
+            return None
+        session = await self.sessions(request)
+        if session is None or not hmac.compare_digest(session.csrf.encode(), sent.encode()):
+            return None
+        return session.actor
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -356,7 +399,10 @@ class GraphQLView(GraphQL[RequestContext, None]):
             content_type, _ = parse_content_type(request.content_type or "")
             if content_type.lower() != JSON:
                 raise HTTPException(415, "Send the request as application/json")
-            data = self.parse_json(await request.get_body())
+            try:
+                data = self.parse_json(await request.get_body())
+            except RecursionError:
+                raise HTTPException(400, "The request body is nested too deeply") from None
         if isinstance(data, list):
             raise HTTPException(400, "Batching is not enabled")
         if not isinstance(data, dict):
@@ -396,7 +442,10 @@ class GraphQLView(GraphQL[RequestContext, None]):
             # The sub-response: process_result sets its status, create_response its type.
             response.media_type = _media_type(request)
             request.state.xrm_response = response
-        context = RequestContext(self.services, None, request_id, token=bearer)
+        actor = None
+        if bearer is None and isinstance(request, Request):
+            actor = await self._cookie_actor(request)
+        context = RequestContext(self.services, actor, request_id, token=bearer)
         context.express_key = getattr(request.state, "xrm_express_key", None)
         return context
 
@@ -429,18 +478,31 @@ class GraphQLView(GraphQL[RequestContext, None]):
         if data.query is None:
             raise MissingQueryError
         try:
+            # Parsed once, with the token limit, before anything else: whatever the
+            # caller sends, with or without a token, costs at most that many tokens.
+            try:
+                document = parse_document(data.query, self.limits.max_tokens)
+            except LimitExceeded as exc:
+                return _refused(exc)
+            if isinstance(document, GraphQLError):
+                return ExecutionResult(data=None, errors=[document])
             if OperationType.MUTATION not in allowed:
                 # Refused by method before anything else, authentication included.
-                kind = _operation_kind(data.query, data.operation_name, self.limits.max_tokens)
+                kind = _operation_kind(document, data.operation_name)
                 if kind is not None and kind not in allowed:
                     raise InvalidOperationTypeError(kind)
             context.authenticate()
             schema = self.schemas.current(context)
-            if context.actor is None and not _only_typename(data.query):
-                message = "authentication required: send Authorization: Bearer <token>"
+            if context.actor is None and not _only_typename(document):
+                message = (
+                    "authentication required: send Authorization: Bearer <token> "
+                    "(in a browser, sign in at /admin/login and open /graphql again)"
+                )
                 return _refused(Unauthenticated(message))
             try:
-                limits.check(self.limits, data.query, data.variables, data.operation_name)
+                limits.check(
+                    self.limits, document, schema.graphql, data.variables, data.operation_name
+                )
             except LimitExceeded as exc:
                 return _refused(exc)
             result = schema.execute_sync(
@@ -449,6 +511,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
                 context_value=context,
                 operation_name=data.operation_name,
                 allowed_operation_types=allowed,
+                document=document,
             )
             if not result.errors:
                 self._remember(schema, context)

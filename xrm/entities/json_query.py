@@ -52,8 +52,7 @@ from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.sql import ColumnElement
 
 from xrm.entities.query import SYSTEM_FIELDS
-from xrm.entities.records import DEFAULT_PAGE, MAX_PAGE, RecordSession
-from xrm.errors import Fault, ValidationFailed
+from xrm.entities.records import RecordSession, page_size
 from xrm.schemas.formats import uuid_text
 from xrm.schemas.model import Relationship
 
@@ -619,7 +618,7 @@ class JsonQuery:
         link: tuple[sa.FromClause, Relationship] | None,
     ) -> ColumnElement[Any]:
         """One page of ``entity`` rows from ``source`` (matching the parent), as the shape says."""
-        size = _page_size(part.first)
+        size = page_size(part.first, self.session.settings)
         conditions = [
             *match,
             self.compiler.where(entity, table, part.filter),
@@ -689,12 +688,3 @@ def _has(shape: Part, kind: type) -> bool:
     if isinstance(shape, kind):
         return True
     return isinstance(shape, Obj) and any(_has(p, kind) for _, p in shape.fields)
-
-
-def _page_size(first: int | None) -> int:
-    """``first`` as the record service takes it (the same default and limits)."""
-    if first is None:
-        return DEFAULT_PAGE
-    if first < 0 or first > MAX_PAGE:
-        raise ValidationFailed([Fault("first", f"between 0 and {MAX_PAGE}")])
-    return first

@@ -57,8 +57,6 @@ from xrm.schemas.validate import RecordValidator
 
 Record = dict[str, Any]
 
-DEFAULT_PAGE = 50
-MAX_PAGE = 500
 CHUNK = 500  # ids per IN (...) list
 ERASED = "[erased]"  # what an erased value reads as in the audit trail
 OWNER = "owner"  # the one system field a caller may write (reassigning the record)
@@ -108,13 +106,16 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _page_size(first: int | None) -> int:
+def page_size(first: int | None, settings: Settings) -> int:
+    """``first`` checked against the page settings every reader shares; the default if None."""
     if first is None:
-        return DEFAULT_PAGE
+        return settings.page_size
     if first < 0:
         raise ValidationFailed([Fault("first", "must not be negative")])
-    if first > MAX_PAGE:
-        raise ValidationFailed([Fault("first", f"at most {MAX_PAGE} records per page")])
+    if first > settings.max_page_size:
+        raise ValidationFailed(
+            [Fault("first", f"at most {settings.max_page_size} records per page")]
+        )
     return first
 
 
@@ -264,6 +265,7 @@ class RecordSession:
         self.actor = actor
         self.channel = channel
         self.request_id = request_id
+        self.settings = settings
         self.dialect = conn.dialect.name
         self.permissions = Permissions.of(actor, catalog.roles)
         self.compiler = Compiler(catalog, self.dialect, settings.phone_region, access=self)
@@ -815,7 +817,7 @@ class RecordSession:
         """
         et = self.catalog.entity(entity)
         table = self.catalog.tables[entity]
-        size = _page_size(first)
+        size = page_size(first, self.settings)
         readable = self.rows(entity, table)
         condition = self.compiler.where(entity, table, filter)
         if readable is not None:
@@ -901,7 +903,7 @@ class RecordSession:
         Each parent gets its own page of at most ``first`` records, cut with a
         window function partitioned by parent.
         """
-        size = _page_size(first)
+        size = page_size(first, self.settings)
         inverse = self.catalog.inverses.get(entity, {}).get(field_name)
         link = self.catalog.links.get(entity, {}).get(field_name)
         if inverse is None and link is None:

@@ -19,6 +19,9 @@ class Settings:
     database_schema: str | None = None
     phone_region: str = "KR"
     secret_key: str | None = None
+    # Records per page: what a list without ``first`` gets, and the most ``first`` may ask.
+    # Every reader (graphql-core, the fast path, the one-statement plan, the record
+    # service) takes both from here.
     default_page_size: int = 50
     max_page_size: int = 500
     # GraphQL limits (CONTRACT §4); a request over one is refused before it runs.
@@ -26,7 +29,27 @@ class Settings:
     graphql_max_aliases: int = 100
     graphql_max_tokens: int = 10_000
     graphql_max_cost: int = 250_000
+    graphql_max_filter_depth: int = 10
+    graphql_max_filter_width: int = 1_000
     graphql_introspection: bool = True
+    # Inputs one request may create or change (``createXs(inputs:)``, ``input`` arguments).
+    max_batch: int = 1_000
+    # Request bodies larger than this are refused with 413 while they are being read.
+    max_body_mb: int = 4
+    # What ``xrm serve`` allows a client (seconds; connections per server process).
+    http_header_timeout: int = 10
+    http_body_timeout: int = 60
+    http_keep_alive_timeout: int = 5
+    http_max_connections: int = 1_000
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self.max_body_mb * 1024 * 1024
+
+    @property
+    def page_size(self) -> int:
+        """Records a list without ``first`` gets: the default, never above the maximum."""
+        return min(self.default_page_size, self.max_page_size)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -41,8 +64,16 @@ class Settings:
             graphql_max_aliases=_int(env, "XRM_GRAPHQL_MAX_ALIASES", 100),
             graphql_max_tokens=_int(env, "XRM_GRAPHQL_MAX_TOKENS", 10_000),
             graphql_max_cost=_int(env, "XRM_GRAPHQL_MAX_COST", 250_000),
+            graphql_max_filter_depth=_int(env, "XRM_GRAPHQL_MAX_FILTER_DEPTH", 10),
+            graphql_max_filter_width=_int(env, "XRM_GRAPHQL_MAX_FILTER_WIDTH", 1_000),
             graphql_introspection=env.get("XRM_GRAPHQL_INTROSPECTION", "1").lower()
             not in ("0", "false", "no", "off"),
+            max_batch=_int(env, "XRM_MAX_BATCH", 1_000),
+            max_body_mb=_int(env, "XRM_MAX_BODY_MB", 4),
+            http_header_timeout=_int(env, "XRM_HTTP_HEADER_TIMEOUT", 10),
+            http_body_timeout=_int(env, "XRM_HTTP_BODY_TIMEOUT", 60),
+            http_keep_alive_timeout=_int(env, "XRM_HTTP_KEEP_ALIVE_TIMEOUT", 5),
+            http_max_connections=_int(env, "XRM_HTTP_MAX_CONNECTIONS", 1_000),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **clean)  # type: ignore[arg-type]
