@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from xrm.app import create_app
 from xrm.entities.catalog import definitions
 from xrm.entities.registry import Registry
-from xrm.platform import tables
+from xrm.platform import tables, throttle
 from xrm.platform.db import Database
 from xrm.platform.identity import create_user
 from xrm.platform.keys import sign
@@ -230,3 +230,13 @@ def test_the_page_language_follows_the_user_then_the_browser(
     with db.write() as conn:
         conn.execute(tables.users.update().values(locale="en-GB"))
     assert '<html lang="en">' in client.get("/admin/", headers=korean).text
+
+
+def test_right_passwords_never_count_against_the_address(client: TestClient) -> None:
+    """Each attempt is counted before its password is checked; a right one takes that back."""
+    for _ in range(throttle.ADDRESS.free + 2):
+        assert sign_in(client).status_code == 303
+        client.cookies.clear()
+    for _ in range(throttle.PAIR.free):  # the free wrong guesses are all still there
+        assert sign_in(client, password="guess").status_code == 401
+    assert sign_in(client).status_code == 303

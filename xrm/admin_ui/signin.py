@@ -119,17 +119,20 @@ async def login(request: Request) -> Response:
 def _sign_in(
     door: Door, email: str, password: str, address: str
 ) -> float | tuple[Actor, str] | None:
-    """Seconds to wait, (actor, session token) on success, or None for a wrong password."""
-    with door.db.read() as conn:
-        wait = throttle.wait(conn, email, address)
+    """Seconds to wait, (actor, session token) on success, or None for a wrong password.
+
+    The attempt is admitted (and counted) in one transaction before the
+    password is hashed, so parallel guesses cannot all slip past the wait.
+    """
+    with door.db.write() as conn:
+        wait = throttle.attempt(conn, email, address)
     if wait is not None:
         return wait.total_seconds()
     with door.db.read() as conn:
         actor = check_password(conn, email, password) if email and password else None
+    if actor is None:
+        return None
     with door.db.write() as conn:
-        if actor is None:
-            throttle.failed(conn, email, address)
-            return None
         throttle.succeeded(conn, email, address)
         return actor, sessions.start(conn, actor, address)
 
