@@ -14,12 +14,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from xrm.admin_ui.auth import (
-    CSRF_REFUSED,
     LOGIN_COOKIE,
     SESSION_COOKIE,
     Door,
     client_address,
+    csrf_refused,
     door_of,
+    page,
     same,
     signed_in,
 )
@@ -144,7 +145,7 @@ async def logout(request: Request) -> Response:
     if session is None:
         return RedirectResponse("/admin/login", status_code=303)
     if not same(session.csrf, form.get("csrf")):
-        return HTMLResponse(CSRF_REFUSED, 403)
+        return csrf_refused(request, session)
 
     def end() -> None:
         with door.db.write() as conn:
@@ -168,12 +169,7 @@ async def home(request: Request) -> Response:
         for et in sorted(catalog.types.values(), key=lambda et: et.name)
         if not et.system
     ]
-    return render(
-        request,
-        "home.html",
-        {"user": session.actor, "csrf": session.csrf, "types": types},
-        locale=session.locale,
-    )
+    return page(request, session, "home.html", {"types": types})
 
 
 async def admin_root(request: Request) -> Response:

@@ -56,7 +56,7 @@ def _now() -> dt.datetime:
 
 
 def _keys(email: str, address: str) -> dict[str, Rule]:
-    """The three keys of an attempt with their rules, in sorted order (the order rows are locked)."""
+    """The three keys of an attempt with their rules, sorted (the order their rows are locked)."""
     email = email.strip().lower()[:320]
     keys = {
         f"pair:{email}|{address}": PAIR,
