@@ -187,9 +187,10 @@ def _load_demo(settings: Settings, db: Database) -> None:
         admin = first_admin(conn)
     service = RecordService(db, registry, settings)
     if sys.stderr.isatty():
+        from rich.console import Console
         from rich.progress import Progress
 
-        with Progress(transient=True) as bar:  # rich draws on stderr's terminal only
+        with Progress(console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("demo records", total=STEPS)
             counts = load_demo(service, admin, progress=lambda step: bar.advance(task))
     else:
