@@ -93,11 +93,14 @@ def history_lines(
     actions = {"create": _("created"), "update": _("changed")}
     lines = []
     for row in reversed(history):
-        changes = row.get("changes") or {}
+        changes = dict(row.get("changes") or {})
+        if row["action"] == "create":
+            changes.pop("active", None)  # every new user starts active: nothing to say
+        who = row["actor_email"]
         lines.append(
             {
                 "at": _when(row["at"]),
-                "who": row["actor_email"],
+                "who": _("system") if who in (None, "system") else who,
                 "channel": channels.get(row["channel"], row["channel"]),
                 "action": actions.get(row["action"], row["action"]),
                 "changes": [

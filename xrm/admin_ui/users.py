@@ -155,9 +155,13 @@ async def _user(
     *,
     new_token: str | None = None,
     errors: list[Shown] | None = None,
+    errors_at: str = "settings",
     form: dict[str, Any] | None = None,
     status: int = 200,
 ) -> Response:
+    """The account page; ``errors`` are shown in its card ``errors_at`` (status, settings,
+    tokens), next to what they are about."""
+
     def load(accounts: Accounts) -> dict[str, Any]:
         shown = accounts.user(user_id)
         return {
@@ -194,6 +198,7 @@ async def _user(
             "languages": languages,
             "history_lines": history_lines(found["history"], _, role_label, lang),
             "errors": errors or [],
+            "errors_at": errors_at,
             "form": form
             or {"name": shown.name or "", "locale": shown.locale or "", "roles": shown.roles},
             "saved": request.query_params.get("saved") == "1",
@@ -278,7 +283,7 @@ async def set_active_form(request: Request) -> Response:
         return forbidden(request, session)
     except XrmError as exc:
         errors = _errors(request, session, exc)
-        return await _user(request, session, user_id, errors=errors, status=400)
+        return await _user(request, session, user_id, errors=errors, errors_at="status", status=400)
     return RedirectResponse(f"/admin/users/{user_id}", status_code=303)
 
 
@@ -307,7 +312,7 @@ async def create_token_form(request: Request) -> Response:
         return forbidden(request, session)
     except XrmError as exc:
         errors = _errors(request, session, exc)
-        return await _user(request, session, user_id, errors=errors, status=400)
+        return await _user(request, session, user_id, errors=errors, errors_at="tokens", status=400)
     return await _user(request, session, user_id, new_token=token)
 
 
