@@ -14,41 +14,29 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import sqlalchemy as sa
-
-from xrm.entities.files import DefinitionFile, read_definition_files
-from xrm.errors import DefinitionError, XrmError
-from xrm.platform import audit
-from xrm.platform.db import Database
-from xrm.platform.identity import (
-    SYSTEM_ACTOR,
-    create_token,
-    create_user,
-    find_user,
-    first_admin,
-    list_tokens,
-    revoke_token,
+from xrm.cli_accounts import (
+    cmd_token_create,
+    cmd_token_list,
+    cmd_token_revoke,
+    cmd_user_create,
+    cmd_user_update,
 )
-from xrm.platform.migrate import upgrade
-from xrm.platform.settings import Settings
+from xrm.cli_errors import EXIT_ERROR, EXIT_USAGE, CommandError
 
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-MIN_PASSWORD_LENGTH = 8
+# Only what parsing the command line needs is imported here: `xrm --help` and
+# `xrm token create` must start in a few tenths of a second, so each command
+# imports its own tools (SQLAlchemy, Alembic, the registry, the web stack).
+if TYPE_CHECKING:
+    from xrm.entities.files import DefinitionFile
+    from xrm.errors import DefinitionError
+    from xrm.platform.db import Database
+    from xrm.platform.settings import Settings
 
-Handler = Callable[[argparse.Namespace, Settings, Database], int]
-
-
-class CommandError(Exception):
-    """A one-line failure of a command, shown as ``xrm: error: <message>``."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+Handler = Callable[[argparse.Namespace, "Settings", "Database"], int]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,6 +51,8 @@ def _one_line(text: str) -> str:
 
 
 def _shown_url(settings: Settings) -> str:
+    import sqlalchemy as sa
+
     try:
         shown = sa.make_url(settings.database_url).render_as_string(hide_password=True)
     except sa.exc.ArgumentError:
@@ -99,22 +89,40 @@ def _fault_lines(error: DefinitionError, files: Sequence[DefinitionFile]) -> lis
     return lines
 
 
+def _busy(message: str) -> AbstractContextManager[Any]:
+    """A spinner with ``message`` on a terminal's stderr while a long step runs; else nothing.
+
+    Standard output stays the command's result alone, and a pipe or a log
+    file gets no control characters.
+    """
+    if not sys.stderr.isatty():
+        return nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True).status(message)
+
+
 def cmd_apply(args: argparse.Namespace, settings: Settings, db: Database) -> int:
     """Apply definition files idempotently, printing the change plan."""
+    from xrm.entities.files import read_definition_files
     from xrm.entities.registry import Registry
+    from xrm.errors import DefinitionError
+    from xrm.platform.identity import SYSTEM_ACTOR
 
     files = read_definition_files(args.paths)
     if not files:
         raise CommandError("no definitions found (looked for *.json in the given paths)")
     registry = Registry(db, settings)
+    doing = "planning" if args.dry_run else "applying"
     try:
-        plan = registry.apply(
-            [f.definition for f in files],
-            actor=SYSTEM_ACTOR,
-            channel="cli",
-            dry_run=args.dry_run,
-            confirm_data_loss=args.confirm_data_loss,
-        )
+        with _busy(f"{doing} {len(files)} definition{'s' if len(files) != 1 else ''}…"):
+            plan = registry.apply(
+                [f.definition for f in files],
+                actor=SYSTEM_ACTOR,
+                channel="cli",
+                dry_run=args.dry_run,
+                confirm_data_loss=args.confirm_data_loss,
+            )
     except DefinitionError as exc:
         for line in _fault_lines(exc, files):
             print(line, file=sys.stderr)
@@ -155,96 +163,6 @@ def cmd_definitions_export(args: argparse.Namespace, settings: Settings, db: Dat
     return 0
 
 
-def cmd_token_create(args: argparse.Namespace, settings: Settings, db: Database) -> int:
-    """Print one new API token, and only the token."""
-    if args.expires_in is not None and args.expires_in <= 0:
-        raise CommandError("--expires-in takes a positive number of days", EXIT_USAGE)
-    with db.write() as conn:
-        if args.admin:
-            user = first_admin(conn)
-        else:
-            found = find_user(conn, args.user)
-            if found is None:
-                raise CommandError(f"no user with e-mail {args.user.strip().lower()!r}")
-            user = found
-        token = create_token(conn, user, name=args.name, expires_in_days=args.expires_in)
-    print(token)
-    return 0
-
-
-def _when(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value is not None else "-"
-
-
-def cmd_token_list(args: argparse.Namespace, settings: Settings, db: Database) -> int:
-    """One line per token: id, state, owner, name, created, last used, expires (never the token)."""
-    with db.read() as conn:
-        infos = list_tokens(conn, args.user)
-    for info in infos:
-        print(
-            "\t".join(
-                [
-                    info.id,
-                    info.state,
-                    info.user_email,
-                    info.name or "-",
-                    f"created {_when(info.created_at)}",
-                    f"used {_when(info.last_used_at)}",
-                    f"expires {_when(info.expires_at)}",
-                ]
-            )
-        )
-    return 0
-
-
-def cmd_token_revoke(args: argparse.Namespace, settings: Settings, db: Database) -> int:
-    """Revoke one token by id; it stops working on the next request, on every process."""
-    with db.write() as conn:
-        info = revoke_token(conn, args.id)
-        changes = {"revoked": [None, True], "name": [info.name, info.name]}
-        audit.write(conn, [audit.entry(SYSTEM_ACTOR, "cli", "revoke", "token", info.id, changes)])
-    print(f"revoked token {info.id} of {info.user_email}")
-    return 0
-
-
-def _read_password(args: argparse.Namespace) -> str | None:
-    if not args.password_stdin:
-        return None
-    line = sys.stdin.readline()
-    password = line.removesuffix("\n").removesuffix("\r")
-    if not password:
-        raise CommandError("--password-stdin: standard input held no password", EXIT_USAGE)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise CommandError(
-            f"--password-stdin: a password needs at least {MIN_PASSWORD_LENGTH} characters",
-            EXIT_USAGE,
-        )
-    return password
-
-
-def cmd_user_create(args: argparse.Namespace, settings: Settings, db: Database) -> int:
-    """Create one user holding the given roles (built-in or defined); audited as a CLI change."""
-    from xrm.entities.registry import load_roles
-    from xrm.schemas.roles import BUILTIN_ROLES
-
-    password = _read_password(args)
-    with db.write() as conn:
-        known = set(BUILTIN_ROLES) | set(load_roles(conn))
-        unknown = [r for r in args.role if r not in known]
-        if unknown:
-            raise CommandError(
-                f"no role named {unknown[0]!r} (roles: {', '.join(sorted(known))})", EXIT_USAGE
-            )
-        roles = tuple(dict.fromkeys(args.role))
-        user = create_user(
-            conn, args.email, roles, name=args.name, password=password, locale=args.locale
-        )
-        changes = {"email": [None, user.email], "roles": [None, list(roles)]}
-        audit.write(conn, [audit.entry(SYSTEM_ACTOR, "cli", "create", "user", user.id, changes)])
-    print(f"created user {user.email} ({', '.join(roles)})")
-    return 0
-
-
 def settings_environment(settings: Settings) -> dict[str, str]:
     """The ``XRM_*`` variables from which ``Settings.from_env`` rebuilds ``settings``."""
     env = {"XRM_DATABASE_URL": settings.database_url, "XRM_PHONE_REGION": settings.phone_region}
@@ -257,15 +175,26 @@ def settings_environment(settings: Settings) -> dict[str, str]:
 
 def _load_demo(settings: Settings, db: Database) -> None:
     from xrm.entities.catalog import definitions
-    from xrm.entities.demo import load_demo
+    from xrm.entities.demo import STEPS, load_demo
     from xrm.entities.records import RecordService
     from xrm.entities.registry import Registry
+    from xrm.platform.identity import SYSTEM_ACTOR, first_admin
 
     registry = Registry(db, settings)
-    registry.apply(definitions(), actor=SYSTEM_ACTOR, channel="system")
+    with _busy("loading the built-in catalog…"):
+        registry.apply(definitions(), actor=SYSTEM_ACTOR, channel="system")
     with db.write() as conn:
         admin = first_admin(conn)
-    counts = load_demo(RecordService(db, registry, settings), admin)
+    service = RecordService(db, registry, settings)
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import Progress
+
+        with Progress(console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("demo records", total=STEPS)
+            counts = load_demo(service, admin, progress=lambda step: bar.advance(task))
+    else:
+        counts = load_demo(service, admin)
     created = sum(counts.values())
     print(f"demo catalog ready ({created} sample records added)" if created else "demo ready")
 
@@ -391,6 +320,41 @@ def build_parser() -> argparse.ArgumentParser:
         help="read a sign-in password from the first line of standard input",
     )
 
+    user_update = command(
+        user_commands,
+        "update",
+        cmd_user_update,
+        "change a user's roles, name, language, activity or password",
+    )
+    user_update.add_argument("email", metavar="EMAIL")
+    user_update.add_argument(
+        "--role",
+        action="append",
+        metavar="ROLE",
+        help="the roles to hold from now on, replacing the current ones (repeatable)",
+    )
+    user_update.add_argument("--name", help="the name shown for the user ('' clears it)")
+    user_update.add_argument(
+        "--locale", help="language and region, e.g. ko or en-GB ('' follows the browser)"
+    )
+    active = user_update.add_mutually_exclusive_group()
+    active.add_argument(
+        "--active", dest="active", action="store_const", const=True, help="let the user in again"
+    )
+    active.add_argument(
+        "--inactive",
+        dest="active",
+        action="store_const",
+        const=False,
+        help="shut the user out: ends their sessions, their tokens stop working",
+    )
+    user_update.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="set a new sign-in password from the first line of standard input "
+        "(ends the user's sessions)",
+    )
+
     token = command(commands, "token", None, "API tokens")
     token_commands = token.add_subparsers(
         title="commands", metavar="COMMAND", parser_class=_Parser, required=True
@@ -398,7 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     create = command(token_commands, "create", cmd_token_create, "print one new API token")
     who = create.add_mutually_exclusive_group(required=True)
     who.add_argument(
-        "--admin", action="store_true", help="for the first admin (created if there is none)"
+        "--admin",
+        action="store_true",
+        help="for the first admin (created if there is none); stderr names the user",
     )
     who.add_argument("--user", metavar="EMAIL", help="for an existing user")
     create.add_argument("--name", help="a label to recognise the token by")
@@ -415,6 +381,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 @contextmanager
 def _database(settings: Settings) -> Iterator[Database]:
+    import sqlalchemy as sa
+
+    from xrm.platform.db import Database
+    from xrm.platform.migrate import upgrade
+
     try:
         db = Database(settings)
     except sa.exc.ArgumentError as exc:
@@ -430,6 +401,10 @@ def _database(settings: Settings) -> Iterator[Database]:
 
 def _describe(exc: BaseException, settings: Settings | None) -> tuple[str, int]:
     """The one line and exit status for an error that ends a command."""
+    import sqlalchemy as sa
+
+    from xrm.errors import XrmError
+
     if isinstance(exc, CommandError):
         return str(exc), exc.exit_code
     if isinstance(exc, XrmError):
@@ -455,6 +430,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    from xrm.platform.settings import Settings
+
     settings: Settings | None = None
     try:
         settings = Settings.from_env(database_url=getattr(args, "db", None))

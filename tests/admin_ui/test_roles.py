@@ -64,7 +64,7 @@ def test_an_admin_defines_a_role_that_users_can_then_hold(
     assert [tuple(r) for r in audited] == [("define", "admin", "ann@example.com")]
     # The new role is one users can be given.
     users = ann.get("/admin/users").text
-    assert '<option value="support"' in users
+    assert 'name="roles" value="support"' in users
 
 
 def test_a_bad_definition_is_refused_with_every_fault_by_path(
@@ -79,10 +79,11 @@ def test_a_bad_definition_is_refused_with_every_fault_by_path(
     }
     status, page = save(ann, "/admin/roles/new", bad)
     assert status == 400
-    assert "<li>admin.0: " in page and "<li>entities.customer.read: " in page
+    assert "<li><strong>admin.0</strong>: " in page
+    assert "<li><strong>entities.customer.read</strong>: " in page
     assert "&#34;rule_the_world&#34;" in page  # the text stays in the form, to be fixed
     status, page = save(ann, "/admin/roles/new", {"role": "broken", "entities": {"nosuch": {}}})
-    assert status == 400 and "<li>entities.nosuch: " in page
+    assert status == 400 and "<li><strong>entities.nosuch</strong>: " in page
     assert stored(registry, "broken") is None
 
 

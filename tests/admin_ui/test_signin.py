@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from xrm.app import create_app
 from xrm.entities.catalog import definitions
 from xrm.entities.registry import Registry
-from xrm.platform import tables
+from xrm.platform import tables, throttle
 from xrm.platform.db import Database
 from xrm.platform.identity import create_user
 from xrm.platform.keys import sign
@@ -188,9 +188,13 @@ def test_failed_sign_ins_slow_down_but_never_lock_out(
     assert sign_in(client).status_code == 303
 
 
-def test_the_wait_doubles_and_has_a_ceiling(client: TestClient, db: Database) -> None:
+def test_the_wait_doubles_and_has_a_ceiling(
+    client: TestClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    still = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)  # the throttle's clock, held still
+    monkeypatch.setattr(throttle, "_now", lambda: still)
     waits = []
-    for _ in range(8):
+    for _ in range(14):  # 2 ** 10 seconds would be past the ceiling
         sign_in(client, password="guess")
         with db.read() as conn:
             row = conn.execute(
@@ -198,13 +202,12 @@ def test_the_wait_doubles_and_has_a_ceiling(client: TestClient, db: Database) ->
                     tables.signin_failures.c.key == "pair:ann@example.com|203.0.113.7"
                 )
             ).scalar()
-        waits.append(
-            None if row is None else round((row - dt.datetime.now(dt.UTC)).total_seconds())
-        )
+        waits.append(None if row is None else (row - still).total_seconds())
         with db.write() as conn:  # let the next attempt through to count it
             conn.execute(tables.signin_failures.update().values(blocked_until=None))
     assert waits[:3] == [None, None, None]
-    assert waits[3:] == [1, 2, 4, 8, 16]
+    assert waits[3:8] == [1, 2, 4, 8, 16]
+    assert waits[-1] == throttle.PAIR.ceiling.total_seconds() == 15 * 60
 
 
 def test_the_next_page_stays_inside_the_admin_ui(client: TestClient) -> None:
@@ -230,3 +233,13 @@ def test_the_page_language_follows_the_user_then_the_browser(
     with db.write() as conn:
         conn.execute(tables.users.update().values(locale="en-GB"))
     assert '<html lang="en">' in client.get("/admin/", headers=korean).text
+
+
+def test_right_passwords_never_count_against_the_address(client: TestClient) -> None:
+    """Each attempt is counted before its password is checked; a right one takes that back."""
+    for _ in range(throttle.ADDRESS.free + 2):
+        assert sign_in(client).status_code == 303
+        client.cookies.clear()
+    for _ in range(throttle.PAIR.free):  # the free wrong guesses are all still there
+        assert sign_in(client, password="guess").status_code == 401
+    assert sign_in(client).status_code == 303

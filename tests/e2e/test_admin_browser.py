@@ -110,7 +110,12 @@ def test_two_admins_editing_one_role_never_overwrite_each_other(
         assert '"Ann"' in ann.input_value("textarea")  # her edit is kept, not lost
         ann.goto(f"{base}/admin/roles/support")
         assert '"Bob"' in ann.input_value("textarea")
-        # The role is one a new user can be given.
+        # The role is one a user can be given, on the users screen.
         ann.goto(f"{base}/admin/users")
-        assert ann.locator("select[name=role] option[value=support]").count() == 1
+        assert ann.locator("input[name=roles][value=support]").count() == 1
+        ann.click("a:has-text('bob@example.com')")
+        ann.check("input[name=roles][value=support]")
+        ann.click("button:has-text('Save changes')")
+        assert "Your changes are saved." in ann.inner_text("[role=status]")
+        assert ann.inner_text("[data-roles]") == "Administrator, Bob"  # the role's new title
     assert "Traceback" not in (tmp_path / "serve.log").read_text()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server import ServedDatabase, running_server
+from server import STARTUP_TIMEOUT_S, ServedDatabase, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ def test_serve_with_two_workers(test_database: ServedDatabase, tmp_path: Path) -
             response = httpx.get(f"{base}/healthz", timeout=10)
             assert response.status_code == 200
             assert response.json() == {"status": "ok"}
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S  # liveness, not speed
         while log.read_text().count("Started server process") < 2:
             assert time.monotonic() < deadline, f"two workers did not start:\n{log.read_text()}"
             time.sleep(0.2)

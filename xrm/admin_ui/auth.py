@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -19,7 +20,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from xrm.admin_ui.pages import forbidden
+from xrm.admin_ui.pages import gettext_for, render
 from xrm.entities.registry import Registry
 from xrm.platform import sessions
 from xrm.platform.access import Permissions
@@ -119,7 +120,55 @@ async def signed_in(request: Request) -> sessions.Session | Response:
     return session
 
 
-CSRF_REFUSED = "Forbidden: the form's CSRF token is missing or wrong."
+@dataclass(frozen=True, slots=True)
+class MenuItem:
+    """One entry of the page header's menu."""
+
+    href: str
+    label: str
+
+
+def menu(request: Request, session: sessions.Session) -> list[MenuItem]:
+    """The menu for this user: only places their rights let them into."""
+    _ = gettext_for(request, session.locale)
+    items = [MenuItem("/admin/", _("Home"))]
+    if may(request, session, "manage_users"):
+        items.append(MenuItem("/admin/users", _("Users")))
+    items.append(MenuItem("/admin/roles", _("Roles")))  # every signed-in user may read roles
+    items.append(MenuItem(f"/admin/users/{session.actor.id}", _("My account")))
+    return items
+
+
+def page(
+    request: Request,
+    session: sessions.Session,
+    template: str,
+    context: dict[str, Any],
+    status: int = 200,
+) -> HTMLResponse:
+    """A signed-in page: ``template`` with the user, their menu and the session's CSRF token."""
+    full = {"csrf": session.csrf, "user": session.actor, "menu": menu(request, session), **context}
+    return render(request, template, full, status, locale=session.locale)
+
+
+def message(request: Request, session: sessions.Session, text: str, status: int) -> HTMLResponse:
+    """A page that says one thing (already translated), e.g. why something was refused."""
+    return page(request, session, "message.html", {"message": text}, status)
+
+
+def forbidden(request: Request, session: sessions.Session) -> HTMLResponse:
+    """The 403 page for a signed-in user lacking the right for what they asked."""
+    _ = gettext_for(request, session.locale)
+    return message(request, session, _("You may not do that."), 403)
+
+
+def csrf_refused(request: Request, session: sessions.Session | None) -> HTMLResponse:
+    """The 403 page for a form without its CSRF token (an old tab, or a forged post)."""
+    _ = gettext_for(request, session.locale if session else None)
+    text = _("This form has expired or did not come from this site. Reload the page and try again.")
+    if session is None:
+        return render(request, "message.html", {"message": text}, 403)
+    return message(request, session, text, 403)
 
 
 async def signed_form(
@@ -136,7 +185,7 @@ async def signed_form(
         return session
     form = await request.form()
     if not same(session.csrf, form.get("csrf")):
-        return HTMLResponse(CSRF_REFUSED, 403)
+        return csrf_refused(request, session)
     if right is not None and not may(request, session, right):
         return forbidden(request, session)
     return session, form

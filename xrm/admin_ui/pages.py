@@ -16,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from xrm.admin_ui import i18n
-from xrm.platform.sessions import Session
 
 _TEMPLATES = Path(__file__).with_name("templates")
 
@@ -57,15 +56,3 @@ def render(
 def gettext_for(request: Request, locale: str | None = None) -> Any:
     """``gettext`` in the request's language, for messages made in Python."""
     return i18n.translations(language(request, locale)).gettext
-
-
-def forbidden(request: Request, session: Session) -> HTMLResponse:
-    """The 403 page for a signed-in user lacking the right for what they asked."""
-    _ = gettext_for(request, session.locale)
-    return render(
-        request,
-        "message.html",
-        {"csrf": session.csrf, "user": session.actor, "message": _("You may not do that.")},
-        status=403,
-        locale=session.locale,
-    )

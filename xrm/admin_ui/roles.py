@@ -18,10 +18,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from xrm.admin_ui.auth import may, signed_form, signed_in
-from xrm.admin_ui.pages import forbidden, gettext_for, render
+from xrm.admin_ui.auth import forbidden, may, message, page, signed_form, signed_in
+from xrm.admin_ui.messages import Shown, explain
+from xrm.admin_ui.pages import gettext_for
 from xrm.entities.registry import Registry
-from xrm.errors import Conflict, FaultsError, XrmError
+from xrm.errors import Conflict, XrmError
 from xrm.platform import sessions
 from xrm.schemas.roles import ADMIN_RIGHTS, BUILTIN_ROLES, Role
 
@@ -55,16 +56,11 @@ async def roles_page(request: Request) -> Response:
     session = await signed_in(request)
     if not isinstance(session, sessions.Session):
         return session
-    return render(
+    return page(
         request,
+        session,
         "roles.html",
-        {
-            "csrf": session.csrf,
-            "user": session.actor,
-            "roles": _all_roles(request),
-            "manager": may(request, session, "manage_users"),
-        },
-        locale=session.locale,
+        {"roles": _all_roles(request), "manager": may(request, session, "manage_users")},
     )
 
 
@@ -80,13 +76,7 @@ async def role_page(request: Request) -> Response:
     role = _find(request, name)
     if role is None:
         _ = gettext_for(request, session.locale)
-        return render(
-            request,
-            "message.html",
-            {"csrf": session.csrf, "user": session.actor, "message": _("No such role.")},
-            status=404,
-            locale=session.locale,
-        )
+        return message(request, session, _("No such role."), 404)
     return _editor(request, session, role, _pretty(dict(role.definition)))
 
 
@@ -97,15 +87,14 @@ def _editor(
     text: str,
     *,
     version: int | None = None,
-    errors: list[str] | None = None,
+    errors: list[Shown] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    return render(
+    return page(
         request,
+        session,
         "role.html",
         {
-            "csrf": session.csrf,
-            "user": session.actor,
             "role": role,
             "text": text,
             "version": version if version is not None else (role.version if role else 0),
@@ -113,8 +102,7 @@ def _editor(
             "rights": ADMIN_RIGHTS,
             "errors": errors or [],
         },
-        status=status,
-        locale=session.locale,
+        status,
     )
 
 
@@ -133,16 +121,25 @@ async def save_role(request: Request) -> Response:
         version = 0
     role = _find(request, editing) if editing else None
 
-    def again(errors: list[str], status: int) -> HTMLResponse:
+    def again(errors: list[Shown], status: int) -> HTMLResponse:
         return _editor(request, session, role, text, version=version, errors=errors, status=status)
 
+    field = _("Definition (JSON)")
     try:
         definition = json.loads(text)
     except json.JSONDecodeError as exc:
         where = _("line %(line)s, column %(column)s") % {"line": exc.lineno, "column": exc.colno}
-        return again([f"definition: {_('not valid JSON')} ({where}): {exc.msg}"], 400)
-    if not isinstance(definition, dict) or not isinstance(definition.get("role"), str):
-        return again([_('definition: a role definition is a JSON object with "role"')], 400)
+        return again([Shown(field, f"{_('not valid JSON')} ({where})")], 400)
+    except RecursionError:
+        return again([Shown(field, _("not valid JSON"))], 400)
+    if (
+        not isinstance(definition, dict)
+        or not isinstance(definition.get("role"), str)
+        or "x-xrm" in definition
+        or "relationship" in definition
+    ):
+        # Only roles are saved here: an entity type or a relationship has its own door.
+        return again([Shown(field, _('a role definition is a JSON object with "role"'))], 400)
     # Saving under another name makes a new role: it must not exist yet.
     expected = version if definition["role"] == editing else 0
 
@@ -157,13 +154,11 @@ async def save_role(request: Request) -> Response:
     try:
         await run_in_threadpool(apply)
     except Conflict:
-        message = _(
+        said = _(
             "Someone else saved this role since you opened it. Your changes are not saved: "
             "reload the page to see theirs, then apply yours again."
         )
-        return again([message], 409)
-    except FaultsError as exc:
-        return again([str(f) for f in exc.faults], 400)
+        return again([Shown("", said)], 409)
     except XrmError as exc:
-        return again([exc.message], 400)
+        return again(explain(exc, _), 400)
     return RedirectResponse(f"/admin/roles/{definition['role']}", status_code=303)

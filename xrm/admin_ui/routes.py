@@ -18,6 +18,7 @@ def routes() -> list[BaseRoute]:
         Route("/admin/users", users.users_page, methods=["GET"]),
         Route("/admin/users", users.create_user_form, methods=["POST"]),
         Route("/admin/users/{user_id}", users.user_page, methods=["GET"]),
+        Route("/admin/users/{user_id}", users.update_user_form, methods=["POST"]),
         Route("/admin/users/{user_id}/tokens", users.create_token_form, methods=["POST"]),
         Route(
             "/admin/users/{user_id}/tokens/{token_id}/revoke",

@@ -14,12 +14,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from xrm.admin_ui.auth import (
-    CSRF_REFUSED,
     LOGIN_COOKIE,
     SESSION_COOKIE,
     Door,
     client_address,
+    csrf_refused,
     door_of,
+    page,
     same,
     signed_in,
 )
@@ -119,17 +120,20 @@ async def login(request: Request) -> Response:
 def _sign_in(
     door: Door, email: str, password: str, address: str
 ) -> float | tuple[Actor, str] | None:
-    """Seconds to wait, (actor, session token) on success, or None for a wrong password."""
-    with door.db.read() as conn:
-        wait = throttle.wait(conn, email, address)
+    """Seconds to wait, (actor, session token) on success, or None for a wrong password.
+
+    The attempt is admitted (and counted) in one transaction before the
+    password is hashed, so parallel guesses cannot all slip past the wait.
+    """
+    with door.db.write() as conn:
+        wait = throttle.attempt(conn, email, address)
     if wait is not None:
         return wait.total_seconds()
     with door.db.read() as conn:
         actor = check_password(conn, email, password) if email and password else None
+    if actor is None:
+        return None
     with door.db.write() as conn:
-        if actor is None:
-            throttle.failed(conn, email, address)
-            return None
         throttle.succeeded(conn, email, address)
         return actor, sessions.start(conn, actor, address)
 
@@ -141,7 +145,7 @@ async def logout(request: Request) -> Response:
     if session is None:
         return RedirectResponse("/admin/login", status_code=303)
     if not same(session.csrf, form.get("csrf")):
-        return HTMLResponse(CSRF_REFUSED, 403)
+        return csrf_refused(request, session)
 
     def end() -> None:
         with door.db.write() as conn:
@@ -165,12 +169,7 @@ async def home(request: Request) -> Response:
         for et in sorted(catalog.types.values(), key=lambda et: et.name)
         if not et.system
     ]
-    return render(
-        request,
-        "home.html",
-        {"user": session.actor, "csrf": session.csrf, "types": types},
-        locale=session.locale,
-    )
+    return page(request, session, "home.html", {"types": types})
 
 
 async def admin_root(request: Request) -> Response:

@@ -1,52 +1,87 @@
-"""The user screens: users and their roles (right ``manage_users``), and API tokens.
+"""The user screens: users, their roles and settings (right ``manage_users``), and API tokens.
 
-Anyone signed in manages their own tokens on their own page; user managers
-also create users, enable and disable them, and manage everyone's tokens. A
-new token is shown once, on the page that answers its creation, and never
-again. Every change is audited with channel ``admin``.
+Anyone signed in sees their own account page: they change their own name
+and language there and manage their own tokens. User managers also create
+users, change anyone's roles, name, language and password, deactivate and
+reactivate them, and manage everyone's tokens. Every change goes through
+the identity service (:class:`xrm.platform.accounts.Accounts`), which checks
+it and writes its audit row with channel ``admin``; a new token is shown
+once, on the page that answers its creation, and never again.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from xrm.admin_ui import i18n
-from xrm.admin_ui.auth import database, may, signed_form, signed_in
-from xrm.admin_ui.pages import forbidden, gettext_for, render
+from xrm.admin_ui.auth import database, forbidden, message, page, signed_form, signed_in
+from xrm.admin_ui.messages import Shown, explain
+from xrm.admin_ui.pages import gettext_for, language
+from xrm.admin_ui.user_history import history_lines, language_name, role_labels
 from xrm.entities.registry import Registry
-from xrm.errors import XrmError
-from xrm.platform import audit, sessions
-from xrm.platform.identity import (
-    Actor,
-    UserInfo,
-    create_token,
-    create_user,
-    list_tokens,
-    list_users,
-    revoke_token,
-    set_active,
-    token_id,
-)
-from xrm.schemas.roles import BUILTIN_ROLES
+from xrm.errors import Forbidden, NotFound, XrmError
+from xrm.platform import sessions
+from xrm.platform.accounts import UNSET, Accounts, UserChange
+from xrm.platform.identity import list_users
 
-MIN_PASSWORD_LENGTH = 8
+T = TypeVar("T")
 
 
-def _role_names(request: Request) -> list[str]:
+def _accounts_call(
+    request: Request, session: sessions.Session, work: Callable[[Accounts], T], *, write: bool
+) -> T:
+    """Run ``work`` with the identity service, as the signed-in user, in one transaction."""
     registry: Registry = request.app.state.registry
-    return sorted({*BUILTIN_ROLES, *registry.current().roles})
+    db = database(request)
+    with db.write() if write else db.read() as conn:
+        accounts = Accounts(conn, session.actor, "admin", defined_roles=registry.current().roles)
+        return work(accounts)
+
+
+async def _run(
+    request: Request, session: sessions.Session, work: Callable[[Accounts], T], write: bool = False
+) -> T:
+    return await run_in_threadpool(_accounts_call, request, session, work, write=write)
+
+
+def _field_labels(request: Request, session: sessions.Session) -> Callable[[str], str]:
+    _ = gettext_for(request, session.locale)
+    labels = {
+        "email": _("E-mail"),
+        "name": _("Name"),
+        "locale": _("Language"),
+        "roles": _("Roles"),
+        "password": _("Password"),
+        "active": _("Status"),
+        "expiresIn": _("Expires in days (empty: never)"),
+    }
+    return lambda field: labels.get(field, field)
+
+
+def _errors(request: Request, session: sessions.Session, exc: XrmError) -> list[Shown]:
+    _ = gettext_for(request, session.locale)
+    return explain(exc, _, _field_labels(request, session))
+
+
+def _chosen_roles(form: FormData) -> list[str]:
+    """The roles ticked in a form (``roles`` checkboxes; one ``role`` from older forms)."""
+    return [str(r) for r in (*form.getlist("roles"), *form.getlist("role")) if str(r).strip()]
+
+
+# --- the list of users --------------------------------------------------------------------------
 
 
 async def users_page(request: Request) -> Response:
     session = await signed_in(request)
     if not isinstance(session, sessions.Session):
         return session
-    if not may(request, session, "manage_users"):
-        return forbidden(request, session)
     return await _users(request, session)
 
 
@@ -54,29 +89,33 @@ async def _users(
     request: Request,
     session: sessions.Session,
     *,
-    error: str | None = None,
+    errors: list[Shown] | None = None,
     form: dict[str, Any] | None = None,
     status: int = 200,
 ) -> Response:
-    def load() -> list[UserInfo]:
-        with database(request).read() as conn:
-            return list_users(conn)
+    def load(accounts: Accounts) -> tuple[list[Any], list[str]]:
+        if not accounts.manager:
+            raise Forbidden("manage_users")
+        return list_users(accounts.conn), accounts.role_names()
 
-    users = await run_in_threadpool(load)
-    return render(
+    try:
+        users, roles = await _run(request, session, load)
+    except Forbidden:
+        return forbidden(request, session)
+    lang = language(request, session.locale)
+    return page(
         request,
+        session,
         "users.html",
         {
-            "csrf": session.csrf,
-            "user": session.actor,
             "users": users,
-            "roles": _role_names(request),
+            "roles": roles,
+            "role_label": role_labels(request.app.state.registry, lang),
             "languages": i18n.language_names(),
-            "error": error,
-            "form": form or {},
+            "errors": errors or [],
+            "form": form or {"roles": []},
         },
-        status=status,
-        locale=session.locale,
+        status,
     )
 
 
@@ -85,77 +124,86 @@ async def create_user_form(request: Request) -> Response:
     if isinstance(checked, Response):
         return checked
     session, form = checked
-    _ = gettext_for(request, session.locale)
     email = str(form.get("email") or "").strip()
     name = str(form.get("name") or "").strip() or None
-    role = str(form.get("role") or "")
+    roles = _chosen_roles(form)
     password = str(form.get("password") or "")
     locale = str(form.get("locale") or "").strip() or None
-    shown = {"email": email, "name": name or "", "role": role, "locale": locale or ""}
-    if role not in _role_names(request):
-        return await _users(request, session, error=_("Choose a role."), form=shown, status=400)
-    if password and len(password) < MIN_PASSWORD_LENGTH:
-        error = _("A password needs at least %(n)s characters.") % {"n": MIN_PASSWORD_LENGTH}
-        return await _users(request, session, error=error, form=shown, status=400)
+    shown = {"email": email, "name": name or "", "roles": roles, "locale": locale or ""}
 
-    def create() -> str:
-        with database(request).write() as conn:
-            made = create_user(
-                conn, email, (role,), name=name, password=password or None, locale=locale
-            )
-            assert made.id is not None
-            changes = {"email": [None, made.email], "roles": [None, [role]]}
-            if locale:
-                changes["locale"] = [None, locale]
-            audit.write(
-                conn, [audit.entry(session.actor, "admin", "create", "user", made.id, changes)]
-            )
-            return made.id
+    def create(accounts: Accounts) -> str:
+        made = accounts.create_user(
+            email, roles, name=name, password=password or None, locale=locale
+        )
+        return made.id
 
     try:
-        user_id = await run_in_threadpool(create)
+        user_id = await _run(request, session, create, write=True)
     except XrmError as exc:
-        return await _users(request, session, error=exc.message, form=shown, status=400)
+        errors = _errors(request, session, exc)
+        return await _users(request, session, errors=errors, form=shown, status=400)
     return RedirectResponse(f"/admin/users/{user_id}", status_code=303)
 
 
+# --- one user's page ----------------------------------------------------------------------------
+
+
 async def _user(
-    request: Request, session: sessions.Session, user_id: str, *, new_token: str | None = None
+    request: Request,
+    session: sessions.Session,
+    user_id: str,
+    *,
+    new_token: str | None = None,
+    errors: list[Shown] | None = None,
+    errors_at: str = "settings",
+    form: dict[str, Any] | None = None,
+    status: int = 200,
 ) -> Response:
-    manager = may(request, session, "manage_users")
-    if not manager and user_id != session.actor.id:
+    """The account page; ``errors`` are shown in its card ``errors_at`` (status, settings,
+    tokens), next to what they are about."""
+
+    def load(accounts: Accounts) -> dict[str, Any]:
+        shown = accounts.user(user_id)
+        return {
+            "shown": shown,
+            "tokens": accounts.tokens(user_id),
+            "history": accounts.history(user_id),
+            "roles": accounts.role_names(),
+            "manager": accounts.manager,
+        }
+
+    _ = gettext_for(request, session.locale)
+    try:
+        found = await _run(request, session, load)
+    except NotFound:
+        return message(request, session, _("No such user."), 404)
+    except Forbidden:
         return forbidden(request, session)
-
-    def load() -> tuple[UserInfo | None, list[Any]]:
-        with database(request).read() as conn:
-            found = list_users(conn, user_id)
-            if not found:
-                return None, []
-            return found[0], list_tokens(conn, found[0].email)
-
-    shown, tokens = await run_in_threadpool(load)
-    if shown is None:
-        _ = gettext_for(request, session.locale)
-        return render(
-            request,
-            "message.html",
-            {"csrf": session.csrf, "user": session.actor, "message": _("No such user.")},
-            status=404,
-            locale=session.locale,
-        )
-    return render(
+    lang = language(request, session.locale)
+    role_label = role_labels(request.app.state.registry, lang)
+    shown = found["shown"]
+    languages = i18n.language_names()
+    if shown.locale and shown.locale not in {code for code, _label in languages}:
+        languages.append((shown.locale, language_name(shown.locale, lang)))
+    return page(
         request,
+        session,
         "user.html",
         {
-            "csrf": session.csrf,
-            "user": session.actor,
-            "shown": shown,
-            "tokens": tokens,
-            "manager": manager,
+            **found,
             "itself": shown.id == session.actor.id,
             "new_token": new_token,
+            "role_label": role_label,
+            "language_label": language_name(shown.locale, lang) if shown.locale else None,
+            "languages": languages,
+            "history_lines": history_lines(found["history"], _, role_label, lang),
+            "errors": errors or [],
+            "errors_at": errors_at,
+            "form": form
+            or {"name": shown.name or "", "locale": shown.locale or "", "roles": shown.roles},
+            "saved": request.query_params.get("saved") == "1",
         },
-        locale=session.locale,
+        status,
     )
 
 
@@ -166,16 +214,80 @@ async def user_page(request: Request) -> Response:
     return await _user(request, session, request.path_params["user_id"])
 
 
-async def _checked_post(request: Request) -> tuple[sessions.Session, Any] | Response:
-    """The session and form of a POST to a user's page, after the CSRF and rights checks."""
+async def _checked_post(request: Request) -> tuple[sessions.Session, FormData] | Response:
+    """The session and form of a POST to a user's page, after the CSRF check.
+
+    The identity service decides what this user may change; a page they may
+    not see at all is refused here before anything else is read.
+    """
     checked = await signed_form(request)
     if isinstance(checked, Response):
         return checked
     session, form = checked
-    user_id = request.path_params["user_id"]
-    if not may(request, session, "manage_users") and user_id != session.actor.id:
+
+    def visible(accounts: Accounts) -> bool:
+        return accounts.manager or request.path_params["user_id"] == session.actor.id
+
+    if not await _run(request, session, visible):
         return forbidden(request, session)
     return session, form
+
+
+async def update_user_form(request: Request) -> Response:
+    """Save the account form: name and language; roles and password for user managers."""
+    checked = await _checked_post(request)
+    if isinstance(checked, Response):
+        return checked
+    session, form = checked
+    user_id = request.path_params["user_id"]
+    roles = _chosen_roles(form) if form.get("roles_shown") == "1" else None
+    password = str(form.get("password") or "")
+    name = str(form.get("name") or "").strip()
+    locale = str(form.get("locale") or "").strip()
+    change = UserChange(
+        name=name or None,
+        locale=locale or None,
+        roles=roles if roles is not None else UNSET,
+        password=password if password else UNSET,
+    )
+
+    def update(accounts: Accounts) -> None:
+        accounts.update_user(user_id, change)
+
+    try:
+        await _run(request, session, update, write=True)
+    except Forbidden:
+        return forbidden(request, session)
+    except XrmError as exc:
+        shown = {"name": name, "locale": locale, "roles": roles or []}
+        errors = _errors(request, session, exc)
+        return await _user(request, session, user_id, errors=errors, form=shown, status=400)
+    return RedirectResponse(f"/admin/users/{user_id}?saved=1", status_code=303)
+
+
+async def set_active_form(request: Request) -> Response:
+    """Deactivate (their sessions end, their tokens stop working) or reactivate a user."""
+    checked = await _checked_post(request)
+    if isinstance(checked, Response):
+        return checked
+    session, form = checked
+    user_id = request.path_params["user_id"]
+    change = UserChange(active=form.get("active") == "1")
+
+    def update(accounts: Accounts) -> None:
+        accounts.update_user(user_id, change)
+
+    try:
+        await _run(request, session, update, write=True)
+    except Forbidden:
+        return forbidden(request, session)
+    except XrmError as exc:
+        errors = _errors(request, session, exc)
+        return await _user(request, session, user_id, errors=errors, errors_at="status", status=400)
+    return RedirectResponse(f"/admin/users/{user_id}", status_code=303)
+
+
+# --- tokens -------------------------------------------------------------------------------------
 
 
 async def create_token_form(request: Request) -> Response:
@@ -189,24 +301,18 @@ async def create_token_form(request: Request) -> Response:
         days = float(str(form.get("expires_in") or 0)) or None
     except ValueError:
         days = None
-    if days is not None and days <= 0:
-        days = None
 
-    def create() -> str | None:
-        with database(request).write() as conn:
-            found = list_users(conn, user_id)
-            if not found:
-                return None
-            owner = found[0]
-            token = create_token(conn, Actor(owner.id, owner.email, owner.roles), name, days)
-            changes = {"name": [None, name], "user": [None, owner.email]}
-            made = token_id(conn, token)
-            audit.write(
-                conn, [audit.entry(session.actor, "admin", "create", "token", made, changes)]
-            )
-            return token
+    def create(accounts: Accounts) -> str:
+        token, _info = accounts.create_token(user_id, name, days)
+        return token
 
-    token = await run_in_threadpool(create)
+    try:
+        token = await _run(request, session, create, write=True)
+    except Forbidden:
+        return forbidden(request, session)
+    except XrmError as exc:
+        errors = _errors(request, session, exc)
+        return await _user(request, session, user_id, errors=errors, errors_at="tokens", status=400)
     return await _user(request, session, user_id, new_token=token)
 
 
@@ -218,41 +324,10 @@ async def revoke_token_form(request: Request) -> Response:
     user_id = request.path_params["user_id"]
     token_id = request.path_params["token_id"]
 
-    def revoke() -> None:
-        with database(request).write() as conn:
-            found = list_users(conn, user_id)
-            if not found or token_id not in {t.id for t in list_tokens(conn, found[0].email)}:
-                return  # not this user's token: nothing to do here
-            info = revoke_token(conn, token_id)
-            changes = {"revoked": [None, True], "user": [None, info.user_email]}
-            audit.write(
-                conn, [audit.entry(session.actor, "admin", "revoke", "token", info.id, changes)]
-            )
+    def revoke(accounts: Accounts) -> None:
+        accounts.revoke_token(token_id, user_id=user_id)
 
-    await run_in_threadpool(revoke)
-    return RedirectResponse(f"/admin/users/{user_id}", status_code=303)
-
-
-async def set_active_form(request: Request) -> Response:
-    checked = await _checked_post(request)
-    if isinstance(checked, Response):
-        return checked
-    session, form = checked
-    user_id = request.path_params["user_id"]
-    if not may(request, session, "manage_users") or user_id == session.actor.id:
-        return forbidden(request, session)  # nobody disables themselves
-    active = form.get("active") == "1"
-
-    def change() -> None:
-        with database(request).write() as conn:
-            found = list_users(conn, user_id)
-            if not found or found[0].active == active:
-                return
-            set_active(conn, user_id, active)
-            changes = {"active": [not active, active]}
-            audit.write(
-                conn, [audit.entry(session.actor, "admin", "update", "user", user_id, changes)]
-            )
-
-    await run_in_threadpool(change)
+    # Not this user's token (or not one this user may touch): nothing to do here.
+    with suppress(NotFound, Forbidden):
+        await _run(request, session, revoke, write=True)
     return RedirectResponse(f"/admin/users/{user_id}", status_code=303)

@@ -30,6 +30,7 @@ from graphql import (
 from graphql.execution.values import get_argument_values, get_directive_values
 
 from xrm.api.context import RequestContext
+from xrm.api.names import history_entry
 from xrm.entities.records import Page, Record, RecordSession
 from xrm.errors import Forbidden
 from xrm.platform.access import HIDDEN
@@ -245,7 +246,8 @@ def _load_field(
     if field.name == "history":
         history = session.history(entity, [r["id"] for r in records])
         for record in records:
-            record[key] = history.get(str(record["id"]), [])
+            entries = history.get(str(record["id"]), [])
+            record[key] = [history_entry(session.catalog, entity, e) for e in entries]
         return
     name = names.get(field.name)
     if name is None or name.kind not in ("ref", "many"):

@@ -187,3 +187,40 @@ def _comparison(value: Any) -> dict[str, Any]:
     return (
         {k: v for k, v in value.items() if v is not None} if isinstance(value, Mapping) else value
     )
+
+
+def history_entry(catalog: Catalog, entity: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """An audit entry of the record service as ``AuditEntry`` shows it: the API's own words.
+
+    ``changes`` are stored under property names (``serial_no``, ``partner``,
+    ``owner``); the API names them as its fields and inputs do (``serialNo``,
+    ``partnerId``, ``ownerId``). A retired property, no longer in the
+    definition, is spelled the same way. An erasure lists the fields it
+    redacted, named the same way too.
+    """
+    properties = catalog.entity(entity).properties
+
+    def api_name(key: str) -> str:
+        prop = properties.get(key)
+        if key == "owner" or (prop is not None and prop.ref is not None):
+            return camel(key) + "Id"
+        return camel(key)
+
+    changes = entry.get("changes")
+    if isinstance(changes, Mapping):
+        if entry.get("action") == "erase":
+            changes = {
+                k: [api_name(str(f)) for f in v] if k == "fields" and isinstance(v, list) else v
+                for k, v in changes.items()
+            }
+        else:
+            changes = {api_name(str(k)): v for k, v in changes.items()}
+    return {
+        "at": entry.get("at"),
+        "actor": entry.get("actor"),
+        "action": entry.get("action"),
+        "version": entry.get("version"),
+        "changes": changes,
+        "channel": entry.get("channel"),
+        "requestId": entry.get("request_id"),
+    }

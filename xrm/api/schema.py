@@ -182,9 +182,20 @@ def _shared() -> dict[str, Any]:
             "version": GraphQLField(
                 GraphQLInt, description="The version this create or update made (restorable)."
             ),
-            "changes": GraphQLField(JSON, description="Changed fields: [old, new]."),
+            "changes": GraphQLField(
+                JSON,
+                description="Changed fields by their API names (serialNo, partnerId): [old, new].",
+            ),
+            "channel": GraphQLField(
+                _nn(GraphQLString),
+                description="Where the change came from: api, admin, import, workflow, plugin, "
+                "cli or system.",
+            ),
+            "requestId": GraphQLField(
+                GraphQLString, description="The id of the request that made it (also in the logs)."
+            ),
         },
-        description="One change of a record: who, when, what.",
+        description="One change of a record: who, when, from where, what.",
     )
     out["AggregateGroup"] = GraphQLObjectType(
         "AggregateGroup",

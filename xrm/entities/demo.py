@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -143,9 +144,23 @@ def _money(rng: random.Random, low: int, high: int, unit: int) -> str:
     return f"{rng.randint(low, high) * unit}.00"
 
 
-def load_demo(service: RecordService, actor: Actor, *, seed: int = 7) -> dict[str, int]:
-    """Load the demo records in one transaction; returns how many of each were created."""
+STEPS = 9  # calls of ``progress`` in a full load: eight batches of records, then the links
+
+
+def load_demo(
+    service: RecordService,
+    actor: Actor,
+    *,
+    seed: int = 7,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, int]:
+    """Load the demo records in one transaction; returns how many of each were created.
+
+    ``progress`` hears the name of each batch written (``STEPS`` of them), so a
+    command can show how far a load of about a thousand records has come.
+    """
     rng = random.Random(seed)
+    report = progress or (lambda _step: None)
     with service.session(actor, channel="admin") as s:
         if s.query("customer", filter={"email": {"eq": MARKER_EMAIL}}, first=1).items:
             return {}
@@ -154,6 +169,7 @@ def load_demo(service: RecordService, actor: Actor, *, seed: int = 7) -> dict[st
         def create(entity: str, rows: list[Values]) -> list[str]:
             created = s.create_many(entity, rows)
             counts[entity] = counts.get(entity, 0) + len(created)
+            report(entity)
             return [row["id"] for row in created]
 
         # Partners: 10 heads of groups, then 30 more, about half of them subsidiaries.
@@ -431,4 +447,5 @@ def load_demo(service: RecordService, actor: Actor, *, seed: int = 7) -> dict[st
             s.link("customer_relations", customer_ids[a], customer_ids[b], {"relation_kind": kind})
             links += 1
         counts["links"] = links
+        report("links")
         return counts

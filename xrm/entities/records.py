@@ -756,6 +756,9 @@ class RecordSession:
     def history(self, entity: str, ids: Iterable[str]) -> dict[str, list[Record]]:
         """The audit entries of many records of ``entity``, oldest first, in one query.
 
+        Each entry: ``at``, ``actor`` (e-mail), ``action``, ``version``, ``changes``
+        (keyed by property name, as stored), ``channel`` and ``request_id``.
+
         Changes to fields hidden from the actor are left out, and so are updates
         that changed nothing else: a hidden field must not show even that it moved.
         Records the actor cannot read have no history for it.
@@ -775,6 +778,8 @@ class RecordSession:
                     table.c.actor_email,
                     table.c.action,
                     table.c.changes,
+                    table.c.channel,
+                    table.c.request_id,
                 )
                 .where(table.c.entity == entity, table.c.record_id.in_(chunk))
                 .order_by(table.c.id)
@@ -796,6 +801,8 @@ class RecordSession:
                         "action": row.action,
                         "version": version,
                         "changes": changes,
+                        "channel": row.channel,
+                        "request_id": row.request_id,
                     }
                 )
         return out

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from psycopg.types.string import TextLoader
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
@@ -65,6 +64,8 @@ def _sqlite_engine(url: sa.URL) -> Engine:
 
 
 def _postgresql_engine(url: sa.URL, schema: str | None) -> Engine:
+    from psycopg.types.string import TextLoader  # only PostgreSQL needs the driver loaded
+
     options = "-c timezone=UTC"
     if schema:
         options += f" -c search_path={schema}"

@@ -13,20 +13,18 @@ import secrets
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from babel import Locale as BabelLocale
-from babel import UnknownLocaleError
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement
 
 from xrm.errors import Conflict, Fault, NotFound, ValidationFailed
 from xrm.platform import tables
 from xrm.platform.ids import new_id
-from xrm.schemas import formats
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 TOKEN_PREFIX = "xrm_"
 BUILTIN_ROLES = ("admin", "editor", "viewer")
@@ -73,29 +71,39 @@ def roles_of_user(conn: Connection, user_id: str) -> tuple[str, ...]:
     return tuple(sorted(r.role for r in rows))
 
 
-_hasher = PasswordHasher()
+_hashers: list[PasswordHasher] = []  # made on first use: most commands never hash a password
 _dummy_hash: list[str] = []
+
+
+def _hasher() -> PasswordHasher:
+    if not _hashers:
+        from argon2 import PasswordHasher
+
+        _hashers.append(PasswordHasher())
+    return _hashers[0]
 
 
 def _dummy() -> str:
     if not _dummy_hash:
-        _dummy_hash.append(_hasher.hash(secrets.token_urlsafe(16)))
+        _dummy_hash.append(_hasher().hash(secrets.token_urlsafe(16)))
     return _dummy_hash[0]
 
 
 def hash_password(password: str) -> str:
     """An argon2id hash (the library's current recommended parameters)."""
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def check_password(conn: Connection, email: str, password: str) -> Actor | None:
     """The active user with this e-mail and password, else None (never says which was wrong)."""
+    from argon2.exceptions import InvalidHashError, VerifyMismatchError
+
     row = conn.execute(
         sa.select(tables.users).where(tables.users.c.email == email.strip().lower())
     ).first()
     try:
         # Unknown and password-less users cost one hash too, so timing tells nothing.
-        _hasher.verify(row.password_hash if row and row.password_hash else _dummy(), password)
+        _hasher().verify(row.password_hash if row and row.password_hash else _dummy(), password)
     except (VerifyMismatchError, InvalidHashError):
         return None
     if row is None or not row.active or not row.password_hash:
@@ -114,7 +122,7 @@ def create_user(
     """A new active user; a bad e-mail or locale is VALIDATION_FAILED, a taken e-mail CONFLICT."""
     faults: list[Fault] = []
     try:
-        email = formats.email(email)
+        email = normal_email(email)
     except ValueError as exc:
         faults.append(Fault("email", str(exc)))
     if locale is not None:
@@ -124,7 +132,14 @@ def create_user(
             faults.append(Fault("locale", str(exc)))
     if faults:
         raise ValidationFailed(faults)
-    return _insert_user(conn, email, roles, name, password, locale)
+    return insert_user(conn, email, roles, name, password, locale)
+
+
+def normal_email(email: str) -> str:
+    """An e-mail address as stored: trimmed, lowercased, checked offline (ValueError if bad)."""
+    from xrm.schemas import formats  # phonenumbers and email-validator load on first use
+
+    return formats.email(email)
 
 
 def normal_locale(tag: str) -> str:
@@ -133,6 +148,9 @@ def normal_locale(tag: str) -> str:
     The admin UI picks its language from the tag's first part; keeping the
     region lets later features (number and date formats) use it.
     """
+    from babel import Locale as BabelLocale
+    from babel import UnknownLocaleError
+
     try:
         parsed = BabelLocale.parse(tag.strip().replace("-", "_"))
     except (ValueError, TypeError, UnknownLocaleError):
@@ -140,7 +158,7 @@ def normal_locale(tag: str) -> str:
     return "-".join(part for part in (parsed.language, parsed.script, parsed.territory) if part)
 
 
-def _insert_user(
+def insert_user(
     conn: Connection,
     email: str,
     roles: tuple[str, ...],
@@ -179,7 +197,7 @@ def first_admin(conn: Connection) -> Actor:
     if row is not None:
         return Actor(row.id, row.email, roles_of_user(conn, row.id))
     # A bootstrap address, not a deliverable one: it skips the e-mail check on purpose.
-    return _insert_user(conn, "admin@localhost", ("admin",), "Administrator")
+    return insert_user(conn, "admin@localhost", ("admin",), "Administrator")
 
 
 def create_token(
@@ -389,8 +407,3 @@ def list_users(conn: Connection, user_id: str | None = None) -> list[UserInfo]:
         )
         for row in conn.execute(query)
     ]
-
-
-def set_active(conn: Connection, user_id: str, active: bool) -> None:
-    """Enable or disable a user; a disabled user's tokens and sessions stop working at once."""
-    conn.execute(tables.users.update().where(tables.users.c.id == user_id).values(active=active))

@@ -4,7 +4,8 @@ The cookie holds a random 256-bit token, signed with the secret key; the
 database holds only its SHA-256, the user, a CSRF token for the session's
 forms, and its deadlines. A session ends when its user signs out (the row is
 deleted, so a replayed cookie finds nothing), after ``IDLE`` without use, at
-``LIFETIME`` whatever happens, or when its user is disabled.
+``LIFETIME`` whatever happens, or when its user is deactivated or given a new
+password (:func:`end_all`; an inactive user's sessions are refused even before).
 """
 
 from __future__ import annotations
@@ -94,3 +95,10 @@ def touch(conn: Connection, token_hash: str) -> None:
 def end(conn: Connection, token_hash: str) -> None:
     """Sign out: the session is gone, so its cookie is worthless even if replayed."""
     conn.execute(tables.sessions.delete().where(tables.sessions.c.token_hash == token_hash))
+
+
+def end_all(conn: Connection, user_id: str) -> int:
+    """End every session of a user (deactivated, or given a new password); returns how many."""
+    s = tables.sessions
+    done = conn.execute(s.delete().where(s.c.user_id == user_id))
+    return int(done.rowcount or 0)

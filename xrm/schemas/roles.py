@@ -15,7 +15,6 @@ from typing import Any
 
 from xrm.errors import DefinitionError, Fault
 from xrm.schemas.naming import name_problem
-from xrm.schemas.parse import meta_faults
 
 ACTIONS = ("create", "read", "update", "delete")
 SCOPES = ("none", "own", "all")  # in order of reach
@@ -43,6 +42,10 @@ class Role:
 
 def parse_role(definition: Any) -> Role:
     """Check one role definition (entity and field names are checked against the catalog)."""
+    # The meta-schema check (jsonschema) loads only when a role is parsed, not whenever the
+    # built-in roles are consulted: `xrm token create` must start fast.
+    from xrm.schemas.parse import meta_faults
+
     faults = meta_faults("role.json", definition)
     if faults:
         raise DefinitionError(faults)

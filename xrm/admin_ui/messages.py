@@ -1,0 +1,200 @@
+"""Errors the admin UI shows, in the page's language.
+
+The layers below speak English to developers (``no role named 'boss'``,
+``'maybe' is not one of ['none', 'own', 'all']``); a business admin reading
+the page in Korean must get Korean. Every message shape that the admin
+screens can meet is recognised here by its pattern and re-said through
+gettext, keeping the values the user typed. A message no pattern knows is
+still shown (translated lead, original detail) but marked
+``data-untranslated`` in the page, so the tests find it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from xrm.errors import Conflict, FaultsError, Forbidden, NotFound, XrmError
+
+Gettext = Callable[[str], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """One error as the page shows it: where (a field label or JSON path), what, and whether
+    it was translated."""
+
+    field: str
+    text: str
+    translated: bool = True
+
+
+def _kinds(_: Gettext) -> dict[str, str]:
+    return {
+        "object": _("an object"),
+        "array": _("a list"),
+        "string": _("a text"),
+        "integer": _("a whole number"),
+        "number": _("a number"),
+        "boolean": _("true or false"),
+        "null": _("null"),
+    }
+
+
+Rule = tuple[re.Pattern[str], Callable[[Gettext, dict[str, str]], str]]
+
+
+def _rules() -> list[Rule]:
+    def rule(pattern: str, say: Callable[[Gettext, dict[str, str]], str]) -> Rule:
+        return re.compile(pattern, re.S), say
+
+    return [
+        # Users and tokens (xrm.platform.accounts, xrm.platform.identity, formats.email).
+        rule(
+            r"^(?P<value>.*) is not an e-mail address(: .*)?$",
+            lambda _, m: _("%(value)s is not an e-mail address.") % m,
+        ),
+        rule(r"^expected text, got .*$", lambda _, m: _("Enter text here.")),
+        rule(
+            r"^(?P<value>.*) is not a known locale .*$",
+            lambda _, m: _("%(value)s is not a language xrm knows (for example ko or en-GB).") % m,
+        ),
+        rule(r"^a user holds at least one role$", lambda _, m: _("Choose at least one role.")),
+        rule(
+            r"^no role named (?P<value>.+?) \(roles: .*\)$",
+            lambda _, m: _("There is no role named %(value)s.") % m,
+        ),
+        rule(
+            r"^you would lose the right to manage users$",
+            lambda _, m: _("You cannot take away your own right to manage users."),
+        ),
+        rule(r"^nobody deactivates themselves$", lambda _, m: _("You cannot deactivate yourself.")),
+        rule(
+            r"^a password needs at least (?P<n>\d+) characters$",
+            lambda _, m: _("A password needs at least %(n)s characters.") % m,
+        ),
+        rule(
+            r"^a password has at most (?P<n>\d+) characters$",
+            lambda _, m: _("A password has at most %(n)s characters.") % m,
+        ),
+        rule(
+            r"^a name may not contain NUL characters$",
+            lambda _, m: _("A name may not contain NUL characters."),
+        ),
+        rule(
+            r"^a name has at most (?P<n>\d+) characters$",
+            lambda _, m: _("A name has at most %(n)s characters.") % m,
+        ),
+        rule(
+            r"^a number of days from (?P<low>\d+) to (?P<high>\d+)$",
+            lambda _, m: _("Enter a number of days from %(low)s to %(high)s.") % m,
+        ),
+        rule(
+            r"^a user with e-mail (?P<value>.+) exists already$",
+            lambda _, m: _("A user with the e-mail %(value)s exists already.") % m,
+        ),
+        # Definitions (the role editor): the meta-schema's words and the naming rules.
+        rule(
+            r"^unknown keyword (?P<value>.+)$",
+            lambda _, m: _("%(value)s is not a keyword of this definition.") % m,
+        ),
+        rule(
+            r"^(?P<value>.+) is not one of \[(?P<choices>.*)\]$",
+            lambda _, m: _("%(value)s is not allowed here; use one of %(choices)s.") % m,
+        ),
+        rule(
+            r"^(?P<value>.+) is not of type '(?P<kind>\w+)'$",
+            lambda _, m: (
+                _("%(value)s is not %(kind)s.") % {**m, "kind": _kinds(_).get(m["kind"], m["kind"])}
+            ),
+        ),
+        rule(
+            r"^'(?P<value>.+)' is a required property$",
+            lambda _, m: _("%(value)s is required.") % m,
+        ),
+        rule(
+            r"^.+ has non-unique elements$",
+            lambda _, m: _("The list holds the same value twice."),
+        ),
+        rule(r"^.+ should be non-empty$", lambda _, m: _("This may not be empty.")),
+        rule(r"^.+ is too short$", lambda _, m: _("This may not be empty.")),
+        rule(
+            r"^(?P<value>.+) does not match '.*'$",
+            lambda _, m: _("%(value)s is not in the expected form.") % m,
+        ),
+        rule(
+            r"^(?P<value>.+) is longer than (?P<n>\d+) characters$",
+            lambda _, m: _("%(value)s is longer than %(n)s characters.") % m,
+        ),
+        rule(
+            r"^(?P<value>.+) is not a lower snake_case ASCII identifier.*$",
+            lambda _, m: (
+                _(
+                    "%(value)s is not a valid name: use lower-case letters a-z, digits and single "
+                    "underscores, starting with a letter."
+                )
+                % m
+            ),
+        ),
+        rule(r"^must be a string$", lambda _, m: _("This must be a text.")),
+        rule(
+            r"^(?P<value>.+) is a built-in role and cannot be redefined$",
+            lambda _, m: _("%(value)s is a built-in role and cannot be changed.") % m,
+        ),
+        rule(
+            r"^field rules name one entity type$",
+            lambda _, m: _('Field rules belong to one entity type, not to "*".'),
+        ),
+        rule(
+            r"^no entity type named (?P<value>.+)$",
+            lambda _, m: _("There is no entity type named %(value)s.") % m,
+        ),
+        rule(
+            r"^(?P<entity>[a-z0-9_]+) has no field (?P<value>.+)$",
+            lambda _, m: _("%(entity)s has no field %(value)s.") % m,
+        ),
+        rule(r"^defined twice$", lambda _, m: _("This is defined twice.")),
+    ]
+
+
+RULES = _rules()
+
+
+def say(message: str, _: Gettext) -> str | None:
+    """``message`` in the page's language, or None when no rule knows its shape."""
+    for pattern, speak in RULES:
+        found = pattern.match(message)
+        if found:
+            return speak(_, {k: v for k, v in found.groupdict().items() if v is not None})
+    return None
+
+
+def _one(field: str, message: str, _: Gettext) -> Shown:
+    said = say(message, _)
+    if said is not None:
+        return Shown(field, said)
+    return Shown(field, _("This is not accepted: %(detail)s") % {"detail": message}, False)
+
+
+def explain(error: XrmError, _: Gettext, labels: Callable[[str], str] | None = None) -> list[Shown]:
+    """Every problem ``error`` reports, translated; ``labels`` names form fields for people.
+
+    Without ``labels`` a fault's field is shown as it is (a JSON path in a
+    definition, which is what the definition editor shows too).
+    """
+    name = labels or (lambda field: field)
+    if isinstance(error, FaultsError) and error.faults:
+        return [_one(name(f.field) if f.field else "", f.message, _) for f in error.faults]
+    if isinstance(error, Forbidden):
+        return [Shown("", _("You may not do that."))]
+    if isinstance(error, NotFound):
+        return [Shown("", _("It does not exist (any more)."))]
+    if isinstance(error, Conflict) and say(error.message, _) is None:
+        return [Shown("", _("Someone else changed this meanwhile. Reload the page and try again."))]
+    return [_one("", error.message, _)]
+
+
+def plain(shown: Iterable[Shown]) -> str:
+    """Errors as one line of text (for places that show a single message)."""
+    return " ".join(f"{s.field}: {s.text}" if s.field else s.text for s in shown)
