@@ -27,6 +27,13 @@ class Settings:
     graphql_max_tokens: int = 10_000
     graphql_max_cost: int = 250_000
     graphql_introspection: bool = True
+    # Background jobs (xrm/platform/jobs, docs/jobs.md): polling, retries, leases, retention.
+    jobs_poll_seconds: int = 1
+    jobs_max_attempts: int = 10
+    jobs_backoff_seconds: int = 10
+    jobs_lease_seconds: int = 60
+    jobs_retention_days: int = 14
+    jobs_concurrency: int = 2
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -43,6 +50,12 @@ class Settings:
             graphql_max_cost=_int(env, "XRM_GRAPHQL_MAX_COST", 250_000),
             graphql_introspection=env.get("XRM_GRAPHQL_INTROSPECTION", "1").lower()
             not in ("0", "false", "no", "off"),
+            jobs_poll_seconds=_int(env, "XRM_JOBS_POLL_SECONDS", 1),
+            jobs_max_attempts=_int(env, "XRM_JOBS_MAX_ATTEMPTS", 10),
+            jobs_backoff_seconds=_int(env, "XRM_JOBS_BACKOFF_SECONDS", 10),
+            jobs_lease_seconds=_int(env, "XRM_JOBS_LEASE_SECONDS", 60),
+            jobs_retention_days=_int(env, "XRM_JOBS_RETENTION_DAYS", 14),
+            jobs_concurrency=_int(env, "XRM_JOBS_CONCURRENCY", 2),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **clean)  # type: ignore[arg-type]
