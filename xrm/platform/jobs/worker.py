@@ -113,6 +113,7 @@ Handler = Callable[[Any, JobContext], None]
 class _InFlight:
     claim: Claim
     context: JobContext
+    slot: str
 
 
 class Worker:
@@ -149,13 +150,30 @@ class Worker:
     # -- running one job at a time (the slots' loop, and tests) --------------------------
 
     def run_once(self, slot: str | None = None) -> bool:
-        """Sweep expired leases when due, then claim and run one job; False when none was due."""
+        """Sweep expired leases when due, then claim and run one job; False when none ran."""
+        slot = slot or self.name
         self._housekeeping()
         with self.db.write() as conn:
-            claims = queue.claim(conn, slot or self.name, now=self.clock(), lease=self.config.lease)
+            claims = queue.claim(conn, slot, now=self.clock(), lease=self.config.lease)
         if not claims:
             return False
-        self._run(claims[0], slot or self.name)
+        held = claims[0]
+        context = JobContext(held.job, held, self.db, slot)
+        # Checked and registered under the lock that ``stop`` takes to list running jobs,
+        # so every claim is either in that list or handed back here.
+        with self._lock:
+            stopping = self._stopping.is_set()
+            if not stopping:
+                self._in_flight[held.id] = _InFlight(held, context, slot)
+        if stopping:
+            with self.db.write() as conn:
+                queue.release(conn, held, now=self.clock())
+            return False
+        try:
+            self._run(held, context)
+        finally:
+            with self._lock:
+                self._in_flight.pop(held.id, None)
         return True
 
     def drain(self) -> int:
@@ -165,11 +183,8 @@ class Worker:
             count += 1
         return count
 
-    def _run(self, claim: Claim, slot: str) -> None:
+    def _run(self, claim: Claim, context: JobContext) -> None:
         job = claim.job
-        context = JobContext(job, claim, self.db, slot)
-        with self._lock:
-            self._in_flight[job.id] = _InFlight(claim, context)
         started = time.monotonic()
         try:
             handler = self.handlers.get(job.kind)
@@ -199,9 +214,6 @@ class Worker:
                 time.monotonic() - started,
                 job.attempts,
             )
-        finally:
-            with self._lock:
-                self._in_flight.pop(job.id, None)
 
     def _report_failure(self, claim: Claim, exc: Exception) -> None:
         job = claim.job
@@ -316,8 +328,13 @@ class Worker:
             thread.join(left)
         alive = [thread for thread in self._threads if thread.is_alive()]
         if alive:
-            self._abandon()
-        else:
+            busy = self._abandon()
+            # The others are only finishing a claim (or handing it back): wait for them.
+            for thread in alive:
+                if thread.name not in busy:
+                    thread.join()
+            alive = [thread for thread in alive if thread.is_alive()]
+        if not alive:
             self._slots_done.set()
             if self._heartbeat is not None:
                 self._heartbeat.join()
@@ -326,21 +343,25 @@ class Worker:
         log.info("job worker %s stopped%s", self.name, " (jobs abandoned)" if alive else "")
         return not alive
 
-    def _abandon(self) -> None:
+    def _abandon(self) -> set[str]:
+        """Hand back the running jobs that have not begun writing; the slots still busy."""
         with self._lock:
-            unstarted = [f.claim for f in self._in_flight.values() if not f.context.in_transaction]
-        for claim in unstarted:
+            running = list(self._in_flight.values())
+        for flight in running:
+            if flight.context.in_transaction:
+                continue
             try:
                 with self.db.write() as conn:
-                    handed_back = queue.release(conn, claim, now=self.clock())
+                    handed_back = queue.release(conn, flight.claim, now=self.clock())
             except sa.exc.SQLAlchemyError:
                 handed_back = False
             log.warning(
                 "job %s (%s) abandoned by a stopping worker; %s",
-                claim.id,
-                claim.job.kind,
+                flight.claim.id,
+                flight.claim.job.kind,
                 "queued again" if handed_back else "it runs again when its lease expires",
             )
+        return {flight.slot for flight in running}
 
     def _slot_loop(self, slot: str) -> None:
         while not self._stopping.is_set():
