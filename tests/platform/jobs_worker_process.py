@@ -17,7 +17,7 @@ from pathlib import Path
 from jobs_support import HANDLERS
 
 from xrm.platform.db import Database
-from xrm.platform.jobs import Worker, WorkerConfig, run_until_signalled
+from xrm.platform.jobs import Backoff, Worker, WorkerConfig, run_until_signalled
 from xrm.platform.settings import Settings
 
 
@@ -27,6 +27,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--lease", type=float, default=30.0)
     parser.add_argument("--poll", type=float, default=0.05)
+    parser.add_argument("--backoff", type=float, default=10.0)
     parser.add_argument("--ready", type=Path)
     parser.add_argument("--go", type=Path)
     args = parser.parse_args()
@@ -36,6 +37,7 @@ def main() -> int:
         poll_seconds=args.poll,
         concurrency=args.concurrency,
         lease=dt.timedelta(seconds=args.lease),
+        backoff=Backoff(base=dt.timedelta(seconds=args.backoff)),
     )
     worker = Worker(db, HANDLERS, config, name=args.name)
     if args.ready is not None:
