@@ -223,7 +223,7 @@ def test_wake_runs_a_new_job_without_waiting_for_the_poll(side: Database) -> Non
     worker = Worker(side, HANDLERS, sleepy)
     worker.start()
     try:
-        wait_for(lambda: worker._last_sweep is not None, "the worker's first look at the queue")
+        wait_for(lambda: worker._last_prune is not None, "the worker's first look at the queue")
         made = enqueue(side, "record", None)
         worker.wake()
         wait_for(lambda: job(side, made.id).status == JobStatus.DONE, "the woken worker")

@@ -182,6 +182,22 @@ def claim(
     return [Claim(job, token) for job in jobs]
 
 
+def pending(conn: Connection, *, now: dt.datetime) -> tuple[bool, bool]:
+    """Whether any job is due to be claimed, and whether any lease has expired.
+
+    A plain read, so an idle worker looks at the queue without taking a write
+    lock (on SQLite, a write transaction excludes every other writer).
+    """
+    due = sa.select(t.c.id).where(
+        t.c.status.in_([s.value for s in CLAIMABLE]), t.c.run_after <= now
+    )
+    expired = sa.select(t.c.id).where(
+        t.c.status == JobStatus.RUNNING.value, t.c.claimed_until <= now
+    )
+    row = conn.execute(sa.select(sa.exists(due), sa.exists(expired))).one()
+    return bool(row[0]), bool(row[1])
+
+
 def _held(claim: Claim) -> sa.ColumnElement[bool]:
     return sa.and_(
         t.c.id == claim.id,

@@ -140,6 +140,7 @@ class Worker:
         self._stopping = threading.Event()
         self._slots_done = threading.Event()
         self._bell = threading.Condition()
+        self._rung = False
         self._lock = threading.Lock()
         self._in_flight: dict[str, _InFlight] = {}
         self._threads: list[threading.Thread] = []
@@ -152,7 +153,11 @@ class Worker:
     def run_once(self, slot: str | None = None) -> bool:
         """Sweep expired leases when due, then claim and run one job; False when none ran."""
         slot = slot or self.name
-        self._housekeeping()
+        with self.db.read() as conn:
+            due, expired = queue.pending(conn, now=self.clock())
+        self._housekeeping(sweep_needed=expired)
+        if not due and not expired:
+            return False
         with self.db.write() as conn:
             claims = queue.claim(conn, slot, now=self.clock(), lease=self.config.lease)
         if not claims:
@@ -242,13 +247,13 @@ class Worker:
             exc_info=exc,
         )
 
-    def _housekeeping(self) -> None:
-        """Sweep expired leases every poll interval and prune finished jobs now and then,
-        from whichever slot gets here first."""
+    def _housekeeping(self, *, sweep_needed: bool) -> None:
+        """Sweep expired leases (at most once a poll interval) and prune finished jobs now
+        and then, from whichever slot gets here first."""
         now = self.clock()
         poll = dt.timedelta(seconds=self.config.poll_seconds)
         with self._lock:
-            sweep = self._last_sweep is None or now - self._last_sweep >= poll
+            sweep = sweep_needed and (self._last_sweep is None or now - self._last_sweep >= poll)
             prune = self._last_prune is None or now - self._last_prune >= self.config.prune_every
             if sweep:
                 self._last_sweep = now
@@ -306,6 +311,7 @@ class Worker:
     def wake(self) -> None:
         """Look for jobs now instead of at the next poll (e.g. just after enqueueing one)."""
         with self._bell:
+            self._rung = True
             self._bell.notify_all()
 
     def request_stop(self) -> None:
@@ -370,9 +376,11 @@ class Worker:
             except Exception:
                 log.exception("job worker %s: could not reach the queue; trying again", slot)
                 ran = False
-            if not ran and not self._stopping.is_set():
+            if not ran:
                 with self._bell:
-                    self._bell.wait(self.config.poll_seconds)
+                    # A wake() that came while this slot was looking counts too.
+                    self._bell.wait_for(lambda: self._rung, self.config.poll_seconds)
+                    self._rung = False
 
     def _heartbeat_loop(self) -> None:
         """Renew the leases of running jobs every third of a lease, until the slots are done.
