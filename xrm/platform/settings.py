@@ -41,6 +41,13 @@ class Settings:
     http_body_timeout: int = 60
     http_keep_alive_timeout: int = 5
     http_max_connections: int = 1_000
+    # Background jobs (xrm/platform/jobs, docs/jobs.md): polling, retries, leases, retention.
+    jobs_poll_seconds: int = 1
+    jobs_max_attempts: int = 10
+    jobs_backoff_seconds: int = 10
+    jobs_lease_seconds: int = 60
+    jobs_retention_days: int = 14
+    jobs_concurrency: int = 2
 
     @property
     def max_body_bytes(self) -> int:
@@ -74,6 +81,12 @@ class Settings:
             http_body_timeout=_int(env, "XRM_HTTP_BODY_TIMEOUT", 60),
             http_keep_alive_timeout=_int(env, "XRM_HTTP_KEEP_ALIVE_TIMEOUT", 5),
             http_max_connections=_int(env, "XRM_HTTP_MAX_CONNECTIONS", 1_000),
+            jobs_poll_seconds=_int(env, "XRM_JOBS_POLL_SECONDS", 1),
+            jobs_max_attempts=_int(env, "XRM_JOBS_MAX_ATTEMPTS", 10),
+            jobs_backoff_seconds=_int(env, "XRM_JOBS_BACKOFF_SECONDS", 10),
+            jobs_lease_seconds=_int(env, "XRM_JOBS_LEASE_SECONDS", 60),
+            jobs_retention_days=_int(env, "XRM_JOBS_RETENTION_DAYS", 14),
+            jobs_concurrency=_int(env, "XRM_JOBS_CONCURRENCY", 2),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **clean)  # type: ignore[arg-type]

@@ -140,3 +140,36 @@ sequences = sa.Table(
     sa.Column("name", sa.String(120), primary_key=True),
     sa.Column("value", sa.BigInteger(), nullable=False),
 )
+
+# The durable job queue (xrm/platform/jobs): one row per background job, written in the
+# same transaction as the change that caused it (the outbox). Added in 0005.
+jobs = sa.Table(
+    "xrm_jobs",
+    metadata,
+    sa.Column("id", id_type(), primary_key=True),
+    sa.Column("kind", sa.String(80), nullable=False),
+    sa.Column("payload", sa.JSON(), nullable=False),
+    # Enqueueing a key that is already here returns that job instead of adding one.
+    sa.Column("idempotency_key", sa.String(200), nullable=True, unique=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("max_attempts", sa.Integer(), nullable=False),
+    # Not before this time: a delayed job, or the backoff after a failed attempt.
+    sa.Column("run_after", UTCDateTime(), nullable=False),
+    # The lease of a running job: the claim's token, its holder, and until when it holds.
+    sa.Column("claim_token", sa.String(64), nullable=True),
+    sa.Column("claimed_by", sa.String(200), nullable=True),
+    sa.Column("claimed_until", UTCDateTime(), nullable=True),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    # Who or what caused it, for the admin jobs page (no foreign key: history outlives users).
+    sa.Column("actor_id", id_type(), nullable=True),
+    sa.Column("request_id", sa.String(64), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=True),
+    sa.Column("finished_at", UTCDateTime(), nullable=True),
+    # The claim query reads by status and time; the lease sweep reads running jobs by deadline.
+    sa.Index("ix_xrm_jobs_claim", "status", "run_after"),
+    sa.Index("ix_xrm_jobs_lease", "status", "claimed_until"),
+    sa.Index("ix_xrm_jobs_finished", "finished_at"),
+)
