@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-from xrm.schemas.formats import decimal_text
 from xrm.schemas.model import EntityType, Property, Relationship
 from xrm.schemas.naming import constraint_name
 
@@ -39,6 +38,10 @@ class ExactDecimal(TypeDecorator[Decimal]):
         if value is None:
             return None
         if dialect.name == "sqlite":  # plain notation, as PostgreSQL's NUMERIC spells it too
+            # Imported here: formats loads phonenumbers and email-validator, which the
+            # platform tables (and so every CLI command) must not pay for at start-up.
+            from xrm.schemas.formats import decimal_text
+
             return decimal_text(value) if isinstance(value, Decimal) else str(value)
         return value
 
