@@ -159,16 +159,6 @@ class WorkerProcess:
         self.proc.wait()
         self._close()
 
-    def stop(self) -> None:
-        """Ask an idle worker to leave; kill it if it does not within a second."""
-        if self.killed:
-            return
-        with contextlib.suppress(ChannelClosed, ChannelTimeout):
-            self.channel.send(encode({"op": "stop"}), time.monotonic() + 0.5)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=1)
-        self.kill()
-
     def _close(self) -> None:
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream is not None:

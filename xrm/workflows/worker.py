@@ -289,6 +289,8 @@ class Run:
             else:
                 exec(code, scope)
                 value = to_plain(scope.get("record"), "record")
+                if self.message["inputs"].get("record") is not None and type(value) is not dict:
+                    raise PlainError("record must stay a dict of field values")
             if self.printing:
                 self._emit(self.printing)
             return {"op": "done", "value": value}
