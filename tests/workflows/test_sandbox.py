@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -450,3 +451,26 @@ def test_workers_hold_no_secrets_and_no_inherited_descriptors(
         os.close(read_end)
         os.close(write_end)
         os.close(secret_file)
+
+
+def test_a_run_takes_a_ready_worker_rather_than_wait_for_a_new_one(tmp_path: Path) -> None:
+    slow = tmp_path / "slow"
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\n[ -e "{slow}" ] && sleep 5\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    settings = SandboxSettings(workers=2, runs_per_worker=2)
+    with SandboxPool(settings, python=str(python)) as own:
+        originals = set(own.stats().pids)
+        slow.touch()  # from now on a new worker takes seconds to start
+
+        def running_pid(call: HostCall) -> Any:
+            return own.stats().busy_pids[0]
+
+        def run() -> int:
+            source = "record['pid'] = get('worker', 'pid')"
+            return int(own.script(source, RuleInputs(record={}), handler=running_pid).value["pid"])
+
+        first, second = run(), run()  # the second run retires the first worker
+        assert first == second
+        third = run()
+        assert third in originals and third != first  # not the replacement, still starting

@@ -282,7 +282,7 @@ class SandboxPool:
                 if not self._running:
                     raise SandboxError("the sandbox is not running", reason="stopped")
                 if self._idle:
-                    return self._idle.pop()
+                    return self._pick()
                 total = len(self._workers) + self._starting
                 if total < size or (nested and total < size + MAX_NESTED_EXTRA):
                     self._starting += 1
@@ -295,6 +295,13 @@ class SandboxPool:
                         reason="busy",
                     )
                 self._lock.wait(remaining)
+
+    def _pick(self) -> WorkerProcess:
+        """The most recently used idle worker that is ready; else the newest still starting."""
+        for index in range(len(self._idle) - 1, -1, -1):
+            if self._idle[index].ready_now():
+                return self._idle.pop(index)
+        return self._idle.pop()
 
     def _spawn_for_me(self) -> WorkerProcess:
         try:

@@ -140,6 +140,22 @@ class WorkerProcess:
         if self.proc.stderr is not None:
             self.proc.stderr.close()
 
+    def ready_now(self) -> bool:
+        """Whether the worker has said ``ready`` (never waits: a new one may still be starting)."""
+        if self.ready:
+            return True
+        try:
+            message = self.channel.recv(time.monotonic())
+        except (ChannelTimeout, ChannelClosed, ProtocolViolation):
+            return False  # not yet; wait_ready sorts out the broken ones
+        if message.get("op") != "ready":
+            self.kill()
+            return False
+        self.ready = True
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+        return True
+
     def _stderr_tail(self) -> str:
         if self.proc.stderr is None or self.proc.stderr.closed:
             return ""
