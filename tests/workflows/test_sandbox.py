@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
@@ -446,6 +447,10 @@ def test_workers_hold_no_secrets_and_no_inherited_descriptors(
                 "/dev/null",
                 f"/proc/{pid}/statm",
             }
+            limits = Path(f"/proc/{pid}/limits").read_text()
+            for name in ("Max core file size", "Max file size", "Max processes"):
+                assert re.search(rf"^{name} +0 +0 ", limits, re.M), name
+            assert re.search(r"^Max open files +32 +32 ", limits, re.M)
             assert own.condition("True").value is True
     finally:
         os.close(read_end)

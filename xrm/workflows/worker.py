@@ -4,7 +4,8 @@ The host starts it (``python -I -B -c BOOT``, see ``xrm.workflows.process``)
 with a scrubbed environment and no file descriptors but its three pipes. It
 moves the protocol onto private descriptors (so nothing printed can corrupt
 it), forbids core dumps and file writes, imports everything a rule may use,
-then answers ``run`` messages until its pipe closes.
+then answers ``run`` messages until its pipe closes. It may not start
+processes, and opens few files (the limits are set once start-up is done).
 
 Each run gets new globals and its own copy of the inputs (they arrive as
 JSON), and runs under:
@@ -45,6 +46,7 @@ MAX_LOG_BYTES = 64 * 1024
 MAX_REJECT = 1000  # characters of a reject() message
 MAX_ERROR = 500  # characters of an exception message in a failure
 MAX_FIND = 500
+MAX_FILES = 32  # descriptors: the pipes, /dev/null, /proc/self/statm, and a lazy import or two
 
 
 class _Rejected(BaseException):
@@ -422,6 +424,10 @@ def main(config_text: str) -> NoReturn:
         signal.signal(sig, signal.SIG_DFL)
     worker = Worker(read_fd, write_fd, config)
     _warm_up()
+    # Past start-up a worker needs no new process and few files; an escaped rule gets neither
+    # (RLIMIT_NPROC binds unprivileged users: it counts their processes).
+    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_FILES, MAX_FILES))
     gc.collect()
     gc.freeze()  # the interpreter's own objects need no more collecting
     worker.send({"op": "ready", "pid": os.getpid()})
