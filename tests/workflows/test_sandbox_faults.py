@@ -129,13 +129,23 @@ def test_a_worker_that_breaks_the_protocol_is_killed(
             os.kill(pid, 0)  # killed and reaped
 
 
-def test_a_worker_that_never_says_ready_is_refused(tmp_path: Path) -> None:
-    python = _fake_python(tmp_path, "import os\nos.write(1, b'hello world')\n")
-    with SandboxPool(SandboxSettings(workers=1), python=python) as pool:
-        with pytest.raises(SandboxError) as caught:
-            pool.condition("True")
-        assert caught.value.reason == "crashed"
-        assert caught.value.message == "the sandbox could not start a worker to run the rule"
+@pytest.mark.parametrize(
+    "greeting",
+    [
+        "os.write(1, b'hello world')",  # a header announcing a frame far over the limit
+        "os.write(1, b'\\x00\\x00\\x00\\x03abc')",  # a frame that is not JSON
+        'os.write(1, b\'\\x00\\x00\\x00\\x0e{"op": "done"}\')',  # not ready
+    ],
+)
+def test_a_worker_that_never_says_ready_is_refused(tmp_path: Path, greeting: str) -> None:
+    python = _fake_python(tmp_path, f"import os, time\n{greeting}\ntime.sleep(30)\n")
+    with SandboxPool(SandboxSettings(workers=2), python=python) as pool:
+        for _ in range(3):
+            with pytest.raises(SandboxError) as caught:
+                pool.condition("True")
+            assert caught.value.reason == "crashed"
+            assert caught.value.message == "the sandbox could not start a worker to run the rule"
+        assert pool.stats().busy_pids == ()
 
 
 def test_a_python_that_cannot_start_gives_a_clear_error() -> None:

@@ -36,7 +36,7 @@ from xrm.workflows.protocol import PlainError, encode, to_plain
 
 log = logging.getLogger("xrm.sandbox")
 
-STARTUP_SECONDS = 30.0  # a worker that is not ready by then is broken, not slow
+STARTUP_SECONDS = 10.0  # a worker that is not ready by then is broken, not slow
 MAX_NESTED_EXTRA = 32  # extra workers nested runs may start beyond the pool's size
 
 _depth: ContextVar[int] = ContextVar("xrm_sandbox_depth", default=0)
@@ -265,6 +265,9 @@ class SandboxPool:
             worker = self._take(nested, deadline)
             if worker is None:
                 worker = self._spawn_for_me()
+            if worker.killed:  # found broken while it was picked
+                self._forget(worker)
+                continue
             try:
                 worker.wait_ready(STARTUP_SECONDS)
             except SandboxError:

@@ -146,8 +146,11 @@ class WorkerProcess:
             return True
         try:
             message = self.channel.recv(time.monotonic())
-        except (ChannelTimeout, ChannelClosed, ProtocolViolation):
-            return False  # not yet; wait_ready sorts out the broken ones
+        except ChannelTimeout:
+            return False  # not yet
+        except (ChannelClosed, ProtocolViolation):
+            self.kill()
+            return False
         if message.get("op") != "ready":
             self.kill()
             return False
@@ -176,6 +179,7 @@ class WorkerProcess:
         self._close()
 
     def _close(self) -> None:
+        self.channel.close()
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError):

@@ -195,8 +195,14 @@ class Channel:
             raise ChannelTimeout
         poller.poll(math.ceil(remaining * 1000))
 
+    def close(self) -> None:
+        """Forget the descriptors (their owner closes them): a closed number may be reused."""
+        self.read_fd = self.write_fd = -1
+
     def send(self, data: bytes, deadline: float) -> None:
         """Write one encoded frame (see :func:`encode`)."""
+        if self.write_fd < 0:
+            raise ChannelClosed
         view = memoryview(data)
         while view:
             try:
@@ -210,6 +216,8 @@ class Channel:
 
     def recv(self, deadline: float) -> dict[str, Any]:
         """The next message from the worker."""
+        if self.read_fd < 0:
+            raise ChannelClosed
         while True:
             if len(self._buffer) >= HEADER.size:
                 (size,) = HEADER.unpack_from(self._buffer)
