@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from xrm.entities.catalog import definitions
@@ -402,12 +402,13 @@ def _path_is_in(path: str, definition: Any) -> bool:
     """A fault's path starts at the root, a key the definition has, or one it lacks."""
     if path == "":
         return True
-    head = path.split(".")[0]
-    return isinstance(definition, dict) and (head in definition or head in TOP_KEYS)
+    keys = set(definition) | TOP_KEYS if isinstance(definition, dict) else set()
+    return any(path == key or path.startswith(f"{key}.") for key in keys)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(definition=hostile_definitions())
+@example(definition={".": None})  # a key with a dot: its path is the key itself
 def test_any_definition_is_parsed_or_refused_with_json_paths(definition: Any) -> None:
     types = ActionTypes([WEBHOOK])
     try:

@@ -22,6 +22,8 @@ from xrm.workflows.process import HostCall
 
 GRIEVANCE = {"id": "0190d1c2-0000-7000-8000-000000000001", "severity": "high", "status": "open"}
 
+pytest_plugins = ["sandbox_pool"]
+
 
 class Host:
     """A handler that records every call and answers from a small in-memory store."""

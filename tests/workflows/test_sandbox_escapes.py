@@ -20,6 +20,8 @@ from xrm.schemas.rule_code import rule_problems
 from xrm.workflows.errors import SandboxError
 from xrm.workflows.pool import RuleInputs, SandboxPool
 
+pytest_plugins = ["sandbox_pool"]
+
 
 @dataclass(frozen=True)
 class Attempt:

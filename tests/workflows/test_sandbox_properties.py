@@ -22,6 +22,8 @@ from xrm.schemas.workflows import Limits
 from xrm.workflows.errors import REASONS, RuleRejected, SandboxError
 from xrm.workflows.pool import RuleInputs, SandboxPool
 
+pytest_plugins = ["sandbox_pool"]
+
 LIMITS = Limits(cpu_seconds=0.2, wall_seconds=3.0, memory_mb=64)
 PRELUDE = "import math, json, decimal, re, datetime, statistics\ntotal = 0\nitems = [3, 1, 2]\n"
 RECORD = {"id": "r1", "status": "open", "amount": 12, "tags": ["a", "b"], "note": None}

@@ -1,7 +1,8 @@
-"""One sandbox pool per test process for the sandbox tests.
+"""The ``pool`` fixture: one sandbox pool per test process (``pytest_plugins = ["sandbox_pool"]``).
 
 Workers take tens of milliseconds to start and microseconds to reuse, so the
 tests share a session-wide pool; tests that need other settings make their own.
+(Not a conftest.py: the suite's modules import the root conftest by name.)
 """
 
 from __future__ import annotations
@@ -10,10 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-pytest.register_assert_rewrite("sandbox_helpers")
-
-from xrm.platform.settings import SandboxSettings  # noqa: E402
-from xrm.workflows.pool import SandboxPool  # noqa: E402
+from xrm.platform.settings import SandboxSettings
+from xrm.workflows.pool import SandboxPool
 
 
 @pytest.fixture(scope="session")
