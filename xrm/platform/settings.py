@@ -7,7 +7,7 @@ CLI (or a test), and the resulting object is passed to whatever needs it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 DEFAULT_DATABASE_URL = "sqlite:///./xrm.db"
 
@@ -48,6 +48,8 @@ class Settings:
     jobs_lease_seconds: int = 60
     jobs_retention_days: int = 14
     jobs_concurrency: int = 2
+    # Rule code's worker processes and limits (xrm/workflows, docs/workflows-sandbox.md).
+    sandbox: SandboxSettings = field(default_factory=lambda: SandboxSettings())
 
     @property
     def max_body_bytes(self) -> int:
@@ -87,6 +89,7 @@ class Settings:
             jobs_lease_seconds=_int(env, "XRM_JOBS_LEASE_SECONDS", 60),
             jobs_retention_days=_int(env, "XRM_JOBS_RETENTION_DAYS", 14),
             jobs_concurrency=_int(env, "XRM_JOBS_CONCURRENCY", 2),
+            sandbox=SandboxSettings.from_env(env),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **clean)  # type: ignore[arg-type]
@@ -102,4 +105,71 @@ def _int(env: os._Environ[str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
     if value < 1:
         raise ValueError(f"{name} must be at least 1, not {value}")
+    return value
+
+
+# ---- the workflow sandbox (xrm.workflows): pool size, per-run limits and their ceiling ----
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxSettings:
+    """How many sandbox workers run, and the limits of one rule run (defaults and ceiling).
+
+    A workflow may ask for other limits (``limits`` in its definition), never
+    above the ``max_*`` ceiling the administrator sets here.
+    """
+
+    workers: int = 2
+    cpu_seconds: float = 1.0
+    wall_seconds: float = 2.0
+    memory_mb: int = 128
+    max_cpu_seconds: float = 10.0
+    max_wall_seconds: float = 30.0
+    max_memory_mb: int = 512
+    runs_per_worker: int = 1000
+    max_message_bytes: int = 1_048_576
+    max_calls: int = 1000
+    queue_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        for default, ceiling, name in (
+            (self.cpu_seconds, self.max_cpu_seconds, "CPU_SECONDS"),
+            (self.wall_seconds, self.max_wall_seconds, "WALL_SECONDS"),
+            (self.memory_mb, self.max_memory_mb, "MEMORY_MB"),
+        ):
+            if default > ceiling:
+                raise ValueError(
+                    f"XRM_SANDBOX_{name} ({default:g}) is above "
+                    f"XRM_SANDBOX_MAX_{name} ({ceiling:g})"
+                )
+        if self.memory_mb < 16:
+            raise ValueError(f"XRM_SANDBOX_MEMORY_MB must be at least 16, not {self.memory_mb}")
+
+    @classmethod
+    def from_env(cls, env: os._Environ[str]) -> SandboxSettings:
+        return cls(
+            workers=_int(env, "XRM_SANDBOX_WORKERS", 2),
+            cpu_seconds=_seconds(env, "XRM_SANDBOX_CPU_SECONDS", 1.0),
+            wall_seconds=_seconds(env, "XRM_SANDBOX_WALL_SECONDS", 2.0),
+            memory_mb=_int(env, "XRM_SANDBOX_MEMORY_MB", 128),
+            max_cpu_seconds=_seconds(env, "XRM_SANDBOX_MAX_CPU_SECONDS", 10.0),
+            max_wall_seconds=_seconds(env, "XRM_SANDBOX_MAX_WALL_SECONDS", 30.0),
+            max_memory_mb=_int(env, "XRM_SANDBOX_MAX_MEMORY_MB", 512),
+            runs_per_worker=_int(env, "XRM_SANDBOX_RUNS_PER_WORKER", 1000),
+            max_message_bytes=_int(env, "XRM_SANDBOX_MAX_MESSAGE_BYTES", 1_048_576),
+            max_calls=_int(env, "XRM_SANDBOX_MAX_CALLS", 1000),
+            queue_seconds=_seconds(env, "XRM_SANDBOX_QUEUE_SECONDS", 10.0),
+        )
+
+
+def _seconds(env: os._Environ[str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not 0 < value < 86_400:
+        raise ValueError(f"{name} must be more than 0 and less than a day, not {raw}")
     return value
