@@ -24,6 +24,22 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 PING_AFTER_IDLE_S = 1.0  # see _ping_when_idle
 
 
+def insert_or_skip(conn: Connection, table: sa.Table) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for ``table`` in ``conn``'s dialect.
+
+    Both databases spell it the same way in SQLAlchemy, from different modules;
+    a concurrent insert of the same key waits for the other transaction and then
+    adds nothing (``rowcount`` 0) instead of failing the caller's transaction.
+    """
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
 def _normalise_url(url: str) -> str:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         return "postgresql+psycopg://" + url.split("://", 1)[1]

@@ -47,6 +47,7 @@ class Settings:
     jobs_backoff_seconds: int = 10
     jobs_lease_seconds: int = 60
     jobs_retention_days: int = 14
+    workflow_run_retention_days: int = 30
     jobs_concurrency: int = 2
     # Rule code's worker processes and limits (xrm/workflows, docs/workflows-sandbox.md).
     sandbox: SandboxSettings = field(default_factory=lambda: SandboxSettings())
@@ -89,6 +90,7 @@ class Settings:
             jobs_lease_seconds=_int(env, "XRM_JOBS_LEASE_SECONDS", 60),
             jobs_retention_days=_int(env, "XRM_JOBS_RETENTION_DAYS", 14),
             jobs_concurrency=_int(env, "XRM_JOBS_CONCURRENCY", 2),
+            workflow_run_retention_days=_int(env, "XRM_WORKFLOW_RUN_RETENTION_DAYS", 30),
             sandbox=SandboxSettings.from_env(env),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}

@@ -173,3 +173,49 @@ jobs = sa.Table(
     sa.Index("ix_xrm_jobs_lease", "status", "claimed_until"),
     sa.Index("ix_xrm_jobs_finished", "finished_at"),
 )
+
+# Workflows (CONTRACT §5), the fourth kind of definition, stored like roles. Added in 0006.
+workflows = sa.Table(
+    "xrm_workflows",
+    metadata,
+    sa.Column("name", sa.String(80), primary_key=True),
+    sa.Column("definition", sa.JSON(), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# One row per workflow run: what fired it, how it ended, its log and the changes it made.
+workflow_runs = sa.Table(
+    "xrm_workflow_runs",
+    metadata,
+    sa.Column("id", id_type(), primary_key=True),
+    sa.Column("workflow", sa.String(80), nullable=False),
+    sa.Column("trigger", sa.String(20), nullable=False),
+    sa.Column("stage", sa.String(10), nullable=False),
+    sa.Column("record_id", id_type(), nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("duration_ms", sa.Integer(), nullable=True),
+    sa.Column("log", sa.JSON(), nullable=False),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("changes", sa.JSON(), nullable=False),
+    sa.Column("dry_run", sa.Boolean(), nullable=False),
+    sa.Column("depth", sa.Integer(), nullable=False),
+    # Who caused it (no foreign key: history outlives users), and the job of an async run.
+    sa.Column("actor_id", id_type(), nullable=True),
+    sa.Column("request_id", sa.String(64), nullable=True),
+    sa.Column("job_id", id_type(), nullable=True),
+    sa.Index("ix_xrm_workflow_runs_workflow", "workflow", "started_at"),
+    sa.Index("ix_xrm_workflow_runs_record", "record_id"),
+    sa.Index("ix_xrm_workflow_runs_started", "started_at"),
+)
+
+# The last schedule tick each scheduled workflow was claimed for: a compare-and-set on this
+# row is what makes a tick run once across every server process.
+workflow_ticks = sa.Table(
+    "xrm_workflow_ticks",
+    metadata,
+    sa.Column("workflow", sa.String(80), primary_key=True),
+    sa.Column("last_tick", UTCDateTime(), nullable=False),
+    sa.Column("claimed_by", sa.String(200), nullable=True),
+)
