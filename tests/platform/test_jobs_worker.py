@@ -81,6 +81,35 @@ def test_a_failing_handler_leaves_no_writes_and_the_job_waits_to_retry(side: Dat
     assert len(runs_of(side, starts)) == 1
 
 
+def test_a_failure_hook_keeps_its_record_of_each_failed_attempt(side: Database) -> None:
+    """The handler's writes roll back; the hook writes in the failure's own transaction, sees
+    the job as it now stands, and a hook that breaks loses nothing of the job's record."""
+    seen: list[tuple[str, int, str]] = []
+
+    def handler(payload: Any, ctx: JobContext) -> None:
+        record(payload, ctx)
+        raise RuntimeError("no")
+
+    def hook(conn: sa.Connection, failed: jobs.Job, exc: Exception) -> None:
+        conn.execute(effects.insert().values(job_id=failed.id, worker="hook"))
+        seen.append((failed.status.value, failed.attempts, str(exc)))
+        if failed.status == JobStatus.DEAD:
+            raise RuntimeError("the hook itself breaks")
+
+    made = enqueue(side, "mail", None, max_attempts=2)
+    clock = [dt.datetime.now(dt.UTC)]
+    worker = Worker(
+        side, {"mail": handler}, FAST, on_failure={"mail": hook}, clock=lambda: clock[0]
+    )
+    assert worker.drain() == 1
+    clock[0] += dt.timedelta(hours=2)  # past the backoff
+    assert worker.drain() == 1
+    assert seen == [("failed", 1, "no"), ("dead", 2, "no")]
+    # The first hook's write stayed; the second's rolled back with its own savepoint only.
+    assert runs_of(side, effects) == [(made.id, "hook")]
+    assert job(side, made.id).status == JobStatus.DEAD
+
+
 def test_a_job_of_an_unknown_kind_fails_with_a_clear_error(side: Database) -> None:
     made = enqueue(side, "webhok", {"url": "x"})
     Worker(side, HANDLERS, FAST).drain()

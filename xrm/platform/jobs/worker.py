@@ -107,6 +107,10 @@ class JobContext:
 
 
 Handler = Callable[[Any, JobContext], None]
+# Called after a failed attempt, in the transaction that records the failure (the handler's
+# own was rolled back): with the job as it now stands (``failed`` or ``dead``) and the error.
+# It lets a kind keep its own record of the failure, e.g. a workflow run's status and log.
+FailureHook = Callable[[Connection, Job, Exception], None]
 
 
 @dataclass(slots=True)
@@ -125,12 +129,14 @@ class Worker:
         handlers: Mapping[str, Handler],
         config: WorkerConfig | None = None,
         *,
+        on_failure: Mapping[str, FailureHook] | None = None,
         name: str | None = None,
         clock: Clock = queue.utcnow,
         rng: random.Random | None = None,
     ) -> None:
         self.db = db
         self.handlers = dict(handlers)
+        self.on_failure = dict(on_failure or {})
         self.config = config or WorkerConfig()
         if self.config.concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {self.config.concurrency}")
@@ -232,6 +238,13 @@ class Worker:
                     backoff=self.config.backoff,
                     rng=self.rng,
                 )
+                hook = self.on_failure.get(job.kind)
+                if hook is not None:
+                    try:  # a broken hook must not lose the job's own failure record
+                        with conn.begin_nested():
+                            hook(conn, after, exc)
+                    except Exception:
+                        log.exception("job %s (%s): its failure hook failed", job.id, job.kind)
         except LeaseLost as lost:
             log.warning("job %s (%s) failed, but %s", job.id, job.kind, lost)
             return
