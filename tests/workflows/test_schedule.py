@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from xrm.platform import tables
 from xrm.platform.db import Database
 from xrm.schemas.workflows import Workflow, parse_workflow
-from xrm.workflows import schedule
+from xrm.workflows import runs, schedule
+from xrm.workflows.runs import RunStatus
 
 UTC = dt.UTC
 
@@ -65,7 +66,20 @@ def test_a_workflow_defined_just_before_a_tick_runs_at_that_tick_not_at_once(db:
     assert [tick.at for tick in ticks] == [at(11)]
     (job,) = jobs(db)
     assert job["kind"] == schedule.SCHEDULE_JOB
-    assert job["payload"] == {"workflow": "hourly", "tick": at(11).isoformat()}
+    assert job["payload"] == {
+        "workflow": "hourly",
+        "tick": at(11).isoformat(),
+        "run": ticks[0].run_id,
+    }
+    with db.read() as conn:
+        queued = runs.get_run(conn, ticks[0].run_id)
+    assert queued is not None
+    assert (queued.workflow, queued.trigger, queued.status, queued.job_id) == (
+        "hourly",
+        "schedule",
+        RunStatus.QUEUED,
+        job["id"],
+    )
 
 
 def test_after_downtime_the_missed_ticks_run_once(db: Database) -> None:

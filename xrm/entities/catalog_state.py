@@ -19,6 +19,7 @@ from xrm.schemas.parse import inverse_fields, link_fields
 from xrm.schemas.roles import Role
 from xrm.schemas.tables import entity_table, relationship_table
 from xrm.schemas.validate import RecordValidator
+from xrm.schemas.workflows import Workflow
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class Catalog:
     referrers: Mapping[str, tuple[tuple[str, Property], ...]] = field(default_factory=dict)
     # Roles defined beyond the built-in ones (xrm.schemas.roles.BUILTIN_ROLES).
     roles: Mapping[str, Role] = field(default_factory=dict)
+    # Workflows (CONTRACT §5), checked against the types and relationships above.
+    workflows: Mapping[str, Workflow] = field(default_factory=dict)
 
     def entity(self, name: str) -> EntityType:
         et = self.types.get(name)
@@ -63,6 +66,7 @@ def build_catalog(
     relationships: Mapping[str, Relationship],
     phone_region: str,
     roles: Mapping[str, Role] | None = None,
+    workflows: Mapping[str, Workflow] | None = None,
 ) -> Catalog:
     metadata = sa.MetaData()
     platform_tables.users.to_metadata(metadata)
@@ -88,4 +92,5 @@ def build_catalog(
         links=link_fields(types, relationships),
         referrers={k: tuple(v) for k, v in referrers.items()},
         roles=dict(roles or {}),
+        workflows=dict(workflows or {}),
     )

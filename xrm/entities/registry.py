@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from xrm.entities import ddl
+from xrm.entities import ddl, workflow_store
 from xrm.entities.catalog_state import Catalog, build_catalog
 from xrm.errors import ConfirmationRequired, Conflict, DefinitionError, Fault, ValidationFailed
 from xrm.platform import audit
@@ -46,6 +46,7 @@ from xrm.schemas.plan import Plan, Step, diff_entity_type, diff_relationship
 from xrm.schemas.roles import Role, check_role, parse_role
 from xrm.schemas.tables import search_index, unique_index
 from xrm.schemas.validate import compile_property
+from xrm.schemas.workflows import Workflow
 
 VERSION_KEY = "schema_version"
 
@@ -172,7 +173,12 @@ class Registry:
                 return cached
             types, relationships = load_definitions(conn)
             catalog = build_catalog(
-                version, types, relationships, self.settings.phone_region, load_roles(conn)
+                version,
+                types,
+                relationships,
+                self.settings.phone_region,
+                load_roles(conn),
+                workflow_store.load(conn, self.settings),
             )
             self._catalog = catalog
             return catalog
@@ -192,6 +198,9 @@ class Registry:
             out.append((f"relationships/{name}.json", definition))
         for name in sorted(catalog.roles):
             out.append((f"roles/{name}.json", copy.deepcopy(dict(catalog.roles[name].definition))))
+        for name in sorted(catalog.workflows):
+            definition = copy.deepcopy(dict(catalog.workflows[name].definition))
+            out.append((f"workflows/{name}.json", definition))
         return out
 
     # --- changing ----------------------------------------------------------------------------
@@ -223,7 +232,7 @@ class Registry:
         defined yet), else ``CONFLICT`` and nothing changes — two admins
         editing one definition never silently overwrite each other.
         """
-        new_types, new_relationships, new_roles = self._parse(definitions)
+        new_types, new_relationships, new_roles, new_workflows = self._parse(definitions)
         if expected_version is not None and len(definitions) != 1:
             raise ValidationFailed([Fault("expectedVersion", "applies to exactly one definition")])
         plan = Plan()
@@ -233,6 +242,7 @@ class Registry:
                 old_catalog = self.current(conn)
                 stored_types, stored_relationships = load_definitions(conn)
                 stored_roles = load_roles(conn)
+                stored_workflows = workflow_store.load(conn, self.settings)
                 if expected_version is not None:
                     _check_expected_version(
                         expected_version,
@@ -240,6 +250,7 @@ class Registry:
                             (stored_types, new_types),
                             (stored_relationships, new_relationships),
                             (stored_roles, new_roles),
+                            (stored_workflows, new_workflows),
                         ],
                     )
                 merged_types = {**stored_types, **new_types}
@@ -268,6 +279,9 @@ class Registry:
                 merged_roles = {**stored_roles}
                 self._diff_roles(new_roles, stored_roles, merged_types, plan)
                 merged_roles.update(plan.roles)
+                merged_workflows = self._diff_workflows(
+                    new_workflows, stored_workflows, merged_types, merged_relationships, plan
+                )
                 if plan.empty:
                     return plan
                 if plan.loses_data and not confirm_data_loss:
@@ -283,16 +297,45 @@ class Registry:
                     merged_relationships,
                     self.settings.phone_region,
                     merged_roles,
+                    merged_workflows,
                 )
                 executor = _Executor(conn, old_catalog, new_catalog, self.settings.phone_region)
                 executor.run(plan, prefixed=len(new_types) + len(new_relationships) > 1)
                 self._store(conn, plan, version + 1)
+                workflow_store.store(conn, plan.workflows, actor.id)
                 audit.write(conn, self._audit_rows(plan, actor, channel, request_id))
                 if dry_run:
                     raise _DryRun
         except _DryRun:
             pass
         return plan
+
+    def delete_workflow(
+        self,
+        name: str,
+        *,
+        actor: Actor = SYSTEM_ACTOR,
+        channel: str = "system",
+        request_id: str | None = None,
+    ) -> bool:
+        """Remove a workflow (audited; every process sees it at its next request).
+
+        False when there is none by that name. Its runs stay in the history.
+        """
+        with self._schema_transaction() as conn:
+            version = read_version(conn)
+            if not workflow_store.delete(conn, name):
+                return False
+            conn.execute(
+                platform.state.update()
+                .where(platform.state.c.key == VERSION_KEY)
+                .values(value=str(version + 1))
+            )
+            changes = {"kind": "workflow", "version": None, "steps": [f"delete workflow {name}"]}
+            audit.write(
+                conn, [audit.entry(actor, channel, "delete", name, None, changes, request_id)]
+            )
+        return True
 
     @staticmethod
     def _diff_roles(
@@ -320,22 +363,56 @@ class Registry:
         if faults:
             raise DefinitionError(faults)
 
+    @staticmethod
+    def _diff_workflows(
+        new: Mapping[str, Workflow],
+        stored: Mapping[str, Workflow],
+        types: Mapping[str, EntityType],
+        relationships: Mapping[str, Relationship],
+        plan: Plan,
+    ) -> dict[str, Workflow]:
+        """Check every workflow against the catalog as it will be, and plan the changed ones.
+
+        Stored workflows are checked too: a type change that removes a field or a
+        relationship a workflow uses is refused, naming the workflow.
+        """
+        workflow_store.check_all(new, types, relationships, prefixed=len(new) > 1)
+        untouched = {n: w for n, w in stored.items() if n not in new}
+        workflow_store.check_all(untouched, types, relationships, prefixed=True)
+        merged = dict(stored)
+        for name, workflow in new.items():
+            old = stored.get(name)
+            if old is not None and dict(old.definition) == dict(workflow.definition):
+                continue
+            version = old.version + 1 if old is not None else 1
+            merged[name] = plan.workflows[name] = dataclasses.replace(workflow, version=version)
+            plan.steps.append(Step("define_workflow", name))
+        return merged
+
     def _parse(
         self, definitions: Sequence[Mapping[str, Any]]
-    ) -> tuple[dict[str, EntityType], dict[str, Relationship], dict[str, Role]]:
+    ) -> tuple[
+        dict[str, EntityType], dict[str, Relationship], dict[str, Role], dict[str, Workflow]
+    ]:
         """Parse every definition, collecting all faults (prefixed by name when several)."""
         faults: list[Fault] = []
         records: list[str] = []
         types: dict[str, EntityType] = {}
         relationships: dict[str, Relationship] = {}
         roles: dict[str, Role] = {}
+        workflows: dict[str, Workflow] = {}
         several = len(definitions) > 1
         for index, definition in enumerate(definitions):
             label = _definition_label(definition, index)
             try:
                 if not isinstance(definition, Mapping):
                     raise DefinitionError([Fault("", "a definition is a JSON object")])
-                if is_role(definition):
+                if workflow_store.is_workflow(definition):
+                    workflow = workflow_store.parse(definition, self.settings)
+                    if workflow.name in workflows:
+                        raise DefinitionError([Fault("name", "defined twice")])
+                    workflows[workflow.name] = workflow
+                elif is_role(definition):
                     role = parse_role(definition)
                     if role.name in roles:
                         raise DefinitionError([Fault("role", "defined twice")])
@@ -357,7 +434,7 @@ class Registry:
                 records.extend(exc.extensions.get("records") or [])
         if faults:
             raise DefinitionError(faults)
-        return types, relationships, roles
+        return types, relationships, roles, workflows
 
     @contextmanager
     def _schema_transaction(self) -> Iterator[Connection]:
@@ -455,6 +532,7 @@ class Registry:
             *((n, et.version, "entity_type") for n, et in plan.types.items()),
             *((n, r.version, "relationship") for n, r in plan.relationships.items()),
             *((n, r.version, "role") for n, r in plan.roles.items()),
+            *((n, w.version, "workflow") for n, w in plan.workflows.items()),
         ]:
             steps = [
                 s
@@ -462,6 +540,7 @@ class Registry:
                 if s.target == target
                 and s.relationship == (kind == "relationship")
                 and (s.action == "define_role") == (kind == "role")
+                and (s.action == "define_workflow") == (kind == "workflow")
             ]
             action = "purge" if any(s.loses_data for s in steps) else "define"
             changes = {"kind": kind, "version": version, "steps": [str(s) for s in steps]}
@@ -509,7 +588,13 @@ class _Executor:
             [s.target for s in [*created, *relinked] if s.relationship],
         )
         for step in steps:
-            if step.action in ("create_table", "relink", "update_definition", "define_role"):
+            if step.action in (
+                "create_table",
+                "relink",
+                "update_definition",
+                "define_role",
+                "define_workflow",
+            ):
                 continue
             try:
                 getattr(self, step.action)(step)

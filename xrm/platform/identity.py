@@ -63,6 +63,22 @@ def find_user(conn: Connection, email: str) -> Actor | None:
     return Actor(row.id, row.email, roles_of_user(conn, row.id))
 
 
+def actor_by_id(conn: Connection, user_id: str) -> Actor | None:
+    """The active user with ``user_id`` as an actor (a queued run acts as its user), or None."""
+    try:
+        key = str(uuid.UUID(user_id))
+    except ValueError:
+        return None
+    row = conn.execute(
+        sa.select(tables.users.c.id, tables.users.c.email).where(
+            tables.users.c.id == key, tables.users.c.active.is_(True)
+        )
+    ).first()
+    if row is None:
+        return None
+    return Actor(str(row.id), row.email, roles_of_user(conn, row.id))
+
+
 def roles_of_user(conn: Connection, user_id: str) -> tuple[str, ...]:
     """The role names a user holds, sorted."""
     rows = conn.execute(

@@ -182,6 +182,8 @@ workflows = sa.Table(
     sa.Column("definition", sa.JSON(), nullable=False),
     sa.Column("version", sa.Integer(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # Who defined it last: a scheduled run acts as this user (no foreign key, like audit).
+    sa.Column("author_id", id_type(), nullable=True),
 )
 
 # One row per workflow run: what fired it, how it ended, its log and the changes it made.

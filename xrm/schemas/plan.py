@@ -15,6 +15,7 @@ from typing import Any
 
 from xrm.schemas.model import EntityType, Property, Relationship
 from xrm.schemas.roles import Role
+from xrm.schemas.workflows import Workflow
 
 # Keywords that change nothing about which values are valid.
 COSMETIC_KEYS = frozenset({"title", "description", "x-xrm-label", "x-xrm-multiline", "default"})
@@ -53,6 +54,7 @@ class Step:
             "drop_index": f"drop index on {self.target}({', '.join(self.group)})",
             "update_definition": f"update the definition of {what} {self.target}",
             "define_role": f"define role {self.target}",
+            "define_workflow": f"define workflow {self.target}",
         }
         return texts.get(self.action, f"{self.action} {self.target} {name}")
 
@@ -65,6 +67,7 @@ class Plan:
     types: dict[str, EntityType] = field(default_factory=dict)
     relationships: dict[str, Relationship] = field(default_factory=dict)
     roles: dict[str, Role] = field(default_factory=dict)
+    workflows: dict[str, Workflow] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:

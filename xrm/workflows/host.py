@@ -18,6 +18,7 @@ from typing import Any
 from xrm.entities.records import Record, RecordSession
 from xrm.errors import Fault, ValidationFailed
 from xrm.workflows.process import HostCall
+from xrm.workflows.protocol import to_plain
 
 FIND_LIMIT = 50
 MAX_FIND_LIMIT = 500
@@ -67,13 +68,15 @@ class RuleHost:
 
     def create(self, entity: str, values: Mapping[str, Any]) -> Record:
         record = self.session.create(entity, values)
-        self.changes.append({"action": "create", "entity": entity, "id": record["id"]})
+        self.changes.append(
+            {"action": "create", "entity": entity, "id": record["id"], "values": _plain(values)}
+        )
         return record
 
     def update(self, entity: str, record_id: str, values: Mapping[str, Any]) -> Record:
         record = self.session.update(entity, record_id, values)
         self.changes.append(
-            {"action": "update", "entity": entity, "id": record["id"], "fields": sorted(values)}
+            {"action": "update", "entity": entity, "id": record["id"], "values": _plain(values)}
         )
         return record
 
@@ -85,9 +88,15 @@ class RuleHost:
         attributes: Mapping[str, Any] | None = None,
     ) -> bool:
         done = bool(self.session.link(relationship, from_id, to_id, attributes))
-        self.changes.append(
-            {"action": "link", "relationship": relationship, "fromId": from_id, "toId": to_id}
-        )
+        change: dict[str, Any] = {
+            "action": "link",
+            "relationship": relationship,
+            "fromId": from_id,
+            "toId": to_id,
+        }
+        if attributes is not None:
+            change["attributes"] = _plain(attributes)
+        self.changes.append(change)
         return done
 
     def unlink(self, relationship: str, from_id: str, to_id: str) -> bool:
@@ -97,3 +106,8 @@ class RuleHost:
                 {"action": "unlink", "relationship": relationship, "fromId": from_id, "toId": to_id}
             )
         return done
+
+
+def _plain(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Values as JSON data (dates and decimals as text), as a run's changes are stored."""
+    return dict(to_plain(dict(values), "values"))

@@ -107,9 +107,16 @@ def record(conn: Connection, run: Run) -> Run:
 
 
 def finish(
-    conn: Connection, run_id: str, status: RunStatus, *, duration_ms: int, error: str | None
+    conn: Connection,
+    run_id: str,
+    status: RunStatus,
+    *,
+    duration_ms: int,
+    error: str | None = None,
+    log: Sequence[str] = (),
+    changes: Sequence[Mapping[str, Any]] = (),
 ) -> None:
-    """Settle a run stored as queued or running (an async run, once its job ends)."""
+    """Settle a run stored as queued (an async or scheduled run, once its job ran)."""
     conn.execute(
         t.update()
         .where(t.c.id == run_id)
@@ -117,6 +124,8 @@ def finish(
             status=status.value,
             duration_ms=duration_ms,
             error=_clip(error, MAX_ERROR) if error is not None else None,
+            log=_log_lines(log),
+            changes=[dict(change) for change in changes],
         )
     )
 

@@ -28,8 +28,11 @@ from sqlalchemy.engine import Connection
 
 from xrm.platform import tables
 from xrm.platform.db import insert_or_skip
+from xrm.platform.ids import new_id
 from xrm.platform.jobs import queue
 from xrm.schemas.workflows import DEFAULT_TIMEZONE, Workflow
+from xrm.workflows import runs
+from xrm.workflows.runs import Run, RunStatus
 
 SCHEDULE_JOB = "workflow.schedule"
 
@@ -43,6 +46,7 @@ class Tick:
     workflow: str
     at: dt.datetime
     job_id: str
+    run_id: str
 
 
 def latest_tick(workflow: Workflow, now: dt.datetime) -> dt.datetime | None:
@@ -100,14 +104,27 @@ def claim_due(
         due = latest_tick(workflow, now)
         if due is None or not _claim(conn, workflow, due, defined_at, holder):
             continue
+        run_id = new_id()
         job = queue.enqueue(
             conn,
             SCHEDULE_JOB,
-            {"workflow": workflow.name, "tick": due.isoformat()},
+            {"workflow": workflow.name, "tick": due.isoformat(), "run": run_id},
             key=f"schedule:{workflow.name}:{due.isoformat()}",
             now=now,
         )
-        claimed.append(Tick(workflow.name, due, job.id))
+        runs.record(
+            conn,
+            Run(
+                workflow=workflow.name,
+                trigger="schedule",
+                stage="async",
+                status=RunStatus.QUEUED,
+                started_at=now,
+                job_id=job.id,
+                id=run_id,
+            ),
+        )
+        claimed.append(Tick(workflow.name, due, job.id, run_id))
     return claimed
 
 

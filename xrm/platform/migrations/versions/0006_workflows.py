@@ -20,6 +20,7 @@ def upgrade() -> None:
         sa.Column("definition", sa.JSON(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.Column("author_id", id_type(), nullable=True),
     )
     op.create_table(
         "xrm_workflow_runs",
