@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from xrm.entities.catalog import definitions
 from xrm.entities.records import RecordService
 from xrm.errors import NotFound, ValidationFailed
 from xrm.platform import tables
