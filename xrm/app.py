@@ -33,6 +33,8 @@ from xrm.platform.db import Database
 from xrm.platform.keys import secret_key
 from xrm.platform.settings import Settings
 from xrm.request_body import RequestBodyLimit
+from xrm.workflows.engine import WorkflowEngine
+from xrm.workflows.pool import SandboxPool
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -63,14 +65,19 @@ def create_app(settings: Settings, *, serving: bool = False) -> Starlette:
         db = Database(settings)
         registry = Registry(db, settings)
         records = RecordService(db, registry, settings)
+        pool = SandboxPool(settings.sandbox)
+        engine = WorkflowEngine(records, pool)
         app.state.settings = settings
         app.state.db = db
         app.state.registry = registry
         app.state.records = records
+        app.state.workflows = engine
         door = Door(db, await run_in_threadpool(secret_key, db, settings))
         app.state.admin_door = door
         # A signed-in admin session may use /graphql too (GraphiQL, with its CSRF header).
-        app.state.graphql = GraphQLView(db, Services(registry, records), sessions=door.session)
+        app.state.graphql = GraphQLView(
+            db, Services(registry, records, engine), sessions=door.session
+        )
         if serving:
             # Build the schema before the first request, then settle the heap around it.
             await run_in_threadpool(app.state.graphql.schemas.warm)
@@ -78,6 +85,7 @@ def create_app(settings: Settings, *, serving: bool = False) -> Starlette:
         try:
             yield
         finally:
+            await run_in_threadpool(pool.stop)
             await run_in_threadpool(db.dispose)
 
     routes = [

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Hashable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
@@ -18,6 +18,9 @@ from xrm.errors import Unauthenticated
 from xrm.platform.db import Database
 from xrm.platform.identity import Actor, actor_for_token, touch_token
 
+if TYPE_CHECKING:
+    from xrm.workflows.engine import WorkflowEngine
+
 log = logging.getLogger(__name__)
 
 
@@ -27,6 +30,7 @@ class Services:
 
     registry: Registry
     records: RecordService
+    workflows: WorkflowEngine | None = None  # None where no sandbox runs (some tools, tests)
 
 
 @dataclass

@@ -45,7 +45,7 @@ from graphql.error import GraphQLSyntaxError
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from xrm.api import fast, json_plan, resolvers
+from xrm.api import fast, json_plan, resolvers, workflow_api
 from xrm.api.context import RequestContext
 from xrm.api.express import Plans
 from xrm.api.names import OWNER_INPUT, SYSTEM_FIELDS
@@ -519,6 +519,7 @@ class SchemaBuilder:
             },
             resolve=resolvers.define_relationship,
         )
+        workflow_api.add_fields(query, mutation)
         return GraphQLSchema(
             query=GraphQLObjectType("Query", query),
             mutation=GraphQLObjectType("Mutation", mutation),

@@ -91,6 +91,7 @@ class Runner:
 
     def run(self, firing: Firing, session: RecordSession) -> Outcome:
         """Run ``firing`` through ``session``; never raises for what the rule did."""
+        self.pool.start()  # started on the first run: a process that runs no rule starts none
         started = time.perf_counter()
         host = RuleHost(session)
         record = dict(firing.record) if firing.record is not None else None

@@ -1,0 +1,147 @@
+"""Workflows over GraphQL: define, list, test, run by hand and dry, read runs, delete —
+with the rights each needs, and definitions of another kind refused."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+from test_graphql import Api
+
+from xrm.app import create_app
+from xrm.entities.catalog import definitions
+from xrm.entities.registry import Registry
+from xrm.platform.db import Database
+from xrm.platform.identity import create_token, create_user, first_admin
+from xrm.platform.settings import Settings
+
+# A builder of workflows who may also read grievances and make tasks (a test run acts as them).
+BUILDER = {
+    "role": "builder",
+    "admin": ["define_workflows"],
+    "entities": {"grievance": {"read": "all"}, "task": {"read": "all", "create": "all"}},
+}
+FOLLOW_UP: dict[str, Any] = {
+    "name": "follow_up",
+    "entity": "grievance",
+    "on": ["manual"],
+    "actions": [
+        {
+            "type": "script",
+            "code": "create('task', {'title': 'Follow up ' + record['subject'],"
+            " 'grievance': record['id']})\nlog('done')",
+        }
+    ],
+}
+RUN_FIELDS = "id workflow trigger status durationMs log error recordId dryRun changes"
+DEFINE = "mutation($d: JSON!) { defineWorkflow(definition: $d) { name entity enabled version } }"
+RUN = (
+    "mutation($n: String!, $r: ID, $dry: Boolean) { runWorkflow(name: $n, recordId: $r, "
+    f"dryRun: $dry) {{ {RUN_FIELDS} }} }}"
+)
+
+
+@pytest.fixture
+def client(settings: Settings, registry: Registry) -> Iterator[TestClient]:
+    registry.apply([*definitions(), BUILDER])
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def apis(client: TestClient, db: Database) -> dict[str, Api]:
+    with db.write() as conn:
+        tokens = {
+            "admin": create_token(conn, first_admin(conn)),
+            "builder": create_token(conn, create_user(conn, "bo@example.com", ("builder",))),
+            "editor": create_token(conn, create_user(conn, "ed@example.com", ("editor",))),
+        }
+    return {who: Api(client, token) for who, token in tokens.items()}
+
+
+def grievance(api: Api) -> str:
+    made = api('mutation { createGrievance(input: {subject: "Noise"}) { id } }')
+    return str(made["createGrievance"]["id"])
+
+
+def task_titles(api: Api) -> list[str]:
+    return [n["title"] for n in api("{ tasks { nodes { title } } }")["tasks"]["nodes"]]
+
+
+def test_a_builder_defines_tests_and_runs_a_workflow(apis: dict[str, Api]) -> None:
+    admin, builder, editor = apis["admin"], apis["builder"], apis["editor"]
+    record = grievance(admin)
+    tested = builder(
+        f"mutation($d: JSON!, $r: ID) {{ testWorkflow(definition: $d, recordId: $r) "
+        f"{{ {RUN_FIELDS} }} }}",
+        {"d": FOLLOW_UP, "r": record},
+    )["testWorkflow"]
+    assert (tested["status"], tested["dryRun"], tested["log"]) == ("done", True, ["done"])
+    assert tested["changes"][0]["values"]["title"] == "Follow up Noise"
+    assert task_titles(admin) == []
+    assert builder("{ workflows { name } }") == {"workflows": []}
+
+    defined = builder(DEFINE, {"d": FOLLOW_UP})["defineWorkflow"]
+    assert defined == {"name": "follow_up", "entity": "grievance", "enabled": True, "version": 1}
+    # Any user may run a manual workflow; it acts with that user's rights.
+    ran = editor(RUN, {"n": "follow_up", "r": record})["runWorkflow"]
+    assert (ran["status"], ran["recordId"], ran["dryRun"]) == ("done", record, False)
+    assert task_titles(admin) == ["Follow up Noise"]
+
+    runs = builder('{ workflowRuns(workflow: "follow_up") { status dryRun } }')["workflowRuns"]
+    # Newest first; the test run before saving is in the history too, marked as a dry run.
+    assert runs == [{"status": "done", "dryRun": False}, {"status": "done", "dryRun": True}]
+    assert builder('mutation { deleteWorkflow(name: "follow_up") }') == {"deleteWorkflow": True}
+    assert builder("{ workflows { name } }") == {"workflows": []}
+    error = builder.error('mutation { deleteWorkflow(name: "follow_up") }')
+    assert error["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_only_the_define_workflows_right_defines_reads_tests_and_dry_runs(
+    apis: dict[str, Api],
+) -> None:
+    editor = apis["editor"]
+    record = grievance(apis["admin"])
+    apis["admin"](DEFINE, {"d": FOLLOW_UP})
+    for query, variables in [
+        (DEFINE, {"d": FOLLOW_UP}),
+        ("{ workflows { name } }", {}),
+        ("{ workflowRuns { id } }", {}),
+        (RUN, {"n": "follow_up", "r": record, "dry": True}),
+        ('mutation { deleteWorkflow(name: "follow_up") }', {}),
+    ]:
+        assert editor.error(query, variables)["extensions"]["code"] == "FORBIDDEN", query
+    assert task_titles(apis["admin"]) == []
+
+
+def test_define_workflow_takes_only_a_workflow(apis: dict[str, Api]) -> None:
+    role = {"role": "sneaky", "admin": ["manage_users"], "entities": {}}
+    error = apis["builder"].error(DEFINE, {"d": role})
+    assert error["extensions"]["code"] == "BAD_DEFINITION"
+    assert apis["admin"]("{ roles { name } }")["roles"][-1]["name"] != "sneaky"
+
+
+def test_a_failing_manual_run_answers_the_run_and_keeps_nothing(apis: dict[str, Api]) -> None:
+    admin = apis["admin"]
+    record = grievance(admin)
+    broken = {
+        **FOLLOW_UP,
+        "actions": [*FOLLOW_UP["actions"], {"type": "script", "code": "log('x')\n{}['nope']"}],
+    }
+    admin(DEFINE, {"d": broken})
+    ran = admin(RUN, {"n": "follow_up", "r": record})["runWorkflow"]
+    assert ran["status"] == "failed"
+    assert ran["log"] == ["done", "x"]
+    assert "KeyError" in ran["error"]
+    assert task_titles(admin) == []
+
+
+def test_bad_run_arguments_get_clear_errors(apis: dict[str, Api]) -> None:
+    admin = apis["admin"]
+    assert admin.error(RUN, {"n": "nothing"})["extensions"]["code"] == "NOT_FOUND"
+    error = admin.error('{ workflowRuns(status: "bogus") { id } }')
+    assert error["extensions"]["code"] == "VALIDATION_FAILED"
+    error = admin.error("{ workflowRuns(first: 0) { id } }")
+    assert error["extensions"]["code"] == "VALIDATION_FAILED"
