@@ -26,6 +26,7 @@ from xrm.admin_ui.routes import routes as admin_routes
 from xrm.api import graphiql
 from xrm.api.context import Services
 from xrm.api.view import GraphQLView
+from xrm.background import Background
 from xrm.entities.records import RecordService
 from xrm.entities.registry import Registry
 from xrm.platform import heap
@@ -78,13 +79,19 @@ def create_app(settings: Settings, *, serving: bool = False) -> Starlette:
         app.state.graphql = GraphQLView(
             db, Services(registry, records, engine), sessions=door.session
         )
+        background = None
         if serving:
             # Build the schema before the first request, then settle the heap around it.
             await run_in_threadpool(app.state.graphql.schemas.warm)
             heap.settle()
+            if settings.jobs_in_server:
+                background = Background(engine, settings)
+                background.start()
         try:
             yield
         finally:
+            if background is not None:
+                await run_in_threadpool(background.stop)
             await run_in_threadpool(pool.stop)
             await run_in_threadpool(db.dispose)
 

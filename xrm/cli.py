@@ -10,6 +10,7 @@ only the result (a plan, a token), so scripts can use it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -170,6 +171,8 @@ def settings_environment(settings: Settings) -> dict[str, str]:
         env["XRM_DATABASE_SCHEMA"] = settings.database_schema
     if settings.secret_key:
         env["XRM_SECRET_KEY"] = settings.secret_key
+    if not settings.jobs_in_server:
+        env["XRM_JOBS_IN_SERVER"] = "0"
     return env
 
 
@@ -211,6 +214,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, db: Database) -> int
 
     if args.workers < 1:
         raise CommandError("--workers takes a number of at least 1", EXIT_USAGE)
+    if args.no_worker:
+        settings = dataclasses.replace(settings, jobs_in_server=False)
     if args.demo:
         _load_demo(settings, db)
     db.dispose()  # the server processes open their own connections
@@ -233,6 +238,25 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, db: Database) -> int
 
         uvicorn.run(create_app(settings, serving=True), host=args.host, port=args.port, **options)
     return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    """Run background jobs and workflow schedules in the foreground until SIGTERM/Ctrl-C."""
+    from xrm.background import Background
+    from xrm.entities.records import RecordService
+    from xrm.entities.registry import Registry
+    from xrm.workflows.engine import WorkflowEngine
+    from xrm.workflows.pool import SandboxPool
+
+    pool = SandboxPool(settings.sandbox)
+    engine = WorkflowEngine(RecordService(db, Registry(db, settings), settings), pool)
+    background = Background(engine, settings)
+    print(f"xrm: job worker {background.worker.name} on {_shown_url(settings)}", flush=True)
+    try:
+        finished = background.run_until_signalled(grace=args.grace)
+    finally:
+        pool.stop()
+    return 0 if finished else 1
 
 
 # --- parser -----------------------------------------------------------------------------------
@@ -277,6 +301,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--demo", action="store_true", help="load the built-in catalog and sample records first"
+    )
+
+    worker = command(
+        commands, "worker", cmd_worker, "run background jobs and workflow schedules (no HTTP)"
+    )
+    worker.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="on SIGTERM, how long running jobs may take to finish (default 30)",
     )
 
     apply = command(commands, "apply", cmd_apply, "apply definitions from JSON files or folders")

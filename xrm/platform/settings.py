@@ -48,6 +48,8 @@ class Settings:
     jobs_lease_seconds: int = 60
     jobs_retention_days: int = 14
     workflow_run_retention_days: int = 30
+    schedule_poll_seconds: int = 15
+    jobs_in_server: bool = True
     jobs_concurrency: int = 2
     # Rule code's worker processes and limits (xrm/workflows, docs/workflows-sandbox.md).
     sandbox: SandboxSettings = field(default_factory=lambda: SandboxSettings())
@@ -91,6 +93,9 @@ class Settings:
             jobs_retention_days=_int(env, "XRM_JOBS_RETENTION_DAYS", 14),
             jobs_concurrency=_int(env, "XRM_JOBS_CONCURRENCY", 2),
             workflow_run_retention_days=_int(env, "XRM_WORKFLOW_RUN_RETENTION_DAYS", 30),
+            schedule_poll_seconds=_int(env, "XRM_SCHEDULE_POLL_SECONDS", 15),
+            jobs_in_server=env.get("XRM_JOBS_IN_SERVER", "1").lower()
+            not in ("0", "false", "no", "off"),
             sandbox=SandboxSettings.from_env(env),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
