@@ -20,7 +20,7 @@ import copy
 import dataclasses
 import datetime as dt
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -62,6 +62,27 @@ def is_role(definition: Mapping[str, Any]) -> bool:
 def is_relationship(definition: Mapping[str, Any]) -> bool:
     """Relationships say ``"relationship": name``; entity types carry an ``x-xrm`` block."""
     return "relationship" in definition
+
+
+ENTITY_TYPE = "entity_type"
+RELATIONSHIP = "relationship"
+ROLE = "role"
+KIND_WORDS = {ENTITY_TYPE: "an entity-type", RELATIONSHIP: "a relationship", ROLE: "a role"}
+
+
+def definition_kind(definition: Mapping[str, Any]) -> str:
+    """``entity_type``, ``relationship`` or ``role``: how ``apply`` will read ``definition``.
+
+    Callers that accept one kind only (each GraphQL define mutation, the
+    admin UI's role editor) ask this before anything else, because each kind
+    needs its own right: a role sent through the door for types must not be
+    stored with the rights of that door.
+    """
+    if is_role(definition):
+        return ROLE
+    if is_relationship(definition):
+        return RELATIONSHIP
+    return ENTITY_TYPE
 
 
 def _definition_label(definition: Any, index: int) -> str:
@@ -125,6 +146,23 @@ def load_roles(conn: Connection) -> dict[str, Role]:
         role = parse_role(row["definition"])
         roles[role.name] = dataclasses.replace(role, version=row["version"])
     return roles
+
+
+def _check_kinds(definitions: Sequence[Mapping[str, Any]], kinds: Collection[str]) -> None:
+    """``BAD_DEFINITION`` for every definition whose kind is not one of ``kinds``."""
+    wanted = " or ".join(f"{KIND_WORDS[k]} definition" for k in sorted(kinds))
+    faults = []
+    for index, definition in enumerate(definitions):
+        label = _definition_label(definition, index) if len(definitions) > 1 else ""
+        if not isinstance(definition, Mapping):
+            faults.append(Fault(label, "a definition is a JSON object"))
+            continue
+        kind = definition_kind(definition)
+        if kind not in kinds:
+            said = f"this is {KIND_WORDS[kind]} definition; only {wanted} is accepted here"
+            faults.append(Fault(label, said))
+    if faults:
+        raise DefinitionError(faults)
 
 
 def _check_expected_version(
@@ -210,6 +248,7 @@ class Registry:
         confirm_data_loss: bool = False,
         request_id: str | None = None,
         expected_version: int | None = None,
+        kinds: Collection[str] | None = None,
     ) -> Plan:
         """Make the stored definitions equal to ``definitions`` (others stay as they are).
 
@@ -222,7 +261,13 @@ class Registry:
         editors: the stored definition must still be at that version (0: not
         defined yet), else ``CONFLICT`` and nothing changes — two admins
         editing one definition never silently overwrite each other.
+
+        ``kinds`` (``definition_kind`` values) refuses, before anything is
+        parsed or stored, a definition of any other kind: a caller that
+        checked the right one kind needs passes that kind alone.
         """
+        if kinds is not None:
+            _check_kinds(definitions, kinds)
         new_types, new_relationships, new_roles = self._parse(definitions)
         if expected_version is not None and len(definitions) != 1:
             raise ValidationFailed([Fault("expectedVersion", "applies to exactly one definition")])
