@@ -83,10 +83,18 @@ def _fault_lines(error: DefinitionError, files: Sequence[DefinitionFile]) -> lis
             else:
                 source = "definitions"
         lines.append(": ".join(part for part in (source, path, fault.message) if part))
+        if fault.records:
+            lines.append(_records_line(fault.records, fault.count))
     records = error.extensions.get("records")
-    if records:
-        lines.append("blocking records: " + ", ".join(str(r) for r in records))
+    if records and not any(f.records for f in error.faults):
+        lines.append(_records_line(records, len(records)))
     return lines
+
+
+def _records_line(records: Sequence[str], count: int) -> str:
+    """``  blocking records: id, id, ...``, saying how many more there are beyond those listed."""
+    more = f" (and {count - len(records)} more)" if count > len(records) else ""
+    return "  blocking records: " + ", ".join(str(r) for r in records) + more
 
 
 def _busy(message: str) -> AbstractContextManager[Any]:
