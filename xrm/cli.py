@@ -138,9 +138,16 @@ def cmd_apply(args: argparse.Namespace, settings: Settings, db: Database) -> int
     if plan.empty:
         print("nothing to change")
         return 0
-    for line in plan.describe():
+    for index, line in enumerate(plan.describe()):
         print(line)
+        blocking = plan.blocking_records(index)
+        if blocking:  # the step's line says how many records break each rule
+            print(_records_line(blocking, len(blocking)))
     changes = f"{len(plan.steps)} change{'s' if len(plan.steps) != 1 else ''}"
+    if plan.blocked:
+        # Only a dry run answers a blocked plan (applying raises): it would be refused.
+        print(f"dry run: {changes} planned, blocked by stored records; nothing applied")
+        return EXIT_ERROR
     if args.dry_run:
         print(f"dry run: {changes} planned, nothing applied")
     else:

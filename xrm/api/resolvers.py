@@ -280,14 +280,29 @@ DOORS = {
 _MARK = {ENTITY_TYPE: "x-xrm", RELATIONSHIP: "relationship", ROLE: "role"}
 
 
+def plan_answer(plan: Plan) -> dict[str, Any]:
+    """A plan as ``ChangePlan`` (CONTRACT §4): its steps in words, blocked ones with records."""
+    steps = [
+        {
+            "action": step.action,
+            "target": step.target,
+            "description": plan.describe_step(index),
+            "blockingRecords": plan.blocking_records(index),
+        }
+        for index, step in enumerate(plan.steps)
+    ]
+    return {"steps": steps, "blocked": plan.blocked}
+
+
 def _define(
     info: GraphQLResolveInfo,
     kind: str,
     definition: Any,
     expected_version: int | None,
     confirm_data_loss: bool = False,
+    dry_run: bool = False,
 ) -> Plan:
-    """Apply one definition of ``kind`` for the caller.
+    """Apply (or, with ``dry_run``, plan) one definition of ``kind`` for the caller.
 
     The right comes first, then the kind: nothing is parsed, let alone stored,
     for a caller without the right, and a definition of another kind is
@@ -307,6 +322,7 @@ def _define(
         [definition],
         actor=ctx.caller(),
         channel="api",
+        dry_run=dry_run,
         confirm_data_loss=confirm_data_loss,
         request_id=ctx.request_id,
         expected_version=expected_version,
@@ -320,22 +336,27 @@ def define_entity_type(
     definition: Any,
     confirmDataLoss: bool | None = None,
     expectedVersion: int | None = None,
+    dryRun: bool | None = None,
 ) -> Any:
-    plan = _define(info, ENTITY_TYPE, definition, expectedVersion, bool(confirmDataLoss))
+    plan = _define(
+        info, ENTITY_TYPE, definition, expectedVersion, bool(confirmDataLoss), bool(dryRun)
+    )
     name = definition["x-xrm"]["name"]
     et = plan.types.get(name) or _ctx(info).services.registry.current().entity(name)
-    return _entity_type(et)
+    return {**_entity_type(et), "plan": plan_answer(plan)}
 
 
 def define_relationship(
-    source: Any, info: GraphQLResolveInfo, definition: Any, expectedVersion: int | None = None
+    source: Any,
+    info: GraphQLResolveInfo,
+    definition: Any,
+    expectedVersion: int | None = None,
+    dryRun: bool | None = None,
 ) -> Any:
-    plan = _define(info, RELATIONSHIP, definition, expectedVersion)
+    plan = _define(info, RELATIONSHIP, definition, expectedVersion, dry_run=bool(dryRun))
     name = definition["relationship"]
-    rel = plan.relationships.get(name) or _ctx(info).services.registry.current().relationship(
-        name
-    )
-    return _relationship(rel)
+    rel = plan.relationships.get(name) or _ctx(info).services.registry.current().relationship(name)
+    return {**_relationship(rel), "plan": plan_answer(plan)}
 
 
 def _role(role: Role) -> dict[str, Any]:
