@@ -206,3 +206,14 @@ def test_a_dry_run_meets_the_same_refusals_a_change_would(api: Api, snapshot: Sn
     role = api.error(DEFINE, {"d": {"role": "x", "admin": ["manage_users"]}, "dry": True})
     assert role["extensions"]["code"] == "BAD_DEFINITION"
     assert snapshot() == before
+
+
+def test_the_plan_types_names_are_not_type_names(api: Api, snapshot: Snapshot) -> None:
+    before = snapshot()
+    for name in ("change_plan", "plan_step"):
+        taken = {**GADGET, "x-xrm": {"name": name, "plural": f"{name}s"}}
+        error = api.error(DEFINE, {"d": taken, "dry": True})
+        assert error["extensions"]["code"] == "BAD_DEFINITION"
+        assert error["extensions"]["errors"][0]["field"] == "x-xrm.name"
+    assert snapshot() == before
+    assert api("{ entityTypes { name } }")  # the API still serves
