@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -216,3 +217,43 @@ def catalog_service(registry: Registry, service: RecordService) -> RecordService
     """A record service on a database holding the built-in catalog (no records)."""
     registry.apply(definitions())
     return service
+
+
+# Tables that requests themselves write (sign-ins, token use): not part of what a change touches.
+_REQUEST_TABLES = frozenset({"users", "user_roles", "tokens", "sessions", "signin_failures"})
+
+
+def database_state(db: Database, only: Collection[str] | None = None) -> dict[str, Any]:
+    """Everything a definition change may touch: every table's shape and rows, the stored
+    definitions, the schema version and the audit trail (for "a dry run changes nothing").
+
+    ``only``: just these tables (and which tables exist)."""
+    inspector = sa.inspect(db.engine)
+    names = sorted(inspector.get_table_names())
+    state: dict[str, Any] = {"": names}
+    with db.read() as conn:
+        for name in names:
+            if name.removeprefix("xrm_") in _REQUEST_TABLES or (only and name not in only):
+                continue
+            columns = inspector.get_columns(name)
+            shape = (
+                [(c["name"], str(c["type"]), c["nullable"]) for c in columns],
+                sorted(
+                    (str(i["name"]), tuple(i["column_names"]), bool(i["unique"]))
+                    for i in inspector.get_indexes(name)
+                ),
+                sorted(
+                    (tuple(f["constrained_columns"]), f["referred_table"])
+                    for f in inspector.get_foreign_keys(name)
+                ),
+            )
+            table = sa.table(name, *(sa.column(c["name"]) for c in columns))
+            rows = sorted(repr(tuple(r)) for r in conn.execute(sa.select(table)))
+            state[name] = (shape, rows)
+    return state
+
+
+@pytest.fixture
+def snapshot(db: Database) -> Callable[..., dict[str, Any]]:
+    """Takes ``database_state`` of this test's database when called."""
+    return lambda only=None: database_state(db, only)

@@ -84,10 +84,18 @@ def _fault_lines(error: DefinitionError, files: Sequence[DefinitionFile]) -> lis
             else:
                 source = "definitions"
         lines.append(": ".join(part for part in (source, path, fault.message) if part))
+        if fault.records:
+            lines.append(_records_line(fault.records, fault.count))
     records = error.extensions.get("records")
-    if records:
-        lines.append("blocking records: " + ", ".join(str(r) for r in records))
+    if records and not any(f.records for f in error.faults):
+        lines.append(_records_line(records, len(records)))
     return lines
+
+
+def _records_line(records: Sequence[str], count: int) -> str:
+    """``  blocking records: id, id, ...``, saying how many more there are beyond those listed."""
+    more = f" (and {count - len(records)} more)" if count > len(records) else ""
+    return "  blocking records: " + ", ".join(str(r) for r in records) + more
 
 
 def _busy(message: str) -> AbstractContextManager[Any]:
@@ -131,9 +139,16 @@ def cmd_apply(args: argparse.Namespace, settings: Settings, db: Database) -> int
     if plan.empty:
         print("nothing to change")
         return 0
-    for line in plan.describe():
+    for index, line in enumerate(plan.describe()):
         print(line)
+        blocking = plan.blocking_records(index)
+        if blocking:  # the step's line says how many records break each rule
+            print(_records_line(blocking, len(blocking)))
     changes = f"{len(plan.steps)} change{'s' if len(plan.steps) != 1 else ''}"
+    if plan.blocked:
+        # Only a dry run answers a blocked plan (applying raises): it would be refused.
+        print(f"dry run: {changes} planned, blocked by stored records; nothing applied")
+        return EXIT_ERROR
     if args.dry_run:
         print(f"dry run: {changes} planned, nothing applied")
     else:

@@ -12,16 +12,31 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+# The most record ids one refusal lists (per broken rule, and in all); counts say how many more.
+MAX_REPORTED_RECORDS = 100
+
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """One problem at one place: a field of a record or a JSON path of a definition."""
+    """One problem at one place: a field of a record or a JSON path of a definition.
+
+    A definition change refused because of stored rows names, per broken
+    rule, the keyword it breaks (``rule``), how many records break it
+    (``count``) and the first of them (``records``, at most
+    ``MAX_REPORTED_RECORDS``), so whoever fixes the data sees every reason at once.
+    """
 
     field: str
     message: str
+    rule: str = ""
+    records: tuple[str, ...] = ()
+    count: int = 0
 
-    def as_dict(self) -> dict[str, str]:
-        return {"field": self.field, "message": self.message}
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"field": self.field, "message": self.message}
+        if self.count:
+            out.update(rule=self.rule, records=list(self.records), count=self.count)
+        return out
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}" if self.field else self.message
@@ -65,6 +80,9 @@ class DefinitionError(FaultsError):
         records: Sequence[str] | None = None,
     ) -> None:
         super().__init__(faults, message)
+        if records is None:
+            blocking = dict.fromkeys(r for f in self.faults for r in f.records)
+            records = list(blocking)[:MAX_REPORTED_RECORDS] if blocking else None
         if records is not None:
             self.extensions["records"] = list(records)
 

@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from xrm.admin_ui.auth import forbidden, may, message, page, signed_form, signed_in
 from xrm.admin_ui.messages import Shown, explain
 from xrm.admin_ui.pages import gettext_for
-from xrm.entities.registry import Registry
+from xrm.entities.registry import ROLE, Registry
 from xrm.errors import Conflict, XrmError
 from xrm.platform import sessions
 from xrm.schemas.roles import ADMIN_RIGHTS, BUILTIN_ROLES, Role
@@ -149,6 +149,7 @@ async def save_role(request: Request) -> Response:
             actor=session.actor,
             channel="admin",
             expected_version=expected,
+            kinds={ROLE},
         )
 
     try:

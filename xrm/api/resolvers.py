@@ -17,11 +17,19 @@ from graphql import GraphQLResolveInfo
 
 from xrm.api.context import RequestContext
 from xrm.api.loading import connection, current, list_arguments, node_selections, preload, selects
-from xrm.entities.registry import Registry
-from xrm.errors import Fault, Forbidden, ValidationFailed
+from xrm.entities.registry import (
+    ENTITY_TYPE,
+    KIND_WORDS,
+    RELATIONSHIP,
+    ROLE,
+    WORKFLOW,
+    definition_kind,
+)
+from xrm.errors import DefinitionError, Fault, Forbidden, ValidationFailed
 from xrm.platform.access import HIDDEN, Permissions
 from xrm.schemas.model import EntityType, Relationship
 from xrm.schemas.naming import camel, snake
+from xrm.schemas.plan import Plan
 from xrm.schemas.roles import BUILTIN_ROLES, Role
 
 Resolver = Callable[..., Any]
@@ -262,30 +270,66 @@ def _require_right(ctx: RequestContext, right: str) -> None:
     Permissions.of(ctx.caller(), ctx.catalog.roles).require_right(right)
 
 
-def _define(
+# Each kind of definition has one door, guarded by the right that kind needs: a role changes
+# what people may do, so it never goes through the door for types (issue 10, point 8).
+DOORS = {
+    ENTITY_TYPE: ("defineEntityType", "define_types"),
+    RELATIONSHIP: ("defineRelationship", "define_types"),
+    ROLE: ("defineRole", "manage_users"),
+    WORKFLOW: ("defineWorkflow", "define_workflows"),
+}
+# Where a definition says which kind it is: the path a misdirected one is refused at.
+_MARK = {ENTITY_TYPE: "x-xrm", RELATIONSHIP: "relationship", ROLE: "role", WORKFLOW: "on"}
+
+
+def plan_answer(plan: Plan) -> dict[str, Any]:
+    """A plan as ``ChangePlan`` (CONTRACT §4): its steps in words, blocked ones with records."""
+    steps = [
+        {
+            "action": step.action,
+            "target": step.target,
+            "description": plan.describe_step(index),
+            "blockingRecords": plan.blocking_records(index),
+        }
+        for index, step in enumerate(plan.steps)
+    ]
+    return {"steps": steps, "blocked": plan.blocked}
+
+
+def define_one(
     info: GraphQLResolveInfo,
-    right: str,
+    kind: str,
     definition: Any,
-    fits: bool,
-    shape: str,
     expected_version: int | None,
     confirm_data_loss: bool = False,
-) -> Registry:
-    """Apply one definition for the caller (audited on channel api); the registry after it."""
+    dry_run: bool = False,
+) -> Plan:
+    """Apply (or, with ``dry_run``, plan) one definition of ``kind`` for the caller.
+
+    The right comes first, then the kind: nothing is parsed, let alone stored,
+    for a caller without the right, and a definition of another kind is
+    refused whatever rights the caller holds. Audited on channel ``api``.
+    """
     ctx = _ctx(info)
+    mutation, right = DOORS[kind]
     _require_right(ctx, right)
-    if not isinstance(definition, dict) or not fits:
-        raise ValidationFailed([Fault("definition", shape)])
-    registry = ctx.services.registry
-    registry.apply(
+    if not isinstance(definition, dict):
+        raise DefinitionError([Fault("", f"{KIND_WORDS[kind]} definition is a JSON object")])
+    sent = definition_kind(definition)
+    if sent != kind:
+        door = DOORS[sent][0]
+        said = f"this is {KIND_WORDS[sent]} definition: send it to {door}, not {mutation}"
+        raise DefinitionError([Fault(_MARK[sent], said)])
+    return ctx.services.registry.apply(
         [definition],
         actor=ctx.caller(),
         channel="api",
+        dry_run=dry_run,
         confirm_data_loss=confirm_data_loss,
         request_id=ctx.request_id,
         expected_version=expected_version,
+        kinds={kind},
     )
-    return registry
 
 
 def define_entity_type(
@@ -294,27 +338,27 @@ def define_entity_type(
     definition: Any,
     confirmDataLoss: bool | None = None,
     expectedVersion: int | None = None,
+    dryRun: bool | None = None,
 ) -> Any:
-    fits = isinstance(definition, dict) and "relationship" not in definition
-    registry = _define(
-        info,
-        "define_types",
-        definition,
-        fits,
-        "an entity-type definition is an object",
-        expectedVersion,
-        bool(confirmDataLoss),
+    plan = define_one(
+        info, ENTITY_TYPE, definition, expectedVersion, bool(confirmDataLoss), bool(dryRun)
     )
-    return _entity_type(registry.current().entity(definition["x-xrm"]["name"]))
+    name = definition["x-xrm"]["name"]
+    et = plan.types.get(name) or _ctx(info).services.registry.current().entity(name)
+    return {**_entity_type(et), "plan": plan_answer(plan)}
 
 
 def define_relationship(
-    source: Any, info: GraphQLResolveInfo, definition: Any, expectedVersion: int | None = None
+    source: Any,
+    info: GraphQLResolveInfo,
+    definition: Any,
+    expectedVersion: int | None = None,
+    dryRun: bool | None = None,
 ) -> Any:
-    fits = isinstance(definition, dict) and "relationship" in definition
-    shape = "a relationship definition is an object"
-    registry = _define(info, "define_types", definition, fits, shape, expectedVersion)
-    return _relationship(registry.current().relationship(definition["relationship"]))
+    plan = define_one(info, RELATIONSHIP, definition, expectedVersion, dry_run=bool(dryRun))
+    name = definition["relationship"]
+    rel = plan.relationships.get(name) or _ctx(info).services.registry.current().relationship(name)
+    return {**_relationship(rel), "plan": plan_answer(plan)}
 
 
 def _role(role: Role) -> dict[str, Any]:
@@ -336,7 +380,6 @@ def roles(source: Any, info: GraphQLResolveInfo) -> Any:
 def define_role(
     source: Any, info: GraphQLResolveInfo, definition: Any, expectedVersion: int | None = None
 ) -> Any:
-    fits = isinstance(definition, dict) and "role" in definition
-    shape = "a role definition is an object with role"
-    registry = _define(info, "manage_users", definition, fits, shape, expectedVersion)
-    return _role(registry.current().roles[definition["role"]])
+    plan = define_one(info, ROLE, definition, expectedVersion)
+    name = definition["role"]
+    return _role(plan.roles.get(name) or _ctx(info).services.registry.current().roles[name])

@@ -205,6 +205,43 @@ def _shared() -> dict[str, Any]:
             **{m: GraphQLField(JSON) for m in ("sum", "avg", "min", "max")},
         },
     )
+    out["PlanStep"] = GraphQLObjectType(
+        "PlanStep",
+        {
+            "action": GraphQLField(
+                _nn(GraphQLString), description="create_table, add_column, check_rows, ..."
+            ),
+            "target": GraphQLField(
+                _nn(GraphQLString), description="The type or relationship it changes."
+            ),
+            "description": GraphQLField(
+                _nn(GraphQLString),
+                description="The step in words; a blocked step says which rules the stored "
+                "records break and how many.",
+            ),
+            "blockingRecords": GraphQLField(
+                _nn(GraphQLList(_nn(GraphQLID))),
+                description="The records that stop this step (the first 100 per rule).",
+            ),
+        },
+        description="One step of a definition change.",
+    )
+    out["ChangePlan"] = GraphQLObjectType(
+        "ChangePlan",
+        {
+            "steps": GraphQLField(_nn(GraphQLList(_nn(out["PlanStep"])))),
+            "blocked": GraphQLField(
+                _nn(GraphQLBoolean),
+                description="Stored records stop the change (only a dry run answers this).",
+            ),
+        },
+        description="The steps of the change just made or, with dryRun, proposed.",
+    )
+    plan = GraphQLField(
+        out["ChangePlan"],
+        description="The plan of the change just made or, with dryRun, proposed; "
+        "null when the definition was only read.",
+    )
     out["EntityType"] = GraphQLObjectType(
         "EntityType",
         {
@@ -212,6 +249,7 @@ def _shared() -> dict[str, Any]:
             "plural": GraphQLField(_nn(GraphQLString)),
             "version": GraphQLField(_nn(GraphQLInt)),
             "definition": GraphQLField(_nn(JSON)),
+            "plan": plan,
         },
     )
     out["Role"] = GraphQLObjectType(
@@ -230,6 +268,7 @@ def _shared() -> dict[str, Any]:
             "name": GraphQLField(_nn(GraphQLString)),
             "version": GraphQLField(_nn(GraphQLInt)),
             "definition": GraphQLField(_nn(JSON)),
+            "plan": plan,
         },
     )
     return out
@@ -508,6 +547,7 @@ class SchemaBuilder:
                 "definition": GraphQLArgument(_nn(JSON)),
                 "confirmDataLoss": GraphQLArgument(GraphQLBoolean),
                 "expectedVersion": GraphQLArgument(GraphQLInt, description=_DEFINITION_VERSION),
+                "dryRun": GraphQLArgument(GraphQLBoolean, description=_DRY_RUN),
             },
             resolve=resolvers.define_entity_type,
         )
@@ -516,6 +556,7 @@ class SchemaBuilder:
             args={
                 "definition": GraphQLArgument(_nn(JSON)),
                 "expectedVersion": GraphQLArgument(GraphQLInt, description=_DEFINITION_VERSION),
+                "dryRun": GraphQLArgument(GraphQLBoolean, description=_DRY_RUN),
             },
             resolve=resolvers.define_relationship,
         )
@@ -530,6 +571,10 @@ class SchemaBuilder:
 _DEFINITION_VERSION = (
     "The stored definition's version this change was made against (0: not defined yet); "
     "if it changed since, CONFLICT and nothing is applied."
+)
+_DRY_RUN = (
+    "Apply nothing: answer the definition as it would be, with its plan "
+    "(blocked, with the blocking records, where stored records stop it)."
 )
 
 

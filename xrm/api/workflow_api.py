@@ -24,9 +24,11 @@ from graphql import (
     GraphQLString,
 )
 
+from xrm.api import resolvers
 from xrm.api.context import RequestContext
 from xrm.api.scalars import DATETIME, JSON
 from xrm.entities import workflow_store
+from xrm.entities.registry import WORKFLOW as WORKFLOW_KIND
 from xrm.errors import DefinitionError, Fault, NotFound, ValidationFailed, XrmError
 from xrm.platform.access import Permissions
 from xrm.schemas.workflows import Workflow
@@ -136,15 +138,8 @@ def workflows(source: Any, info: GraphQLResolveInfo) -> Any:
 
 def define_workflow(source: Any, info: GraphQLResolveInfo, definition: Any) -> Any:
     """Create or replace a workflow by name; only a workflow definition is accepted here."""
-    ctx = _ctx(info)
-    _require(ctx)
-    if not isinstance(definition, dict) or not workflow_store.is_workflow(definition):
-        raise DefinitionError(
-            [Fault("definition", "defineWorkflow takes a workflow: an object with on and actions")]
-        )
-    registry = ctx.services.registry
-    registry.apply([definition], actor=ctx.caller(), channel="api", request_id=ctx.request_id)
-    return _workflow(registry.current().workflows[definition["name"]])
+    resolvers.define_one(info, WORKFLOW_KIND, definition, None)
+    return _workflow(_ctx(info).services.registry.current().workflows[definition["name"]])
 
 
 def delete_workflow(source: Any, info: GraphQLResolveInfo, name: str) -> bool:

@@ -18,8 +18,9 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy.engine import Connection
 
+from xrm.entities.broken_rules import Breaks, Diagnosis, diagnose
 from xrm.entities.catalog_state import Catalog
-from xrm.errors import DefinitionError, Fault
+from xrm.errors import DefinitionError
 from xrm.schemas.model import Property
 from xrm.schemas.naming import constraint_name
 from xrm.schemas.plan import Step
@@ -31,8 +32,6 @@ from xrm.schemas.tables import (
     target_table,
 )
 from xrm.schemas.validate import compile_property
-
-MAX_REPORTED_RECORDS = 100
 
 
 def _portable(value: Any) -> Any:
@@ -57,52 +56,42 @@ def _convert_for(old: Property | None, new: Property, phone_region: str) -> Any:
     return lambda v: normalise(_portable(v))
 
 
-def _refused(
-    table: str, column: str, message: str, ids: Sequence[str], field_path: str
-) -> DefinitionError:
-    shown = list(ids[:MAX_REPORTED_RECORDS])
-    more = f" (and {len(ids) - len(shown)} more)" if len(ids) > len(shown) else ""
-    return DefinitionError(
-        [Fault(field_path, f"{message}: {len(ids)} stored record(s) would break{more}")],
-        records=shown,
-    )
-
-
 def check_rows(
-    conn: Connection, table: sa.Table, step: Step, phone_region: str
+    conn: Connection,
+    table: sa.Table,
+    step: Step,
+    phone_region: str,
+    breaks: Breaks | None = None,
 ) -> list[tuple[str, Any, Any]]:
-    """Every (id, new value, stored value) of the step's column.
+    """Every (id, new value, stored value) of the step's column that the new rules accept.
 
-    Refuses with the ids of the rows that would break under the new rules.
+    Each row that would break is added to ``breaks`` under every rule it
+    breaks (a caller checking several steps passes one ``Breaks`` and
+    reports them all at once); without ``breaks`` the rows are refused here.
     """
     new, old = step.prop, step.old
     assert new is not None
+    own = Breaks() if breaks is None else None
+    found = breaks if breaks is not None else own
+    assert found is not None
+    path = f"properties.{new.name}"
     column = table.c[(old or new).column]
     key = table.c.from_id if step.relationship else table.c.id
     convert = _convert_for(old, new, phone_region)
-    bad: list[str] = []
-    problems: list[str] = []
+    why: Diagnosis | None = None
     converted: list[tuple[str, Any, Any]] = []
     rows = conn.execute(sa.select(key, column).order_by(key))
     for record_id, value in rows:
         if value is None:
             if new.required:
-                bad.append(str(record_id))
-                problems.append("is required")
+                found.add(path, "required", "is required", record_id)
             continue
         try:
             converted.append((record_id, convert(value), value))
         except ValueError as exc:
-            bad.append(str(record_id))
-            problems.append(str(exc))
-    if bad:
-        raise _refused(
-            table.name,
-            column.name,
-            f"{new.name}: {problems[0]}",
-            bad,
-            f"properties.{new.name}",
-        )
+            why = why or diagnose(old, new, phone_region, _convert_for)
+            for rule, message in why(value) or [("type", str(exc))]:
+                found.add(path, rule, message, record_id)
     if (
         new.ref is not None
         and old is not None
@@ -111,21 +100,19 @@ def check_rows(
     ):
         target = sa.table(target_table(new.ref.entity), sa.column("id", id_type()))
         ids = [v for _, v, _ in converted]
-        found: set[str] = set()
+        present: set[str] = set()
         for chunk in _chunks(ids, 500):
-            found.update(
+            present.update(
                 str(r[0])
                 for r in conn.execute(sa.select(target.c.id).where(target.c.id.in_(chunk)))
             )
-        missing = [str(rid) for rid, v, _ in converted if str(v) not in found]
-        if missing:
-            raise _refused(
-                table.name,
-                column.name,
-                f"{new.name}: points at no {new.ref.entity}",
-                missing,
-                f"properties.{new.name}.x-xrm-ref.entity",
-            )
+        for rid, v, _ in converted:
+            if str(v) not in present:
+                found.add(
+                    f"{path}.x-xrm-ref.entity", "x-xrm-ref", f"points at no {new.ref.entity}", rid
+                )
+    if own:
+        raise DefinitionError(own.faults())
     return converted
 
 
@@ -135,8 +122,13 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 
 
 def check_unique(
-    conn: Connection, table: sa.Table, columns: Sequence[str], field_path: str
+    conn: Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    field_path: str,
+    breaks: Breaks | None = None,
 ) -> None:
+    """Adds the records whose values in ``columns`` repeat to ``breaks`` (else refuses them)."""
     cols = [table.c[c] for c in columns]
     dupes = (
         sa.select(*cols)
@@ -150,14 +142,11 @@ def check_unique(
         .join(dupes, sa.and_(*(table.c[c] == dupes.c[c] for c in columns)))
         .order_by(table.c.id)
     ).all()
-    if rows:
-        raise _refused(
-            table.name,
-            ",".join(columns),
-            "values are not unique",
-            [str(r[0]) for r in rows],
-            field_path,
-        )
+    found = breaks if breaks is not None else Breaks()
+    for row in rows:
+        found.add(field_path, "unique", "values are not unique", row[0])
+    if breaks is None and found:
+        raise DefinitionError(found.faults())
 
 
 class SchemaChanger:

@@ -20,7 +20,7 @@ import copy
 import dataclasses
 import datetime as dt
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from xrm.entities import ddl, workflow_store
+from xrm.entities.broken_rules import Breaks
 from xrm.entities.catalog_state import Catalog, build_catalog
 from xrm.errors import ConfirmationRequired, Conflict, DefinitionError, Fault, ValidationFailed
 from xrm.platform import audit
@@ -65,6 +66,35 @@ def is_relationship(definition: Mapping[str, Any]) -> bool:
     return "relationship" in definition
 
 
+ENTITY_TYPE = "entity_type"
+RELATIONSHIP = "relationship"
+ROLE = "role"
+WORKFLOW = "workflow"
+KIND_WORDS = {
+    ENTITY_TYPE: "an entity-type",
+    RELATIONSHIP: "a relationship",
+    ROLE: "a role",
+    WORKFLOW: "a workflow",
+}
+
+
+def definition_kind(definition: Mapping[str, Any]) -> str:
+    """``entity_type``, ``relationship``, ``role`` or ``workflow``: how ``apply`` reads it.
+
+    Callers that accept one kind only (each GraphQL define mutation, the
+    admin UI's role editor) ask this before anything else, because each kind
+    needs its own right: a role sent through the door for types must not be
+    stored with the rights of that door.
+    """
+    if workflow_store.is_workflow(definition):
+        return WORKFLOW
+    if is_role(definition):
+        return ROLE
+    if is_relationship(definition):
+        return RELATIONSHIP
+    return ENTITY_TYPE
+
+
 def _definition_label(definition: Any, index: int) -> str:
     if isinstance(definition, Mapping):
         meta = definition.get("x-xrm")
@@ -74,6 +104,8 @@ def _definition_label(definition: Any, index: int) -> str:
             return str(definition["relationship"])
         if isinstance(definition.get("role"), str):
             return str(definition["role"])
+        if isinstance(definition.get("name"), str):
+            return str(definition["name"])
     return f"definitions.{index}"
 
 
@@ -126,6 +158,23 @@ def load_roles(conn: Connection) -> dict[str, Role]:
         role = parse_role(row["definition"])
         roles[role.name] = dataclasses.replace(role, version=row["version"])
     return roles
+
+
+def _check_kinds(definitions: Sequence[Mapping[str, Any]], kinds: Collection[str]) -> None:
+    """``BAD_DEFINITION`` for every definition whose kind is not one of ``kinds``."""
+    wanted = " or ".join(f"{KIND_WORDS[k]} definition" for k in sorted(kinds))
+    faults = []
+    for index, definition in enumerate(definitions):
+        label = _definition_label(definition, index) if len(definitions) > 1 else ""
+        if not isinstance(definition, Mapping):
+            faults.append(Fault(label, "a definition is a JSON object"))
+            continue
+        kind = definition_kind(definition)
+        if kind not in kinds:
+            said = f"this is {KIND_WORDS[kind]} definition; only {wanted} is accepted here"
+            faults.append(Fault(label, said))
+    if faults:
+        raise DefinitionError(faults)
 
 
 def _check_expected_version(
@@ -219,6 +268,7 @@ class Registry:
         confirm_data_loss: bool = False,
         request_id: str | None = None,
         expected_version: int | None = None,
+        kinds: Collection[str] | None = None,
     ) -> Plan:
         """Make the stored definitions equal to ``definitions`` (others stay as they are).
 
@@ -231,7 +281,13 @@ class Registry:
         editors: the stored definition must still be at that version (0: not
         defined yet), else ``CONFLICT`` and nothing changes — two admins
         editing one definition never silently overwrite each other.
+
+        ``kinds`` (``definition_kind`` values) refuses, before anything is
+        parsed or stored, a definition of any other kind: a caller that
+        checked the right one kind needs passes that kind alone.
         """
+        if kinds is not None:
+            _check_kinds(definitions, kinds)
         new_types, new_relationships, new_roles, new_workflows = self._parse(definitions)
         if expected_version is not None and len(definitions) != 1:
             raise ValidationFailed([Fault("expectedVersion", "applies to exactly one definition")])
@@ -301,6 +357,12 @@ class Registry:
                 )
                 executor = _Executor(conn, old_catalog, new_catalog, self.settings.phone_region)
                 executor.run(plan, prefixed=len(new_types) + len(new_relationships) > 1)
+                if plan.refusals:
+                    faults = plan.faults()
+                    # A dry run answers a plan that stored rows block; anything else is refused.
+                    if dry_run and all(f.count for f in faults):
+                        raise _DryRun
+                    raise DefinitionError(faults)
                 self._store(conn, plan, version + 1)
                 workflow_store.store(conn, plan.workflows, actor.id)
                 audit.write(conn, self._audit_rows(plan, actor, channel, request_id))
@@ -576,10 +638,16 @@ class _Executor:
         self.changer = ddl.SchemaChanger(conn)
 
     def run(self, plan: Plan, *, prefixed: bool = False) -> None:
-        """Every step in order; ``prefixed`` names the definition in each fault's path."""
-        steps = sorted(plan.steps, key=lambda s: self.ORDER.get(s.action, 9))
-        created = [s for s in steps if s.action == "create_table"]
-        relinked = [s for s in steps if s.action == "relink"]
+        """Every step in order, noting in ``plan.refusals`` each step that cannot be made.
+
+        A step refused by its check makes no change and the others still run,
+        so one answer names every broken rule of every step; the caller rolls
+        the whole transaction back. ``prefixed`` names the definition in each
+        fault's path.
+        """
+        steps = sorted(enumerate(plan.steps), key=lambda s: self.ORDER.get(s[1].action, 9))
+        created = [s for _, s in steps if s.action == "create_table"]
+        relinked = [s for _, s in steps if s.action == "relink"]
         for step in relinked:
             self.conn.execute(sa.text(f'DROP TABLE "{self.old.link_tables[step.target].name}"'))
         self.changer.create_tables(
@@ -587,7 +655,7 @@ class _Executor:
             [s.target for s in created if not s.relationship],
             [s.target for s in [*created, *relinked] if s.relationship],
         )
-        for step in steps:
+        for index, step in steps:
             if step.action in (
                 "create_table",
                 "relink",
@@ -596,15 +664,20 @@ class _Executor:
                 "define_workflow",
             ):
                 continue
+            breaks = Breaks()
             try:
-                getattr(self, step.action)(step)
+                getattr(self, step.action)(step, breaks)
             except DefinitionError as exc:
-                if not prefixed:
-                    raise
-                faults = [
-                    Fault(f"{step.target}.{f.field}".rstrip("."), f.message) for f in exc.faults
-                ]
-                raise DefinitionError(faults, records=exc.extensions.get("records")) from None
+                faults = list(exc.faults)
+            else:
+                faults = breaks.faults()
+            if faults:
+                if prefixed:
+                    faults = [
+                        dataclasses.replace(f, field=f"{step.target}.{f.field}".rstrip("."))
+                        for f in faults
+                    ]
+                plan.refusals[index] = tuple(faults)
 
     # --- helpers ---
 
@@ -614,30 +687,26 @@ class _Executor:
     def _new_table(self, step: Step) -> sa.Table:
         return (self.new.link_tables if step.relationship else self.new.tables)[step.target]
 
-    def _row_ids(self, table: sa.Table, relationship: bool) -> list[str]:
-        key = table.c.from_id if relationship else table.c.id
-        return [str(r[0]) for r in self.conn.execute(sa.select(key).order_by(key).limit(101))]
-
     # --- steps ---
 
-    def drop_unique(self, step: Step) -> None:
+    def drop_unique(self, step: Step, breaks: Breaks) -> None:
         old_et = self.old.types[step.target]
         index = unique_index(old_et.table_name, old_et, step.group)
         assert index.name is not None
         self.changer.drop_unique(old_et.table_name, str(index.name))
 
-    def drop_index(self, step: Step) -> None:
+    def drop_index(self, step: Step, breaks: Breaks) -> None:
         old_et = self.old.types[step.target]
         index = search_index(old_et.table_name, old_et, step.group)
         self.changer.drop_index(old_et.table_name, str(index.name))
 
-    def add_index(self, step: Step) -> None:
+    def add_index(self, step: Step, breaks: Breaks) -> None:
         et = self.new.types[step.target]
         index = search_index(et.table_name, et, step.group)
         columns = [et.properties[n].column for n in step.group]
         self.changer.add_index(et.table_name, str(index.name), [*columns, "id"])
 
-    def add_column(self, step: Step) -> None:
+    def add_column(self, step: Step, breaks: Breaks) -> None:
         prop = step.prop
         assert prop is not None
         table = self._new_table(step)
@@ -648,37 +717,35 @@ class _Executor:
             default = compile_property(prop, self.phone_region)(prop.default)
             self.conn.execute(table.update().values({prop.column: default}))
             return
-        ids = self._row_ids(table, step.relationship)
-        if ids:
-            raise DefinitionError(
-                [
-                    Fault(
-                        f"properties.{prop.name}",
-                        f"{prop.name} is required and has no default, but {len(ids)}"
-                        f"{'+' if len(ids) > 100 else ''} stored record(s) have no value",
-                    )
-                ],
-                records=ids[:100],
+        key = table.c.from_id if step.relationship else table.c.id
+        for row in self.conn.execute(sa.select(key).order_by(key)):
+            breaks.add(
+                f"properties.{prop.name}",
+                "required",
+                "is required and has no default, so the stored records have no value",
+                row[0],
             )
 
-    def restore_column(self, step: Step) -> None:
+    def restore_column(self, step: Step, breaks: Breaks) -> None:
         """A retired column still holds its data; defining the property again shows it."""
 
-    def retire_column(self, step: Step) -> None:
+    def retire_column(self, step: Step, breaks: Breaks) -> None:
         """Nothing to do in the database: the column and its data stay, hidden."""
 
-    def purge_column(self, step: Step) -> None:
+    def purge_column(self, step: Step, breaks: Breaks) -> None:
         assert step.old is not None
         self.changer.drop_column(self._old_table(step).name, step.old)
 
-    def check_rows(self, step: Step) -> None:
+    def check_rows(self, step: Step, breaks: Breaks) -> None:
         assert step.prop is not None
-        values = ddl.check_rows(self.conn, self._old_table(step), step, self.phone_region)
+        values = ddl.check_rows(self.conn, self._old_table(step), step, self.phone_region, breaks)
+        if breaks:
+            return
         changed = [(k, new) for k, new, old in values if new != old]
         if changed and not step.relationship:
             self.changer.write_values(self._old_table(step).name, step.prop, changed, "id")
 
-    def convert_column(self, step: Step) -> None:
+    def convert_column(self, step: Step, breaks: Breaks) -> None:
         assert step.prop is not None and step.old is not None
         if (step.old.ref is None) != (step.prop.ref is None):
             raise DefinitionError(
@@ -691,24 +758,28 @@ class _Executor:
                 ]
             )
         table = self._old_table(step)
-        values = ddl.check_rows(self.conn, table, step, self.phone_region)
+        values = ddl.check_rows(self.conn, table, step, self.phone_region, breaks)
         if step.relationship and values:
-            raise DefinitionError(
-                [
-                    Fault(
-                        f"properties.{step.prop.name}",
-                        "a link attribute with stored values cannot change type; remove it "
-                        "(confirming data loss) and add it again",
-                    )
-                ]
-            )
+            for from_id, _new, _old in values:
+                breaks.add(
+                    f"properties.{step.prop.name}",
+                    "type",
+                    "a link attribute with stored values cannot change type; remove it "
+                    "(confirming data loss) and add it again",
+                    from_id,
+                )
+        if breaks:
+            return
         converted = [(k, new) for k, new, _ in values]
         self.changer.convert_column(table.name, step.old, step.prop, converted, "id")
 
-    def add_unique(self, step: Step) -> None:
+    def add_unique(self, step: Step, breaks: Breaks) -> None:
         et = self.new.types[step.target]
         table = self.new.tables[step.target]
         columns = [et.properties[n].column for n in step.group]
-        ddl.check_unique(self.conn, table, columns, "x-xrm.unique")
+        path = f"x-xrm.unique.{et.unique.index(step.group)}"
+        ddl.check_unique(self.conn, table, columns, path, breaks)
+        if breaks:
+            return
         index = unique_index(table.name, et, step.group)
         self.changer.add_unique(table.name, str(index.name), columns)

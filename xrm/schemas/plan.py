@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from xrm.errors import MAX_REPORTED_RECORDS, Fault
 from xrm.schemas.model import EntityType, Property, Relationship
 from xrm.schemas.roles import Role
 from xrm.schemas.workflows import Workflow
@@ -68,6 +69,8 @@ class Plan:
     relationships: dict[str, Relationship] = field(default_factory=dict)
     roles: dict[str, Role] = field(default_factory=dict)
     workflows: dict[str, Workflow] = field(default_factory=dict)
+    # Steps that stored rows (or the definition itself) stop, by index in ``steps``: the faults.
+    refusals: dict[int, tuple[Fault, ...]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -77,8 +80,30 @@ class Plan:
     def loses_data(self) -> bool:
         return any(step.loses_data for step in self.steps)
 
+    @property
+    def blocked(self) -> bool:
+        """Whether checking the stored rows stopped some step (the plan cannot be applied)."""
+        return bool(self.refusals)
+
+    def faults(self) -> list[Fault]:
+        """Every fault of every refused step, in the order of the steps."""
+        return [f for index in sorted(self.refusals) for f in self.refusals[index]]
+
+    def blocking_records(self, index: int) -> list[str]:
+        """The ids of the records that stop step ``index`` (the first of them per rule)."""
+        found = dict.fromkeys(r for f in self.refusals.get(index, ()) for r in f.records)
+        return list(found)[:MAX_REPORTED_RECORDS]
+
+    def describe_step(self, index: int) -> str:
+        """One step in words; a refused step says why (every broken rule, how many records)."""
+        text = str(self.steps[index])
+        faults = self.refusals.get(index)
+        if faults:
+            text += "; blocked: " + "; ".join(str(f) for f in faults)
+        return text
+
     def describe(self) -> list[str]:
-        return [str(step) for step in self.steps]
+        return [self.describe_step(index) for index in range(len(self.steps))]
 
 
 def _rules(schema: Mapping[str, Any]) -> dict[str, Any]:
