@@ -158,17 +158,27 @@ def cmd_apply(args: argparse.Namespace, settings: Settings, db: Database) -> int
 
 def _write_json(path: Path, document: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
+    path.write_text(text + "\n", encoding="utf-8")
 
 
 def cmd_definitions_export(args: argparse.Namespace, settings: Settings, db: Database) -> int:
     """Write every stored definition as a file that ``xrm apply`` accepts."""
     from xrm.entities.registry import Registry
+    from xrm.schemas.admission import json_faults
 
     folder: Path = args.dir
     if folder.exists() and not folder.is_dir():
         raise CommandError(f"{folder} exists and is not a folder")
     exported = Registry(db, settings).export()
+    # A definition stored by an older release may hold NaN or Infinity, which JSON cannot:
+    # refuse before writing anything, naming where, rather than write a file nothing reads.
+    for relative, definition in exported:
+        for fault in json_faults(definition):
+            raise CommandError(
+                f"{relative}: {fault.field}: {fault.message}; "
+                "apply a corrected definition, then export again (nothing was written)"
+            )
     root = folder.resolve()
     for relative, definition in exported:
         target = (folder / relative).resolve()

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from xrm.api import view
+from xrm.api import schema_cache
 from xrm.api.schema import GeneratedSchema, build_schema
 from xrm.app import create_app
 from xrm.entities.catalog import definitions
@@ -122,7 +122,7 @@ def test_a_changed_catalog_is_built_once_however_many_requests_arrive(
         builds.append(catalog.version)
         return build_schema(catalog)
 
-    monkeypatch.setattr(view, "build_schema", counted)
+    monkeypatch.setattr(schema_cache, "build_schema", counted)
 
     def ask(query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         response = client.post(

@@ -355,7 +355,8 @@ def test_inverse_colliding_with_a_reserved_name() -> None:
         [entity("order", properties={"customer": ref("customer", "history")}), entity("customer")]
     )
     assert faults == {
-        "properties.customer.x-xrm-ref.inverse": "'history' on 'customer' is already reserved"
+        "properties.customer.x-xrm-ref.inverse": "'history' on 'customer' becomes the GraphQL "
+        "field 'history', which is the API's own (a system field); choose another name"
     }
 
 

@@ -9,52 +9,24 @@ paths translate the same way everywhere.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from xrm.entities.catalog_state import Catalog
 from xrm.errors import Fault, ValidationFailed
+from xrm.schemas import graphql_names
+from xrm.schemas.graphql_names import OWNER_INPUT, SYSTEM_FIELDS, FieldName
 from xrm.schemas.naming import camel
 
-SYSTEM_FIELDS = {
-    "id": "id",
-    "version": "version",
-    "createdAt": "created_at",
-    "updatedAt": "updated_at",
-    "createdBy": "created_by",
-    "updatedBy": "updated_by",
-    "owner": "owner",
-}
-
-OWNER_INPUT = ("ownerId", "owner")  # inputs and patches may reassign the record's owner
-
-
-@dataclass(frozen=True, slots=True)
-class FieldName:
-    """What one GraphQL field of a type is: ``kind`` and the service key (and target type)."""
-
-    kind: str  # value | ref | ref_id | many | system | user
-    key: str
-    target: str | None = None
+__all__ = ["OWNER_INPUT", "SYSTEM_FIELDS", "FieldName", "Translator", "field_names"]
 
 
 def field_names(catalog: Catalog, entity: str) -> dict[str, FieldName]:
     """Every GraphQL field name of ``entity`` that filters, orders and inputs may use."""
-    et = catalog.entity(entity)
-    out: dict[str, FieldName] = {}
-    for graphql, key in SYSTEM_FIELDS.items():
-        out[graphql] = FieldName("system", key)
-    for prop in et.properties.values():
-        if prop.ref is not None:
-            out[camel(prop.name)] = FieldName("ref", prop.name, prop.ref.entity)
-            out[camel(prop.name) + "Id"] = FieldName("ref_id", prop.name, prop.ref.entity)
-        else:
-            out[camel(prop.name)] = FieldName("value", prop.name)
-    for inv in catalog.inverses.get(entity, {}).values():
-        out[camel(inv.name)] = FieldName("many", inv.name, inv.entity)
-    for link in catalog.links.get(entity, {}).values():
-        out[camel(link.name)] = FieldName("many", link.name, link.other)
-    return out
+    return graphql_names.field_names(
+        catalog.entity(entity),
+        [(inv.name, inv.entity) for inv in catalog.inverses.get(entity, {}).values()],
+        [(link.name, link.other) for link in catalog.links.get(entity, {}).values()],
+    )
 
 
 class Translator:

@@ -13,7 +13,7 @@ create/patch semantics the record service wants.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -48,13 +48,20 @@ from strawberry.types.graphql import OperationType
 from xrm.api import fast, json_plan, resolvers, workflow_api
 from xrm.api.context import RequestContext
 from xrm.api.express import Plans
-from xrm.api.names import OWNER_INPUT, SYSTEM_FIELDS
 from xrm.api.scalars import BIGINT, DATE, DATETIME, DECIMAL, JSON
-from xrm.entities.catalog_state import Catalog
+from xrm.entities.catalog_state import Catalog, build_catalog
 from xrm.errors import Forbidden
 from xrm.platform.access import HIDDEN
+from xrm.schemas.graphql_names import (
+    API_MUTATION_FIELDS,
+    API_QUERY_FIELDS,
+    API_TYPES,
+    OWNER_INPUT,
+    SYSTEM_FIELDS,
+    EntityNames,
+)
 from xrm.schemas.model import EntityType, Property
-from xrm.schemas.naming import camel, pascal
+from xrm.schemas.naming import camel
 
 Thunk = Callable[[], Any]
 
@@ -275,6 +282,23 @@ def _shared() -> dict[str, Any]:
 
 
 SHARED = _shared()
+_EMPTY = build_catalog(0, {}, {}, "ZZ")  # no entity types: what is left is the API's own
+
+
+class SchemaClash(Exception):
+    """Two definitions (or one and the API) generate one GraphQL name.
+
+    Refused when a definition is applied (``xrm.schemas.graphql_names``); met
+    here only with a catalog stored around that check, which the schema cache
+    then serves without the definitions that clash (``xrm.api.schema_cache``).
+    """
+
+
+def _free(fields: Mapping[str, Any], name: str, own: frozenset[str]) -> str:
+    """``name``, unless it is taken (by a field made before, or the API): :class:`SchemaClash`."""
+    if name in fields or name in own:
+        raise SchemaClash(f"two root fields named {name!r}")
+    return name
 
 
 class SchemaBuilder:
@@ -287,16 +311,34 @@ class SchemaBuilder:
     def t(self, name: str) -> Any:
         return self.types[name]
 
+    def _put(self, name: str, made: Any) -> None:
+        """Add a generated type; a name already taken stops the build (never a silent swap)."""
+        if name in self.types or name in API_TYPES:
+            raise SchemaClash(f"two GraphQL types named {name!r}")
+        self.types[name] = made
+
+    def names(self, entity: str) -> EntityNames:
+        """The generated names of ``entity`` (``xrm.schemas.graphql_names``, checked there)."""
+        et = self.catalog.types[entity]
+        return EntityNames.of(et.name, et.plural)
+
+    def object_of(self, entity: str) -> Any:
+        """The object type a reference to ``entity`` answers (``User`` for the system type)."""
+        return self.t("User" if entity == "user" else self.names(entity).object)
+
+    def filter_of(self, entity: str) -> Any:
+        return self.t("UserFilter" if entity == "user" else self.names(entity).filter)
+
     def _to_many(self, entity: str) -> list[tuple[str, str]]:
         out = [(inv.name, inv.entity) for inv in self.catalog.inverses.get(entity, {}).values()]
         out.extend((lf.name, lf.other) for lf in self.catalog.links.get(entity, {}).values())
         return out
 
     def _list_args(self, entity: str) -> dict[str, GraphQLArgument]:
-        name = pascal(entity)
+        names = self.names(entity)
         return {
-            "filter": GraphQLArgument(self.t(f"{name}Filter")),
-            "orderBy": GraphQLArgument(GraphQLList(_nn(self.t(f"{name}Order")))),
+            "filter": GraphQLArgument(self.t(names.filter)),
+            "orderBy": GraphQLArgument(GraphQLList(_nn(self.t(names.order)))),
             "first": GraphQLArgument(GraphQLInt),
             "after": GraphQLArgument(GraphQLString),
         }
@@ -309,9 +351,10 @@ class SchemaBuilder:
             description = prop.schema.get("description") or prop.schema.get("title")
             graphql = camel(prop.name)
             if prop.ref is not None:
-                target = "User" if prop.ref.entity == "user" else pascal(prop.ref.entity)
                 fields[graphql] = GraphQLField(
-                    self.t(target), resolve=resolvers.loaded, description=description
+                    self.object_of(prop.ref.entity),
+                    resolve=resolvers.loaded,
+                    description=description,
                 )
                 fields[graphql + "Id"] = GraphQLField(GraphQLID, resolve=_key(prop.name))
                 continue
@@ -321,7 +364,7 @@ class SchemaBuilder:
             fields[graphql] = GraphQLField(output, resolve=_key(prop.name), description=description)
         for field_name, target in self._to_many(et.name):
             fields[camel(field_name)] = GraphQLField(
-                _nn(self.t(f"{pascal(target)}Connection")),
+                _nn(self.t(self.names(target).connection)),
                 args=self._list_args(target),
                 resolve=resolvers.loaded,
             )
@@ -334,31 +377,41 @@ class SchemaBuilder:
         return fields
 
     def _object(self, et: EntityType) -> None:
-        name = pascal(et.name)
-        self.types[name] = GraphQLObjectType(
-            name, lambda: self._object_fields(et), description=et.description or et.title
+        names = self.names(et.name)
+        self._put(
+            names.object,
+            GraphQLObjectType(
+                names.object,
+                lambda: self._object_fields(et),
+                description=et.description or et.title,
+            ),
         )
-        self.types[f"{name}Edge"] = GraphQLObjectType(
-            f"{name}Edge",
-            lambda: {
-                "cursor": GraphQLField(_nn(GraphQLString)),
-                "node": GraphQLField(_nn(self.t(name))),
-                "attributes": GraphQLField(JSON, description="The link's own values."),
-            },
+        self._put(
+            names.edge,
+            GraphQLObjectType(
+                names.edge,
+                lambda: {
+                    "cursor": GraphQLField(_nn(GraphQLString)),
+                    "node": GraphQLField(_nn(self.t(names.object))),
+                    "attributes": GraphQLField(JSON, description="The link's own values."),
+                },
+            ),
         )
-        self.types[f"{name}Connection"] = GraphQLObjectType(
-            f"{name}Connection",
-            lambda: {
-                "edges": GraphQLField(_list(self.t(f"{name}Edge"))),
-                "nodes": GraphQLField(_list(self.t(name))),
-                "pageInfo": GraphQLField(_nn(self.t("PageInfo"))),
-                "totalCount": GraphQLField(_nn(GraphQLInt)),
-            },
+        self._put(
+            names.connection,
+            GraphQLObjectType(
+                names.connection,
+                lambda: {
+                    "edges": GraphQLField(_list(self.t(names.edge))),
+                    "nodes": GraphQLField(_list(self.t(names.object))),
+                    "pageInfo": GraphQLField(_nn(self.t("PageInfo"))),
+                    "totalCount": GraphQLField(_nn(GraphQLInt)),
+                },
+            ),
         )
 
     def _filter_fields(self, et: EntityType) -> dict[str, GraphQLInputField]:
-        name = pascal(et.name)
-        me = self.t(f"{name}Filter")
+        me = self.t(self.names(et.name).filter)
         fields: dict[str, GraphQLInputField] = {
             "and": GraphQLInputField(GraphQLList(_nn(me))),
             "or": GraphQLInputField(GraphQLList(_nn(me))),
@@ -375,28 +428,33 @@ class SchemaBuilder:
             graphql = camel(prop.name)
             if prop.ref is not None:
                 fields[graphql + "Id"] = GraphQLInputField(self.t("IDComparison"))
-                target = "User" if prop.ref.entity == "user" else pascal(prop.ref.entity)
-                fields[graphql] = GraphQLInputField(self.t(f"{target}Filter"))
+                fields[graphql] = GraphQLInputField(self.filter_of(prop.ref.entity))
                 continue
             fields[graphql] = GraphQLInputField(self.t(SCALARS[prop.kind][1]))
         for field_name, target in self._to_many(et.name):
-            fields[camel(field_name)] = GraphQLInputField(self.t(f"{pascal(target)}ListFilter"))
+            fields[camel(field_name)] = GraphQLInputField(self.t(self.names(target).list_filter))
         return fields
 
     def _filters(self, et: EntityType) -> None:
-        name = pascal(et.name)
-        self.types[f"{name}Filter"] = GraphQLInputObjectType(
-            f"{name}Filter",
-            lambda: self._filter_fields(et),
-            description=f"Conditions on {et.plural}.",
+        names = self.names(et.name)
+        self._put(
+            names.filter,
+            GraphQLInputObjectType(
+                names.filter,
+                lambda: self._filter_fields(et),
+                description=f"Conditions on {et.plural}.",
+            ),
         )
-        self.types[f"{name}ListFilter"] = GraphQLInputObjectType(
-            f"{name}ListFilter",
-            lambda: {
-                "some": GraphQLInputField(self.t(f"{name}Filter")),
-                "none": GraphQLInputField(self.t(f"{name}Filter")),
-            },
-            description=f"Conditions on a list of {et.plural}: some match, or none does.",
+        self._put(
+            names.list_filter,
+            GraphQLInputObjectType(
+                names.list_filter,
+                lambda: {
+                    "some": GraphQLInputField(self.t(names.filter)),
+                    "none": GraphQLInputField(self.t(names.filter)),
+                },
+                description=f"Conditions on a list of {et.plural}: some match, or none does.",
+            ),
         )
         order = {
             graphql: GraphQLInputField(SORT_DIRECTION)
@@ -407,8 +465,11 @@ class SchemaBuilder:
             if prop.storage != "json":
                 graphql = camel(prop.name) + ("Id" if prop.ref is not None else "")
                 order[graphql] = GraphQLInputField(SORT_DIRECTION)
-        self.types[f"{name}Order"] = GraphQLInputObjectType(
-            f"{name}Order", order, description="Name exactly one field per item."
+        self._put(
+            names.order,
+            GraphQLInputObjectType(
+                names.order, order, description="Name exactly one field per item."
+            ),
         )
 
     def _input_type(self, prop: Property) -> Any:
@@ -417,7 +478,7 @@ class SchemaBuilder:
         return SCALARS[prop.kind][0]
 
     def _inputs(self, et: EntityType) -> None:
-        name = pascal(et.name)
+        names = self.names(et.name)
         create: dict[str, GraphQLInputField] = {}
         patch: dict[str, GraphQLInputField] = {}
         for prop in et.properties.values():
@@ -432,11 +493,15 @@ class SchemaBuilder:
             GraphQLID, description="The owning user (default: the caller); reassigns on update."
         )
         create[OWNER_INPUT[0]] = patch[OWNER_INPUT[0]] = owner
-        self.types[f"{name}Input"] = GraphQLInputObjectType(
-            f"{name}Input", create, description=f"A new {et.name}."
+        self._put(
+            names.input,
+            GraphQLInputObjectType(names.input, create, description=f"A new {et.name}."),
         )
-        self.types[f"{name}Patch"] = GraphQLInputObjectType(
-            f"{name}Patch", patch, description=f"Changes to a {et.name}: only the fields given."
+        self._put(
+            names.patch,
+            GraphQLInputObjectType(
+                names.patch, patch, description=f"Changes to a {et.name}: only the fields given."
+            ),
         )
 
     # --- root types --------------------------------------------------------------------------
@@ -450,47 +515,47 @@ class SchemaBuilder:
         query: dict[str, GraphQLField] = {}
         mutation: dict[str, GraphQLField] = {}
         for et in types_:
-            name, plural = pascal(et.name), pascal(et.plural)
-            query[camel(et.name)] = GraphQLField(
-                self.t(name),
+            names = self.names(et.name)
+            query[_free(query, names.one, API_QUERY_FIELDS)] = GraphQLField(
+                self.t(names.object),
                 args={"id": GraphQLArgument(_nn(GraphQLID))},
                 resolve=fast.root_resolver("get", et.name, resolvers.get_one(et.name)),
             )
-            query[camel(et.plural)] = GraphQLField(
-                _nn(self.t(f"{name}Connection")),
+            query[_free(query, names.many, API_QUERY_FIELDS)] = GraphQLField(
+                _nn(self.t(names.connection)),
                 args=self._list_args(et.name),
                 resolve=fast.root_resolver("list", et.name, resolvers.list_of(et.name)),
             )
-            query[camel(et.plural) + "Aggregate"] = GraphQLField(
+            query[_free(query, names.aggregate, API_QUERY_FIELDS)] = GraphQLField(
                 _list(self.t("AggregateGroup")),
                 args={
-                    "filter": GraphQLArgument(self.t(f"{name}Filter")),
+                    "filter": GraphQLArgument(self.t(names.filter)),
                     "groupBy": GraphQLArgument(GraphQLList(_nn(GraphQLString))),
                 },
                 resolve=resolvers.aggregate(et.name),
             )
-            mutation[f"create{name}"] = GraphQLField(
-                _nn(self.t(name)),
-                args={"input": GraphQLArgument(_nn(self.t(f"{name}Input")))},
+            mutation[_free(mutation, names.create, API_MUTATION_FIELDS)] = GraphQLField(
+                _nn(self.t(names.object)),
+                args={"input": GraphQLArgument(_nn(self.t(names.input)))},
                 resolve=resolvers.create_one(et.name),
             )
-            mutation[f"create{plural}"] = GraphQLField(
-                _list(self.t(name)),
-                args={"inputs": GraphQLArgument(_list(self.t(f"{name}Input")))},
+            mutation[_free(mutation, names.create_many, API_MUTATION_FIELDS)] = GraphQLField(
+                _list(self.t(names.object)),
+                args={"inputs": GraphQLArgument(_list(self.t(names.input)))},
                 resolve=resolvers.create_many(et.name),
                 description="All or nothing: one failing input creates none.",
             )
-            mutation[f"update{name}"] = GraphQLField(
-                _nn(self.t(name)),
+            mutation[_free(mutation, names.update, API_MUTATION_FIELDS)] = GraphQLField(
+                _nn(self.t(names.object)),
                 args={
                     "id": GraphQLArgument(_nn(GraphQLID)),
-                    "input": GraphQLArgument(_nn(self.t(f"{name}Patch"))),
+                    "input": GraphQLArgument(_nn(self.t(names.patch))),
                     "expectedVersion": GraphQLArgument(GraphQLInt),
                 },
                 resolve=resolvers.update(et.name),
             )
-            mutation[f"restore{name}"] = GraphQLField(
-                _nn(self.t(name)),
+            mutation[_free(mutation, names.restore, API_MUTATION_FIELDS)] = GraphQLField(
+                _nn(self.t(names.object)),
                 args={
                     "id": GraphQLArgument(_nn(GraphQLID)),
                     "version": GraphQLArgument(_nn(GraphQLInt)),
@@ -499,7 +564,7 @@ class SchemaBuilder:
                 resolve=resolvers.restore(et.name),
                 description="Bring the fields back to an earlier version (a new, audited change).",
             )
-            mutation[f"delete{name}"] = GraphQLField(
+            mutation[_free(mutation, names.delete, API_MUTATION_FIELDS)] = GraphQLField(
                 _nn(GraphQLBoolean),
                 args={"id": GraphQLArgument(_nn(GraphQLID))},
                 resolve=resolvers.delete(et.name),
@@ -561,11 +626,61 @@ class SchemaBuilder:
             resolve=resolvers.define_relationship,
         )
         workflow_api.add_fields(query, mutation)
-        return GraphQLSchema(
+        schema = GraphQLSchema(
             query=GraphQLObjectType("Query", query),
             mutation=GraphQLObjectType("Mutation", mutation),
             types=[t for t in self.types.values() if isinstance(t, GraphQLObjectType)],
         )
+        undeclared = unreserved_names(schema, types_)
+        if undeclared:
+            # A name the API took for itself without reserving it: a definition could take it
+            # too and break the schema. Every test that builds a schema fails here.
+            raise RuntimeError(
+                "the API builds names that xrm.schemas.graphql_names does not reserve: "
+                + ", ".join(undeclared)
+            )
+        return schema
+
+
+def unreserved_names(schema: GraphQLSchema, types: Iterable[EntityType]) -> list[str]:
+    """Names in ``schema`` that neither ``types`` generate nor the API reserves for itself.
+
+    The API's own names are listed in ``xrm.schemas.graphql_names`` (below the
+    API, where definitions are checked); this keeps that list true to what the
+    builder actually makes.
+    """
+    made: dict[str, set[str]] = {"type": set(), "query": set(), "mutation": set()}
+    for et in types:
+        names = EntityNames.of(et.name, et.plural)
+        made["type"].update(names.types())
+        for scope, name, _key in names.roots():
+            made[scope].add(name)
+    reserved = {"type": API_TYPES, "query": API_QUERY_FIELDS, "mutation": API_MUTATION_FIELDS}
+    present = {
+        "type": {n for n in schema.type_map if not n.startswith("__")},
+        "query": set(schema.query_type.fields) if schema.query_type else set(),
+        "mutation": set(schema.mutation_type.fields) if schema.mutation_type else set(),
+    }
+    return sorted(
+        f"{scope} {name}"
+        for scope, names in present.items()
+        for name in names - made[scope] - reserved[scope]
+    )
+
+
+def own_names() -> dict[str, set[str]]:
+    """The names the API gives itself, by kind: those of a schema with no entity types,
+    and every shared type and scalar the builder can put in one."""
+    schema = SchemaBuilder(_EMPTY).build()
+    types = {n for n in schema.type_map if not n.startswith("__")}
+    types |= set(SHARED) | {SORT_DIRECTION.name, BIGINT.name, DATE.name, DATETIME.name}
+    types |= {DECIMAL.name, JSON.name, GraphQLFloat.name}
+    assert schema.query_type is not None and schema.mutation_type is not None
+    return {
+        "type": types,
+        "query": set(schema.query_type.fields),
+        "mutation": set(schema.mutation_type.fields),
+    }
 
 
 _DEFINITION_VERSION = (
@@ -592,6 +707,8 @@ class GeneratedSchema:
     def __init__(self, catalog: Catalog) -> None:
         self.version = catalog.version
         self.graphql = SchemaBuilder(catalog).build()
+        # The entity types it serves (a stand-in for a catalog that cannot build may lack some).
+        self.entities = frozenset(n for n, et in catalog.types.items() if not et.system)
         self._validated: dict[str, list[GraphQLError]] = {}
         self.fast_path = True  # plain queries skip per-field execution (tests compare both)
         self.plans = Plans()  # repeated plain queries, answered in one round trip (express)

@@ -32,7 +32,6 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -57,7 +56,8 @@ from xrm.api import express, graphiql, limits
 from xrm.api.context import RequestContext, Services, record_use
 from xrm.api.document import parse_document
 from xrm.api.limits import Limits
-from xrm.api.schema import GeneratedSchema, build_schema
+from xrm.api.schema import GeneratedSchema
+from xrm.api.schema_cache import SchemaCache
 from xrm.errors import LimitExceeded, Unauthenticated, ValidationFailed, XrmError
 from xrm.platform.db import Database
 from xrm.platform.identity import Actor, hash_token
@@ -140,46 +140,6 @@ def _operation_kind(document: DocumentNode, operation_name: str | None) -> Opera
         ):
             return OperationType(definition.operation.value)
     return None
-
-
-class SchemaCache:
-    """The schema of the registry's current version; rebuilt only when the version moves."""
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self._lock = threading.Lock()
-        self._schema: GeneratedSchema | None = None
-
-    def warm(self) -> None:
-        """Build the schema of the registry's current version now, before any request."""
-        catalog = self.services.registry.current()
-        with self._lock:
-            if self._schema is None or self._schema.version != catalog.version:
-                self._schema = build_schema(catalog)
-
-    def latest(self) -> GeneratedSchema | None:
-        """The schema built last, without asking the database whether it is still current."""
-        return self._schema
-
-    def current(self, context: RequestContext) -> GeneratedSchema:
-        # A signed-in request opens its read session here and takes that session's
-        # snapshot of the definitions: one transaction per query, not two.
-        if context.actor is not None:
-            catalog = context.reader().catalog
-        else:
-            catalog = self.services.registry.current()
-        context.bind(catalog)
-        schema = self._schema
-        if schema is not None and schema.version == catalog.version:
-            return schema
-        with self._lock:
-            schema = self._schema
-            if schema is None or schema.version != catalog.version:
-                if schema is not None:
-                    schema.retire()
-                # Replacing the reference frees the retired version once no request uses it.
-                schema = self._schema = build_schema(catalog)
-            return schema
 
 
 def _only_typename(document: DocumentNode) -> bool:
@@ -403,6 +363,15 @@ class GraphQLView(GraphQL[RequestContext, None]):
                 data = self.parse_json(await request.get_body())
             except RecursionError:
                 raise HTTPException(400, "The request body is nested too deeply") from None
+            except ValueError as exc:
+                # Valid JSON that Python will not read (an integer of more than 4,300
+                # digits), or bytes that are not UTF-8: still the client's mistake.
+                problem = (
+                    "a number in it has too many digits"
+                    if "digits" in str(exc)
+                    else "it is not UTF-8 JSON"
+                )
+                raise HTTPException(400, f"Unable to read the request body: {problem}") from None
         if isinstance(data, list):
             raise HTTPException(400, "Batching is not enabled")
         if not isinstance(data, dict):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from xrm.errors import XrmError
+from xrm.schemas.admission import MAX_DEPTH
 
 
 class UnreadableDefinition(XrmError):
@@ -65,6 +66,14 @@ def parse_definition_text(text: str, source: str) -> list[dict[str, Any]]:
             file=source,
             line=exc.lineno,
         ) from None
+    except RecursionError:
+        # Far past the nesting a definition may have (xrm.schemas.admission.MAX_DEPTH).
+        raise UnreadableDefinition(
+            f"{source}: nested too deeply to read (a definition nests at most {MAX_DEPTH} levels)",
+            file=source,
+        ) from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise UnreadableDefinition(f"{source}: invalid JSON: {exc}", file=source) from None
     items = document if isinstance(document, list) else [document]
     for index, item in enumerate(items):
         if not isinstance(item, dict):

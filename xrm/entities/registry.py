@@ -36,6 +36,7 @@ from xrm.platform import tables as platform
 from xrm.platform.db import Database
 from xrm.platform.identity import SYSTEM_ACTOR, Actor
 from xrm.platform.settings import Settings
+from xrm.schemas.admission import admit
 from xrm.schemas.model import EntityType, Property, Relationship
 from xrm.schemas.parse import (
     check_catalog,
@@ -469,6 +470,7 @@ class Registry:
             try:
                 if not isinstance(definition, Mapping):
                     raise DefinitionError([Fault("", "a definition is a JSON object")])
+                admit(definition)  # rules for new definitions only: stored ones still load
                 if workflow_store.is_workflow(definition):
                     workflow = workflow_store.parse(definition, self.settings)
                     if workflow.name in workflows:

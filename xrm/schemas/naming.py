@@ -23,8 +23,6 @@ RESERVED_PROPERTIES = frozenset(
 SYSTEM_REFERENCE_COLUMNS = frozenset({"owner_id"})
 RESERVED_TYPES = frozenset(
     {"user", "role", "workflow", "entity_type", "relationship", "audit", "job"}
-    # The API's own ChangePlan and PlanStep (the plan a define mutation answers).
-    | {"change_plan", "plan_step"}
 )
 
 ENTITY_TABLE_PREFIX = "e_"

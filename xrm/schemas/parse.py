@@ -19,6 +19,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 from xrm.errors import DefinitionError, Fault
+from xrm.schemas.graphql_names import clashes
 from xrm.schemas.model import (
     EntityType,
     InverseField,
@@ -159,11 +160,10 @@ def _property_faults(
             faults.append(Fault(f"{here}.{key}", f"{key} applies to arrays only"))
     if t == "array" and "items" not in schema:
         faults.append(Fault(f"{here}.items", 'an array needs items: {"type": "string"}'))
-    if "pattern" in schema:
-        try:
-            re.compile(schema["pattern"])
-        except re.error as exc:
-            faults.append(Fault(f"{here}.pattern", f"not a valid regular expression: {exc}"))
+    for where, owner in ((here, schema), (f"{here}.items", schema.get("items"))):
+        pattern = owner.get("pattern") if isinstance(owner, Mapping) else None
+        if isinstance(pattern, str) and (problem := pattern_problem(pattern)):
+            faults.append(Fault(f"{where}.pattern", problem))
     if "x-xrm-autonumber" in schema and (t != "string" or fmt is not None or "enum" in schema):
         faults.append(Fault(f"{here}.x-xrm-autonumber", "autonumber applies to plain strings only"))
     if "x-xrm-ref" in schema:
@@ -182,6 +182,24 @@ def _property_faults(
         if key in schema and upper in schema and schema[key] > schema[upper]:
             faults.append(Fault(f"{here}.{key}", f"{key} is greater than {upper}"))
     return faults
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why ``pattern`` cannot be compiled, or None.
+
+    Besides a syntax error (``re.error``), Python's compiler overflows on a
+    repetition past its limit (``a{99999999999}``: OverflowError) and on
+    groups nested past the stack (RecursionError).
+    """
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return f"not a valid regular expression: {exc}"
+    except OverflowError:
+        return "not a valid regular expression: a repetition count is too large"
+    except RecursionError:
+        return "not a valid regular expression: it nests too deeply"
+    return None
 
 
 def _default_problem(prop: Property) -> str | None:
@@ -399,6 +417,10 @@ def check_catalog(
 ) -> None:
     """Check rules spanning types: targets exist, names never collide, required refs never cycle.
 
+    Names never collide in the definitions' own spelling nor in the GraphQL
+    names generated from them (``xrm.schemas.graphql_names``), nor with the
+    API's own names.
+
     ``focus`` names the definitions being changed; their faults are reported with
     their own JSON paths (prefixed by the definition's name when several are checked).
     """
@@ -430,56 +452,19 @@ def check_catalog(
                 faults.append(
                     Fault(f"{here}.inverse", f"the system type {target!r} has no inverse fields")
                 )
-    # Field names on each type: own properties, inverse fields, link fields must not collide.
-    inverses = inverse_fields(types)
-    links = link_fields(types, relationships)
-    for et in types.values():
-        taken: dict[str, str] = {p: "a property" for p in et.properties}
-        taken.update({p.column: f"the id column of {p.name!r}" for p in et.references})
-        taken.update({p: "a retired property" for p in et.retired})
-        for inv in inverses.get(et.name, {}).values():
-            where = f"{prefix(inv.entity)}properties.{inv.property}.x-xrm-ref.inverse"
-            if inv.name in taken or inv.name in RESERVED_PROPERTIES:
-                faults.append(
-                    Fault(
-                        where,
-                        f"{inv.name!r} on {et.name!r} is already {taken.get(inv.name, 'reserved')}",
-                    )
-                )
-            taken[inv.name] = f"the inverse of {inv.entity}.{inv.property}"
-        for lf in links.get(et.name, {}).values():
-            rel = relationships[lf.relationship]
-            key = "fromField" if lf.outgoing else "toField"
-            if lf.name in taken or lf.name in RESERVED_PROPERTIES:
-                faults.append(
-                    Fault(
-                        f"{prefix(rel.name)}{key}",
-                        f"{lf.name!r} on {et.name!r} is already {taken.get(lf.name, 'reserved')}",
-                    )
-                )
-            taken[lf.name] = f"a field of relationship {rel.name!r}"
-    # Duplicate inverse names from two references to the same type.
-    for et in types.values():
-        seen: dict[tuple[str, str], str] = {}
-        for other in types.values():
-            for prop in other.references:
-                assert prop.ref is not None
-                if prop.ref.entity == et.name and prop.ref.inverse:
-                    pair = (et.name, prop.ref.inverse)
-                    if pair in seen and seen[pair] != f"{other.name}.{prop.name}":
-                        faults.append(
-                            Fault(
-                                f"{prefix(other.name)}properties.{prop.name}.x-xrm-ref.inverse",
-                                f"{prop.ref.inverse!r} on {et.name!r} is already "
-                                f"the inverse of {seen[pair]}",
-                            )
-                        )
-                    seen[pair] = f"{other.name}.{prop.name}"
     for rel in relationships.values():
         for key, target in (("from", rel.from_entity), ("to", rel.to_entity)):
             if target not in types:
                 faults.append(Fault(f"{prefix(rel.name)}{key}", f"no entity type named {target!r}"))
     faults.extend(_required_cycles(types, prefix, focus))
+    # Generated GraphQL names: against the API's own and each other's (``graphql_names``);
+    # a place already faulted above (a name used twice) is not faulted twice.
+    faulted = {f.field for f in faults}
+    for clash in clashes(types, relationships, focus):
+        field = prefix(clash.owner) + clash.path
+        if field not in faulted:
+            faults.append(Fault(field, clash.message))
+            faulted.add(field)
     for et in types.values():
         for group in et.unique:
             if len(constraint_name("uq", entity_table(et.name), *group)) > 200:
