@@ -96,11 +96,10 @@ def test_apply_refuses_a_type_named_after_the_apis_own(
     _nothing_applied(test_database, tmp_path)
 
 
+@pytest.mark.sqlite_only  # only SQLite ever stored NaN in a definition
 def test_export_never_writes_non_json(
-    test_database: CliDatabase, registry: Registry, db: Database, tmp_path: Path, engine_kind: str
+    test_database: CliDatabase, registry: Registry, db: Database, tmp_path: Path
 ) -> None:
-    if engine_kind != "sqlite":
-        pytest.skip("only SQLite ever stored NaN in a definition (PostgreSQL's JSON refuses it)")
     ticket = json.loads(json.dumps(TICKET))
     ticket["properties"]["score"] = {"type": "number", "minimum": 0}
     registry.apply([ticket])

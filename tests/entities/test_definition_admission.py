@@ -159,11 +159,10 @@ def test_a_catalog_stored_around_the_new_rules_still_loads_and_changes_elsewhere
         fresh.apply([entity("pair", {"a_1": {"type": "string"}, "a1": {"type": "integer"}})])
 
 
+@pytest.mark.sqlite_only  # PostgreSQL's JSON never stored NaN
 def test_a_nan_an_older_release_stored_on_sqlite_still_loads(
-    registry: Registry, db: Database, settings: Any, engine_kind: str
+    registry: Registry, db: Database, settings: Any
 ) -> None:
-    if engine_kind != "sqlite":
-        pytest.skip("PostgreSQL's JSON never stored NaN")
     registry.apply([entity("gauge", {"level": {"type": "number"}})])
     stored = entity("gauge", {"level": {"type": "number", "minimum": float("nan")}})
     with db.write() as conn:
