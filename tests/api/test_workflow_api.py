@@ -3,6 +3,7 @@ with the rights each needs, and definitions of another kind refused."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,8 +14,10 @@ from test_graphql import Api
 from xrm.app import create_app
 from xrm.entities.catalog import definitions
 from xrm.entities.registry import Registry
+from xrm.platform import tables
 from xrm.platform.db import Database
 from xrm.platform.identity import create_token, create_user, first_admin
+from xrm.platform.jobs import Worker, WorkerConfig
 from xrm.platform.settings import Settings
 
 # A builder of workflows who may also read grievances and make tasks (a test run acts as them).
@@ -23,6 +26,8 @@ BUILDER = {
     "admin": ["define_workflows"],
     "entities": {"grievance": {"read": "all"}, "task": {"read": "all", "create": "all"}},
 }
+# Takes grievances in, and may not make tasks: an after rule making one fails for them.
+CLERK = {"role": "clerk", "entities": {"grievance": {"read": "all", "create": "all"}}}
 FOLLOW_UP: dict[str, Any] = {
     "name": "follow_up",
     "entity": "grievance",
@@ -45,7 +50,7 @@ RUN = (
 
 @pytest.fixture
 def client(settings: Settings, registry: Registry) -> Iterator[TestClient]:
-    registry.apply([*definitions(), BUILDER])
+    registry.apply([*definitions(), BUILDER, CLERK])
     with TestClient(create_app(settings)) as test_client:
         yield test_client
 
@@ -145,3 +150,105 @@ def test_bad_run_arguments_get_clear_errors(apis: dict[str, Api]) -> None:
     assert error["extensions"]["code"] == "VALIDATION_FAILED"
     error = admin.error("{ workflowRuns(first: 0) { id } }")
     assert error["extensions"]["code"] == "VALIDATION_FAILED"
+
+
+def test_writes_through_the_api_fire_rules_as_the_user_who_writes(
+    apis: dict[str, Api], client: TestClient, db: Database
+) -> None:
+    """A ``before`` rule fills and refuses, an ``after`` rule writes as the caller: a clerk
+    who may not make tasks gets RULE_FAILED saying so, and nothing of the write is kept."""
+    admin = apis["admin"]
+    with db.write() as conn:
+        clerk = Api(client, create_token(conn, create_user(conn, "cl@example.com", ("clerk",))))
+    rules = [
+        {
+            "name": "no_anonymous_letters",
+            "entity": "grievance",
+            "on": ["create"],
+            "stage": "before",
+            "when": "record.get('channel') == 'letter' and not record.get('contact')",
+            "actions": [{"type": "reject", "message": "a letter needs the contact who wrote it"}],
+        },
+        {
+            "name": "subject_by_default",
+            "entity": "grievance",
+            "on": ["create"],
+            "stage": "before",
+            "when": "not record.get('subject')",
+            "actions": [{"type": "set", "values": {"subject": "(no subject)"}}],
+        },
+        {
+            "name": "task_for_high",
+            "entity": "grievance",
+            "on": ["create"],
+            "when": "record['severity'] == 'high'",
+            "actions": [{"type": "create", "entity": "task", "values": {"title": "Call back"}}],
+        },
+    ]
+    for rule in rules:
+        admin(DEFINE, {"d": rule})
+    made = admin('mutation { createGrievance(input: {channel: "web"}) { subject } }')
+    assert made["createGrievance"]["subject"] == "(no subject)"
+    error = admin.error(
+        'mutation { createGrievance(input: {subject: "S", channel: "letter"}) { id } }'
+    )
+    assert error["extensions"]["code"] == "RULE_REJECTED"
+    assert error["message"] == "a letter needs the contact who wrote it"
+    error = clerk.error(
+        'mutation { createGrievance(input: {subject: "Loud", severity: "high"}) { id } }'
+    )
+    assert error["extensions"]["code"] == "RULE_FAILED"
+    assert "task_for_high" in error["message"] and "task" in error["message"]
+    subjects = [
+        n["subject"] for n in admin("{ grievances { nodes { subject } } }")["grievances"]["nodes"]
+    ]
+    assert subjects == ["(no subject)"]
+    runs = admin("{ workflowRuns { workflow status } }")["workflowRuns"]
+    assert {(r["workflow"], r["status"]) for r in runs} == {
+        ("subject_by_default", "done"),
+        ("no_anonymous_letters", "rejected"),
+        ("task_for_high", "failed"),
+    }
+
+
+def test_a_builder_retries_a_dead_async_run_from_the_api(
+    apis: dict[str, Api], client: TestClient, db: Database
+) -> None:
+    admin, builder, editor = apis["admin"], apis["builder"], apis["editor"]
+    admin(
+        DEFINE,
+        {
+            "d": {
+                "name": "needs_description",
+                "entity": "grievance",
+                "on": ["create"],
+                "stage": "async",
+                "actions": [{"type": "script", "code": "log(len(record['description']))"}],
+            }
+        },
+    )
+    made = admin('mutation { createGrievance(input: {subject: "Quiet"}) { id } }')
+    engine = client.app.state.workflows  # type: ignore[attr-defined]
+    with db.write() as conn:
+        conn.execute(tables.jobs.update().values(max_attempts=1))
+    config = WorkerConfig(poll_seconds=0.02, concurrency=1, lease=dt.timedelta(seconds=30))
+    jobs = Worker(db, engine.job_handlers(), config, on_failure=engine.failure_hooks())
+    assert jobs.drain() == 1
+    (dead,) = builder(f"{{ workflowRuns {{ {RUN_FIELDS} }} }}")["workflowRuns"]
+    assert dead["status"] == "dead" and "TypeError" in dead["error"]
+    retry = f"mutation($id: ID!) {{ retryWorkflowRun(id: $id) {{ {RUN_FIELDS} }} }}"
+    assert editor.error(retry, {"id": dead["id"]})["extensions"]["code"] == "FORBIDDEN"
+    admin(
+        'mutation($id: ID!) { updateGrievance(id: $id, input: {description: "Loud"}) { id } }',
+        {"id": made["createGrievance"]["id"]},
+    )
+    assert builder(retry, {"id": dead["id"]})["retryWorkflowRun"]["status"] == "queued"
+    assert jobs.drain() == 1
+    (done,) = builder(f"{{ workflowRuns {{ {RUN_FIELDS} }} }}")["workflowRuns"]
+    assert (done["id"], done["status"], done["log"]) == (dead["id"], "done", ["4"])
+    error = builder.error(retry, {"id": dead["id"]})
+    assert (
+        error["extensions"]["code"] == "VALIDATION_FAILED" and "only a failed" in error["message"]
+    )
+    error = builder.error(retry, {"id": "nope"})
+    assert error["extensions"]["code"] == "NOT_FOUND"

@@ -28,7 +28,7 @@ FAST = WorkerConfig(poll_seconds=0.02, concurrency=1, lease=dt.timedelta(seconds
 FOLLOW_UP: dict[str, Any] = {
     "name": "follow_up",
     "entity": "grievance",
-    "on": ["manual", "update"],
+    "on": ["manual"],  # runs queued by hand here; writes firing rules: test_write_rules.py
     "actions": [
         {
             "type": "script",
@@ -231,3 +231,39 @@ def test_a_schedule_tick_runs_once_as_the_workflows_author(
         (f"as {admin.email}",),
     )
     assert tasks(catalog_service, admin) == [f"Review {ticks[0].at.isoformat()}"]
+
+
+def test_a_dead_run_can_be_retried_once_its_cause_is_fixed(
+    engine: WorkflowEngine, catalog_service: RecordService, admin: Actor, grievance: Any
+) -> None:
+    flaky = {
+        **FOLLOW_UP,
+        "stage": "async",
+        "actions": [
+            {
+                "type": "script",
+                "code": "if record['subject'] == 'No signal':\n    1 / 0\nlog('ok')",
+            }
+        ],
+    }
+    catalog_service.registry.apply([flaky])
+    queued = queue_async(engine, catalog_service, admin, grievance)
+    with catalog_service.db.write() as conn:
+        conn.execute(tables.jobs.update().values(max_attempts=1))
+    jobs = worker(engine, catalog_service.db)
+    assert jobs.drain() == 1
+    (dead,) = stored_runs(catalog_service.db)
+    assert dead.status is RunStatus.DEAD and jobs.drain() == 0  # given up: nothing runs
+    with catalog_service.session(admin) as session:
+        session.update("grievance", grievance["id"], {"subject": "Signal back"})
+    again = engine.retry(queued.id)
+    assert (again.id, again.status) == (queued.id, RunStatus.QUEUED)
+    assert jobs.drain() == 1
+    (done,) = stored_runs(catalog_service.db)
+    assert (done.status, done.log) == (RunStatus.DONE, ("ok",))
+    with pytest.raises(ValidationFailed, match="only a failed or dead"):
+        engine.retry(queued.id)
+    with pytest.raises(NotFound):
+        engine.retry("01a0e7d2-0000-7000-8000-000000000000")
+    with pytest.raises(NotFound):
+        engine.retry("not an id")

@@ -481,12 +481,18 @@ class SchemaBuilder:
         names = self.names(et.name)
         create: dict[str, GraphQLInputField] = {}
         patch: dict[str, GraphQLInputField] = {}
+        # A ``before`` rule on create may fill required fields (CONTRACT §5), so while one
+        # exists they are optional here; the server still names any left empty.
+        filled = any(
+            w.enabled and w.stage == "before" and w.entity == et.name and w.fires_on("create")
+            for w in self.catalog.workflows.values()
+        )
         for prop in et.properties.values():
             if prop.autonumber:  # numbers are the sequence's alone
                 continue
             graphql = camel(prop.name) + ("Id" if prop.ref is not None else "")
             value = self._input_type(prop)
-            needed = prop.required and not prop.has_default
+            needed = prop.required and not prop.has_default and not filled
             create[graphql] = GraphQLInputField(_nn(value) if needed else value)
             patch[graphql] = GraphQLInputField(value)
         owner = GraphQLInputField(

@@ -209,6 +209,13 @@ def test_workflow(
     return _run(run)
 
 
+def retry_workflow_run(source: Any, info: GraphQLResolveInfo, id: str) -> Any:
+    """Send a failed or dead async run back to the queue (a builder's retry)."""
+    ctx = _ctx(info)
+    _require(ctx)
+    return _run(_engine(ctx).retry(id))
+
+
 def _bad(field: str, message: str) -> ValidationFailed:
     return ValidationFailed([Fault(field, message)])
 
@@ -247,6 +254,12 @@ def add_fields(query: dict[str, GraphQLField], mutation: dict[str, GraphQLField]
         },
         resolve=run_workflow,
         description="Run a manual workflow; with dryRun, any workflow, and nothing is kept.",
+    )
+    mutation["retryWorkflowRun"] = GraphQLField(
+        _nn(WORKFLOW_RUN),
+        args={"id": GraphQLArgument(_nn(GraphQLID))},
+        resolve=retry_workflow_run,
+        description="Queue a failed or dead async or scheduled run again, with fresh attempts.",
     )
     mutation["testWorkflow"] = GraphQLField(
         _nn(WORKFLOW_RUN),

@@ -31,6 +31,7 @@ from sqlalchemy.sql import ColumnElement
 
 from xrm.entities import measures
 from xrm.entities.catalog_state import Catalog
+from xrm.entities.events import WriteEvent, WriteListener, reference_name
 from xrm.entities.measures import decimal_min
 from xrm.entities.query import BUCKETS, Compiler, Field, row_key
 from xrm.entities.registry import Registry
@@ -206,6 +207,8 @@ class RecordService:
         self.registry = registry
         self.settings = settings
         self.statements = StatementCache()
+        # Who hears about writes (the workflow engine, when one runs in this process).
+        self.listener: WriteListener | None = None
 
     @contextmanager
     def session(
@@ -216,10 +219,22 @@ class RecordService:
         request_id: str | None = None,
         write: bool = True,
     ) -> Iterator[RecordSession]:
-        """One transaction for ``actor``: committed when the block ends, rolled back on error."""
+        """One transaction for ``actor``: committed when the block ends, rolled back on error.
+
+        After a rollback the session's ``on_rollback`` hooks run (in their own
+        transactions): how a rule that refused a write still leaves its run
+        in the history.
+        """
         transaction = self.db.write() if write else self.db.read()
-        with transaction as conn:
-            yield self.session_on(conn, actor, channel, request_id=request_id)
+        session: RecordSession | None = None
+        try:
+            with transaction as conn:
+                session = self.session_on(conn, actor, channel, request_id=request_id)
+                yield session
+        except BaseException:
+            if session is not None:
+                session.rolled_back()
+            raise
 
     def session_on(
         self,
@@ -243,6 +258,7 @@ class RecordService:
             request_id,
             self.settings,
             statements=self.statements,
+            listener=self.listener,
         )
 
 
@@ -258,8 +274,14 @@ class RecordSession:
         request_id: str | None,
         settings: Settings,
         statements: StatementCache | None = None,
+        listener: WriteListener | None = None,
     ) -> None:
         self.conn = conn
+        self.listener = listener
+        # How deep in a chain of rules that fire rules this session is (the listener keeps it).
+        self.depth = 0
+        self.chain: list[str] = []
+        self._rollback_hooks: list[Callable[[], None]] = []
         self._statements = statements if statements is not None else StatementCache()
         self.catalog = catalog
         self.actor = actor
@@ -585,6 +607,89 @@ class RecordSession:
             seq.update().where(seq.c.name == name, seq.c.value < max(kept)).values(value=max(kept))
         )
 
+    # --- write events ------------------------------------------------------------------------
+
+    def on_rollback(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` after this session's transaction is rolled back (never after a commit)."""
+        self._rollback_hooks.append(hook)
+
+    def rolled_back(self) -> None:
+        """Run the rollback hooks, each in its own right: one that fails is logged, not raised."""
+        hooks, self._rollback_hooks = self._rollback_hooks, []
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("request %s: a rollback hook failed", self.request_id)
+
+    def _listening(
+        self, trigger: str, entity: str, relationship: str | None = None
+    ) -> WriteListener | None:
+        """The listener, when it wants this kind of write; None costs the write nothing."""
+        listener = self.listener
+        if listener is None or not listener.wants(self.catalog, trigger, entity, relationship):
+            return None
+        return listener
+
+    def _reference_events(
+        self, et: EntityType, record: Mapping[str, Any] | None, old: Mapping[str, Any] | None
+    ) -> list[WriteEvent]:
+        """The ``unlink``/``link`` of every reference whose target this write changes."""
+        events: list[WriteEvent] = []
+        seen = record if record is not None else old
+        assert seen is not None
+        for prop in et.references:
+            was = old.get(prop.name) if old is not None else None
+            now = record.get(prop.name) if record is not None else None
+            if was == now:
+                continue
+            name = reference_name(et.name, prop.name)
+            for trigger, target in (("unlink", was), ("link", now)):
+                if target is not None and self._listening(trigger, et.name, name) is not None:
+                    ends = {"fromId": str(seen["id"]), "toId": str(target), "attributes": None}
+                    events.append(
+                        WriteEvent(trigger, et.name, seen, old, relationship=name, link=ends)
+                    )
+        return events
+
+    def _before(self, events: Iterable[WriteEvent]) -> None:
+        """Let the listener refuse each of ``events`` before the write (changes are ignored)."""
+        for event in events:
+            listener = self._listening(event.trigger, event.entity, event.relationship)
+            if listener is not None:
+                listener.before(self, event)
+
+    def _after(self, events: Iterable[WriteEvent]) -> None:
+        """Tell the listener about each of ``events``, after the write, in its transaction."""
+        for event in events:
+            listener = self._listening(event.trigger, event.entity, event.relationship)
+            if listener is not None:
+                listener.after(self, event)
+
+    def _changed_by_rules(
+        self,
+        listener: WriteListener,
+        event: WriteEvent,
+        given: Mapping[str, Any],
+        et: EntityType,
+    ) -> dict[str, Any]:
+        """``given`` with what ``before`` rules changed in the record (its properties only)."""
+        record = listener.before(self, event)
+        if record is None:
+            return dict(given)
+        assert event.record is not None
+        out = dict(given)
+        for key, value in record.items():
+            if key in et.properties and (key in given or value != event.record.get(key)):
+                out[key] = value
+        return out
+
+    def _stored(self, et: EntityType, record_id: str) -> Record | None:
+        """A record as stored (not masked): what rules see of the record a link starts from."""
+        table = self.catalog.tables[et.name]
+        row = self.conn.execute(sa.select(table).where(table.c.id == record_id)).mappings().first()
+        return self._record(et, row) if row is not None else None
+
     # --- create ------------------------------------------------------------------------------
 
     def create(
@@ -624,6 +729,18 @@ class RecordSession:
         self.permissions.require(entity, "create")  # authorization comes before validation
         if not rows:
             return []
+        # Ids come first: a ``before`` rule sees the record's id (CONTRACT §5).
+        ids = [new_id() for _ in rows]
+        listener = self._listening("create", entity)
+        if listener is not None:
+            rows = [
+                self._changed_by_rules(
+                    listener, WriteEvent("create", entity, {**values, "id": key}), values, et
+                )
+                if isinstance(values, Mapping)
+                else values
+                for values, key in zip(rows, ids, strict=True)
+            ]
         requested = [v.get(OWNER) if isinstance(v, Mapping) else None for v in rows]
         for values in rows:
             if isinstance(values, Mapping):
@@ -662,8 +779,7 @@ class RecordSession:
         table = self.catalog.tables[entity]
         inserts: list[dict[str, Any]] = []
         records: list[Record] = []
-        for clean, owner in zip(clean_rows, owners, strict=True):
-            record_id = new_id()
+        for clean, owner, record_id in zip(clean_rows, owners, ids, strict=True):
             row: dict[str, Any] = {
                 "id": record_id,
                 "version": 1,
@@ -680,8 +796,13 @@ class RecordSession:
             if owner is not None and owner != self.actor.id:
                 changes[OWNER] = [None, owner]
             self._note("create", entity, record_id, changes)
+        links = [e for r in records for e in self._reference_events(et, r, None)]
+        self._before(links)
         self._insert(et, table, inserts)
         self._flush_audit()
+        if self.listener is not None:
+            self._after(WriteEvent("create", entity, dict(r)) for r in records)
+            self._after(links)
         self._mask(entity, records)
         return records
 
@@ -1131,6 +1252,13 @@ class RecordSession:
                 "someone else changed it; reload and try again",
                 currentVersion=row["version"],
             )
+        old = self._record(et, row)
+        listener = self._listening("update", entity)
+        if listener is not None:
+            touched = self._touched(et, old, patch)
+            if touched:  # an update that changes nothing fires nothing
+                event = WriteEvent("update", entity, {**old, **patch}, old, touched)
+                patch = self._changed_by_rules(listener, event, patch, et)
         faults = self._unknown_fields(et, patch, "")
         faults.extend(_numbered_faults([p for p in et.properties.values() if p.autonumber], patch))
         clean, own = self.catalog.validators[entity].for_patch(
@@ -1148,7 +1276,6 @@ class RecordSession:
             faults.extend(self._check_references(et, [clean], [""]))
         if faults:
             raise ValidationFailed(faults)
-        old = self._record(et, row)
         changed = {k: v for k, v in clean.items() if old.get(k) != v}
         if not changed:
             self._mask(entity, [old])
@@ -1156,6 +1283,8 @@ class RecordSession:
         merged = {**old, **changed}
         if any(set(g) & set(changed) for g in et.unique):
             self._check_unique(et, [merged], [""], exclude=row["id"])
+        links = self._reference_events(et, merged, old) if self.listener is not None else []
+        self._before(links)
         now = dt.datetime.now(dt.UTC)
         values = {
             ("owner_id" if k == OWNER else et.properties[k].column): v for k, v in changed.items()
@@ -1182,8 +1311,27 @@ class RecordSession:
         )
         self._flush_audit()
         merged.update(version=row["version"] + 1, updated_at=now, updated_by=self.actor.id)
+        if self.listener is not None:
+            self._after([WriteEvent("update", entity, dict(merged), old, frozenset(changed))])
+            self._after(links)
         self._mask(entity, [merged])
         return merged
+
+    def _touched(
+        self, et: EntityType, old: Mapping[str, Any], patch: Mapping[str, Any]
+    ) -> frozenset[str]:
+        """The fields ``patch`` would change, judged on normalised values (``"1.50"`` does not
+        change ``1.5``); a patch that does not validate touches every field it names, since a
+        ``before`` rule may be what mends it."""
+        clean, faults = self.catalog.validators[et.name].for_patch(
+            {k: v for k, v in patch.items() if k in et.properties}
+        )
+        if faults or any(k not in et.properties and k != OWNER for k in patch):
+            return frozenset(patch)
+        touched = {k for k, v in clean.items() if old.get(k) != v}
+        if OWNER in patch and patch[OWNER] != old.get(OWNER):
+            touched.add(OWNER)
+        return frozenset(touched)
 
     # --- delete ------------------------------------------------------------------------------
 
@@ -1230,7 +1378,10 @@ class RecordSession:
                 f"cannot delete {entity} {record_id}: still referenced by " + "; ".join(blockers),
                 references=blockers,
             )
+        gone = self._doomed_records(row["id"], entity, doomed)
+        self._before(gone)
         now = dt.datetime.now(dt.UTC)
+        cleared: list[WriteEvent] = []
         # 3. set_null on survivors, and on retired references to anything doomed.
         for target, doomed_ids in doomed.items():
             for et_other in self.catalog.types.values():
@@ -1247,7 +1398,7 @@ class RecordSession:
                     and p.ref.on_delete == "set_null"
                 ]
                 for prop in [*live, *retired]:
-                    self._set_null(
+                    cleared += self._set_null(
                         et_other,
                         prop,
                         sorted(doomed_ids),
@@ -1289,7 +1440,39 @@ class RecordSession:
             for chunk in _chunks(sorted(doomed_ids)):
                 self.conn.execute(table.delete().where(table.c.id.in_(chunk)))
         self._flush_audit()
+        self._after(gone)
+        self._after(cleared)
         return True
+
+    def _doomed_records(
+        self, first: str, entity: str, doomed: Mapping[str, set[str]]
+    ) -> list[WriteEvent]:
+        """The ``delete`` (and reference ``unlink``) events of every record a delete removes,
+        cascades included (directus#24589), the record asked for first; none without a
+        listener that wants them."""
+        if self.listener is None:
+            return []
+        events: list[WriteEvent] = []
+        for name, ids in doomed.items():
+            et = self.catalog.types[name]
+            wanted = self._listening("delete", name) is not None
+            if not wanted and not any(
+                self._listening("unlink", name, reference_name(name, p.name)) is not None
+                for p in et.references
+            ):
+                continue
+            table = self.catalog.tables[name]
+            order = sorted(ids, key=lambda i: (i != first, i))
+            for chunk in _chunks(order):
+                rows = self.conn.execute(sa.select(table).where(table.c.id.in_(chunk))).mappings()
+                found = {str(r["id"]): self._record(et, r) for r in rows}
+                for key in chunk:
+                    if (old := found.get(str(key))) is None:
+                        continue
+                    if wanted:
+                        events.append(WriteEvent("delete", name, old, old))
+                    events.extend(self._reference_events(et, None, old))
+        return events
 
     def _referring(self, entity: str, column: str, ids: Sequence[str]) -> list[str]:
         table = self.catalog.tables[entity]
@@ -1310,8 +1493,11 @@ class RecordSession:
         now: dt.datetime,
         *,
         audited: bool,
-    ) -> None:
+    ) -> list[WriteEvent]:
+        """Clear ``prop`` where it points at a doomed record; the ``update`` and ``unlink``
+        events of the records it changes (already told ``before``) are for after the delete."""
         table = self.catalog.tables[et.name]
+        events: list[WriteEvent] = []
         for chunk in _chunks(target_ids):
             rows = self.conn.execute(
                 sa.select(table.c.id, table.c[prop.column]).where(table.c[prop.column].in_(chunk))
@@ -1319,6 +1505,8 @@ class RecordSession:
             ids = [r[0] for r in rows if r[0] not in skip]
             if not ids:
                 continue
+            if audited:
+                events += self._cleared_events(et, prop, ids)
             values: dict[str, Any] = {prop.column: None}
             if audited:
                 values.update(version=table.c.version + 1, updated_at=now, updated_by=self.actor.id)
@@ -1327,6 +1515,29 @@ class RecordSession:
                 for record_id, old in rows:
                     if record_id not in skip:
                         self._note("update", et.name, record_id, {prop.name: [str(old), None]})
+        return events
+
+    def _cleared_events(
+        self, et: EntityType, prop: Property, ids: Sequence[str]
+    ) -> list[WriteEvent]:
+        """A ``set_null`` rule clearing ``prop`` is an update and an unlink like any other:
+        rules watching them are told ``before`` (and may refuse), the events returned."""
+        name = reference_name(et.name, prop.name)
+        if self.listener is None or (
+            self._listening("update", et.name) is None
+            and self._listening("unlink", et.name, name) is None
+        ):
+            return []
+        table = self.catalog.tables[et.name]
+        events: list[WriteEvent] = []
+        for row in self.conn.execute(sa.select(table).where(table.c.id.in_(ids))).mappings():
+            old = self._record(et, row)
+            new = {**old, prop.name: None, "version": old["version"] + 1}
+            if self._listening("update", et.name) is not None:
+                events.append(WriteEvent("update", et.name, new, old, frozenset({prop.name})))
+            events.extend(self._reference_events(et, new, old))
+        self._before(events)
+        return events
 
     # --- versions and erasure -----------------------------------------------------------------
 
@@ -1472,6 +1683,8 @@ class RecordSession:
             return True  # linked already, and nothing to change
         if own:  # a new link, or new attributes: they must hold
             raise ValidationFailed(own)
+        events = self._link_events("link", rel, keys["fromId"], keys["toId"], clean)
+        self._before(events)
         columns = {p.column: clean.get(p.name) for p in rel.properties.values()}
         if existing is None:
             self.conn.execute(
@@ -1492,7 +1705,28 @@ class RecordSession:
             {k: json_value(v) for k, v in clean.items()},
         )
         self._flush_audit()
+        self._after(events)
         return True
+
+    def _link_events(
+        self,
+        trigger: str,
+        rel: Relationship,
+        from_id: str,
+        to_id: str,
+        attributes: Mapping[str, Any] | None,
+    ) -> list[WriteEvent]:
+        """The ``link``/``unlink`` event of a many-to-many pair, when a listener wants it;
+        its record is the ``from`` record (CONTRACT §5)."""
+        if self._listening(trigger, rel.from_entity, rel.name) is None:
+            return []
+        record = self._stored(self.catalog.entity(rel.from_entity), from_id)
+        ends = {
+            "fromId": from_id,
+            "toId": to_id,
+            "attributes": {k: json_value(v) for k, v in (attributes or {}).items()},
+        }
+        return [WriteEvent(trigger, rel.from_entity, record, relationship=rel.name, link=ends)]
 
     def _may_link(self, rel: Relationship, from_id: str, to_id: str) -> None:
         """Linking changes both records: the actor must be allowed to update each."""
@@ -1518,12 +1752,20 @@ class RecordSession:
             if not self._existing(entity, [key]):
                 return False  # an endpoint the actor cannot read: no link it can see
         self._may_link(rel, *keys)
-        done = self.conn.execute(
-            table.delete().where(table.c.from_id == keys[0], table.c.to_id == keys[1])
-        )
+        match = sa.and_(table.c.from_id == keys[0], table.c.to_id == keys[1])
+        events: list[WriteEvent] = []
+        if self._listening("unlink", rel.from_entity, rel.name) is not None:
+            attributes = self.conn.execute(sa.select(table).where(match)).mappings().first()
+            if attributes is None:
+                return False
+            given = {p.name: attributes[p.column] for p in rel.properties.values()}
+            events = self._link_events("unlink", rel, keys[0], keys[1], given)
+            self._before(events)
+        done = self.conn.execute(table.delete().where(match))
         if done.rowcount:
             self._note("unlink", relationship, f"{keys[0]}:{keys[1]}", None)
             self._flush_audit()
+            self._after(events)
         return bool(done.rowcount)
 
 

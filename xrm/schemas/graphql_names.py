@@ -81,6 +81,7 @@ API_MUTATION_FIELDS = frozenset(
         "defineWorkflow",
         "deleteWorkflow",
         "runWorkflow",
+        "retryWorkflowRun",
         "testWorkflow",
     }
 )

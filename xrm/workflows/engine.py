@@ -25,15 +25,17 @@ import sqlalchemy as sa
 
 from xrm.entities.records import RecordService, RecordSession
 from xrm.errors import Fault, NotFound, ValidationFailed
-from xrm.platform import tables
+from xrm.platform import jobs, tables
 from xrm.platform.identity import SYSTEM_ACTOR, Actor, actor_by_id
 from xrm.platform.ids import new_id
-from xrm.platform.jobs import Job, JobContext, JobStatus, enqueue
+from xrm.platform.jobs import Job, JobContext, JobError, JobStatus, enqueue
+from xrm.platform.jobs.payload import canonical_id
 from xrm.schemas.workflows import Workflow, check_workflow, parse_workflow
 from xrm.workflows import runs, schedule
+from xrm.workflows.listener import WorkflowListener
 from xrm.workflows.pool import SandboxPool
 from xrm.workflows.protocol import to_plain
-from xrm.workflows.runner import Firing, Outcome, Runner
+from xrm.workflows.runner import Firing, Outcome, Runner, user_of
 from xrm.workflows.runs import Run, RunStatus
 
 RUN_JOB = "workflow.run"
@@ -52,21 +54,22 @@ class _Undo(Exception):
     """Leaves a session's transaction by rolling it back (a dry run, or a failed run)."""
 
 
-def user_of(actor: Actor, locale: str | None = None) -> dict[str, Any]:
-    """CONTRACT §5's ``user``: ``{"id", "email", "roles"}`` (and the locale for messages)."""
-    return {"id": actor.id, "email": actor.email, "roles": list(actor.roles), "locale": locale}
-
-
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
 class WorkflowEngine:
-    """Runs workflows for the record service it is given; one per process."""
+    """Runs workflows for the record service it is given; one per process.
+
+    It also becomes that service's write listener: from then on every write a
+    workflow watches runs its ``before`` and ``after`` rules and queues its
+    ``async`` ones.
+    """
 
     def __init__(self, records: RecordService, pool: SandboxPool) -> None:
         self.records = records
         self.runner = Runner(pool)
+        records.listener = WorkflowListener(self)
 
     # -- runWorkflow and testWorkflow ------------------------------------------------------
 
@@ -131,7 +134,7 @@ class WorkflowEngine:
                     user=user_of(actor),
                 )
                 outcome = self.runner.run(firing, session)
-                run = self._run_of(firing, outcome, started, actor, request_id, dry_run=dry_run)
+                run = self.run_of(firing, outcome, started, actor, request_id, dry_run=dry_run)
                 if dry_run or outcome.status is not RunStatus.DONE:
                     raise _Undo
                 runs.record(session.conn, run)
@@ -155,7 +158,7 @@ class WorkflowEngine:
         return dict(record)
 
     @staticmethod
-    def _run_of(
+    def run_of(
         firing: Firing,
         outcome: Outcome,
         started: dt.datetime,
@@ -300,6 +303,36 @@ class WorkflowEngine:
             log=outcome.log if outcome.fired else (*outcome.log, "(condition not met)"),
             changes=outcome.changes,
         )
+
+    def retry(self, run_id: str) -> Run:
+        """Queue a failed or dead async (or scheduled) run again, with fresh attempts.
+
+        Nothing fails silently or for good (directus#17964, twenty#23046): a run
+        that gave up after a transient error can be sent back to the queue.
+        """
+        key = canonical_id(run_id)
+        with self.records.db.write() as conn:
+            run = runs.get_run(conn, key) if key is not None else None
+            if run is None:
+                raise NotFound(f"no workflow run with id {run_id!r}", id=run_id)
+            if run.job_id is None or run.status not in (RunStatus.FAILED, RunStatus.DEAD):
+                raise ValidationFailed(
+                    [
+                        Fault(
+                            "id",
+                            f"this run is {run.status.value}: only a failed or dead async or "
+                            "scheduled run can be retried (run the workflow again instead)",
+                        )
+                    ]
+                )
+            try:
+                jobs.retry(conn, run.job_id)
+            except JobError as exc:
+                raise ValidationFailed([Fault("id", str(exc))]) from None
+            runs.requeue(conn, run.id)
+            found = runs.get_run(conn, run.id)
+            assert found is not None
+            return found
 
     def job_failed(self, conn: sa.Connection, job: Job, exc: Exception) -> None:
         """The worker's failure hook for run jobs: the run says failed (retrying) or dead."""

@@ -49,3 +49,13 @@ class SandboxError(XrmError):
         super().__init__(message, reason=reason)
         self.reason = reason
         self.log = tuple(log)
+
+
+class ChainFailed(SandboxError):
+    """A rule run by a write failed or rules fired rules too deep; re-raised unchanged by every
+    rule further up the chain, so the user reads the first failure once, not wrapped 8 times."""
+
+
+class DepthExceeded(ChainFailed):
+    """Rules fired rules deeper than the limit: fatal to every run up the chain, even one whose
+    script caught the error of the write that went too deep (a loop must end)."""

@@ -17,9 +17,11 @@ from typing import Any
 
 from xrm.entities.records import Record, RecordSession
 from xrm.errors import Fault, ValidationFailed
+from xrm.workflows.errors import ChainFailed, RuleRejected
 from xrm.workflows.process import HostCall
 from xrm.workflows.protocol import to_plain
 
+WRITES = frozenset({"create", "update", "link", "unlink"})
 FIND_LIMIT = 50
 MAX_FIND_LIMIT = 500
 
@@ -30,10 +32,25 @@ class RuleHost:
     def __init__(self, session: RecordSession) -> None:
         self.session = session
         self.changes: list[dict[str, Any]] = []
+        self.fatal: RuleRejected | ChainFailed | None = None
 
     # -- the calls a script makes (the sandbox's handler) ------------------------------------
 
     def __call__(self, call: HostCall) -> Any:
+        """A script's call. A write that fails is undone on its own (a savepoint), so a script
+        that catches the error goes on from a consistent state; a rejection or failure of
+        the rules that write fired is also kept in ``fatal``, for the run to end with it when
+        the script does not handle it."""
+        try:
+            if call.name in WRITES:
+                with self.session.conn.begin_nested():
+                    return self._call(call)
+            return self._call(call)
+        except (RuleRejected, ChainFailed) as exc:
+            self.fatal = exc
+            raise
+
+    def _call(self, call: HostCall) -> Any:
         args = call.args
         if call.name == "get":
             return self.get(args["entity"], args["id"])

@@ -40,6 +40,8 @@ STARTUP_SECONDS = 10.0  # a worker that is not ready by then is broken, not slow
 MAX_NESTED_EXTRA = 32  # extra workers nested runs may start beyond the pool's size
 
 _depth: ContextVar[int] = ContextVar("xrm_sandbox_depth", default=0)
+# Seconds taken by the runs nested in the current one (rules fired by its writes).
+_nested: ContextVar[list[float] | None] = ContextVar("xrm_sandbox_nested", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +189,8 @@ class SandboxPool:
         depth = _depth.get() + 1
         worker = self._acquire(nested=depth > 1)
         token = _depth.set(depth)
+        parent, inner = _nested.get(), [0.0]
+        nested_token = _nested.set(inner)
         started = time.perf_counter()
         try:
             outcome = worker.run(
@@ -197,10 +201,14 @@ class SandboxPool:
                 memory_mb=resolved.memory_mb,
                 max_calls=self.settings.max_calls,
                 depth=depth,
+                nested=lambda: inner[0],
             )
         finally:
+            _nested.reset(nested_token)
             _depth.reset(token)
             self._release(worker)
+            if parent is not None:
+                parent[0] += time.perf_counter() - started
         elapsed = (time.perf_counter() - started) * 1000
         return RunResult(outcome.value, outcome.log, elapsed, outcome.calls)
 

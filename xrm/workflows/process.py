@@ -215,8 +215,12 @@ class WorkerProcess:
         memory_mb: int,
         max_calls: int,
         depth: int,
+        nested: Callable[[], float] = lambda: 0.0,
     ) -> Outcome:
         """Run one rule (``request``: an encoded ``run`` frame).
+
+        ``nested`` tells how many seconds rules run by this one's calls have
+        taken so far; the wall clock does not count them.
 
         Raises RuleRejected or SandboxError, killing the worker when it broke a
         limit or the protocol; an exception from the handler other than an
@@ -236,7 +240,11 @@ class WorkerProcess:
                 elif op == "call":
                     check_call(message)
                     calls += 1
+                    before = nested()
                     reply = self._answer(handler, message, calls > max_calls, depth)
+                    # Rules that this call's write fired ran under limits of their own: their
+                    # time is not this rule's (the database's time is).
+                    deadline += nested() - before
                     if time.monotonic() > deadline:
                         raise ChannelTimeout
                     self.channel.send(reply, deadline)

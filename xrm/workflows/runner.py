@@ -23,6 +23,7 @@ from typing import Any
 
 from xrm.entities.records import RecordSession
 from xrm.errors import Fault, ValidationFailed, XrmError
+from xrm.platform.identity import Actor
 from xrm.schemas.workflows import (
     Action,
     CreateAction,
@@ -35,7 +36,7 @@ from xrm.schemas.workflows import (
     UpdateAction,
     Workflow,
 )
-from xrm.workflows.errors import RuleRejected, SandboxError
+from xrm.workflows.errors import DepthExceeded, RuleRejected, SandboxError
 from xrm.workflows.host import RuleHost
 from xrm.workflows.pool import RuleInputs, SandboxPool
 from xrm.workflows.protocol import to_plain
@@ -43,6 +44,11 @@ from xrm.workflows.runs import RunStatus
 
 # Fields a rule cannot set on the record being written: the platform's own.
 SYSTEM_FIELDS = frozenset({"id", "version", "created_at", "updated_at", "owner_id"})
+
+
+def user_of(actor: Actor, locale: str | None = None) -> dict[str, Any]:
+    """CONTRACT §5's ``user``: ``{"id", "email", "roles"}`` (and the locale for messages)."""
+    return {"id": actor.id, "email": actor.email, "roles": list(actor.roles), "locale": locale}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +87,7 @@ class Outcome:
     error_code: str | None = None
     duration_ms: int = 0
     fired: bool = True  # False when the condition said no (nothing ran, nothing to record)
+    cause: XrmError | None = None  # the error that ended the run, for who must re-raise it
 
 
 class Runner:
@@ -104,18 +111,27 @@ class Runner:
                 outcome.record = self._act(index, action, firing, outcome.record, host, outcome)
         except RuleRejected as exc:
             outcome.status = RunStatus.REJECTED
-            outcome.error, outcome.error_code = exc.message, exc.code
+            outcome.error, outcome.error_code, outcome.cause = exc.message, exc.code, exc
             outcome.log.extend(exc.log)
         except SandboxError as exc:
             outcome.status = RunStatus.FAILED
-            outcome.error, outcome.error_code = exc.message, exc.code
+            outcome.error, outcome.error_code, outcome.cause = exc.message, exc.code, exc
             outcome.log.extend(exc.log)
         except XrmError as exc:  # an action's write was refused (validation, access, ...)
             outcome.status = RunStatus.FAILED
-            outcome.error, outcome.error_code = _action_error(exc), exc.code
+            outcome.error, outcome.error_code, outcome.cause = _action_error(exc), exc.code, exc
         finally:
             outcome.changes = host.changes
             outcome.duration_ms = round((time.perf_counter() - started) * 1000)
+        fatal = host.fatal
+        if fatal is not None and (
+            outcome.status is not RunStatus.DONE or isinstance(fatal, DepthExceeded)
+        ):
+            # The run ended because a write it made was refused by that write's own rules:
+            # the user reads that refusal, not the script's report of it.
+            rejected = isinstance(fatal, RuleRejected)
+            outcome.status = RunStatus.REJECTED if rejected else RunStatus.FAILED
+            outcome.error, outcome.error_code, outcome.cause = fatal.message, fatal.code, fatal
         return outcome
 
     # -- the steps --------------------------------------------------------------------------

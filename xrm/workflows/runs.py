@@ -130,6 +130,17 @@ def finish(
     )
 
 
+def requeue(conn: Connection, run_id: str) -> None:
+    """A failed or dead run sent back to the queue: queued again, its last error kept."""
+    conn.execute(t.update().where(t.c.id == run_id).values(status=RunStatus.QUEUED.value))
+
+
+def get_run(conn: Connection, run_id: str) -> Run | None:
+    """One run by id, or None."""
+    row = conn.execute(sa.select(t).where(t.c.id == run_id)).mappings().first()
+    return Run.from_row(row) if row is not None else None
+
+
 def list_runs(
     conn: Connection,
     *,
@@ -147,11 +158,6 @@ def list_runs(
     if status is not None:
         query = query.where(t.c.status == status.value)
     return [Run.from_row(row) for row in conn.execute(query).mappings()]
-
-
-def get_run(conn: Connection, run_id: str) -> Run | None:
-    row = conn.execute(sa.select(t).where(t.c.id == run_id)).mappings().first()
-    return Run.from_row(row) if row is not None else None
 
 
 def prune(conn: Connection, *, now: dt.datetime, retention: dt.timedelta) -> int:
