@@ -202,7 +202,7 @@ def settings_environment(settings: Settings) -> dict[str, str]:
 
 
 def _load_demo(settings: Settings, db: Database) -> None:
-    from xrm.entities.catalog import definitions
+    from xrm.entities.catalog import definitions, demo_workflows
     from xrm.entities.demo import STEPS, load_demo
     from xrm.entities.records import RecordService
     from xrm.entities.registry import Registry
@@ -223,6 +223,8 @@ def _load_demo(settings: Settings, db: Database) -> None:
             counts = load_demo(service, admin, progress=lambda step: bar.advance(task))
     else:
         counts = load_demo(service, admin)
+    # The demo's workflows come after its records: the sample data is as written.
+    registry.apply(demo_workflows(), actor=SYSTEM_ACTOR, channel="system")
     created = sum(counts.values())
     print(f"demo catalog ready ({created} sample records added)" if created else "demo ready")
 
