@@ -481,3 +481,32 @@ def test_a_run_takes_a_ready_worker_rather_than_wait_for_a_new_one(tmp_path: Pat
         assert first == second
         third = run()
         assert third in originals and third != first  # not the replacement, still starting
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_first_runs_from_many_threads_share_a_starting_worker(attempt: int) -> None:
+    """A server's first requests arrive together: one starts the pool and waits for its
+    worker while the others take that same worker; none may read its pipe at the same time
+    (found under load: ``RuntimeError: concurrent poll() invocation``)."""
+    own = SandboxPool(SandboxSettings(workers=1, queue_seconds=30))
+    gate = threading.Barrier(6)
+    answers: list[Any] = []
+    errors: list[BaseException] = []
+
+    def first_run() -> None:
+        gate.wait()
+        try:
+            own.start()
+            answers.append(own.condition("1 + 1").value)
+        except BaseException as exc:  # any error is the failure here
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_run) for _ in range(6)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        own.stop()
+    assert errors == [] and answers == [True] * 6

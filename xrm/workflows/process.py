@@ -22,6 +22,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -113,6 +114,9 @@ class WorkerProcess:
         )
         self.pid = self.proc.pid
         self.ready = False
+        # The pool's start() and a first run may both wait for a new worker's "ready";
+        # one reads the channel, the other waits its turn (a pipe has one reader at a time).
+        self._ready_lock = threading.Lock()
         self.runs = 0
         self.retire = False  # replace after this run (a limit broke, or it asked to be)
         self.killed = False
@@ -125,6 +129,16 @@ class WorkerProcess:
         """Wait for the worker's ``ready``; a worker that cannot start is killed."""
         if self.ready:
             return
+        with self._ready_lock:
+            if self.ready:
+                return
+            if self.killed:
+                raise SandboxError(
+                    "the sandbox could not start a worker to run the rule", reason="crashed"
+                )
+            self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
         try:
             message = self.channel.recv(time.monotonic() + timeout)
             if message.get("op") != "ready":
@@ -142,6 +156,16 @@ class WorkerProcess:
 
     def ready_now(self) -> bool:
         """Whether the worker has said ``ready`` (never waits: a new one may still be starting)."""
+        if self.ready:
+            return True
+        if not self._ready_lock.acquire(blocking=False):
+            return False  # someone is waiting for it right now
+        try:
+            return self._ready_now()
+        finally:
+            self._ready_lock.release()
+
+    def _ready_now(self) -> bool:
         if self.ready:
             return True
         try:
