@@ -55,6 +55,19 @@ def running_server(
     ``env`` adds settings (``XRM_*``) to the server's environment; ``max_open_files``
     starts it under that open-file limit (``ulimit -n``).
     """
+    with served(database, log, *args, env=env, max_open_files=max_open_files) as (base, _):
+        yield base
+
+
+@contextmanager
+def served(
+    database: ServedDatabase,
+    log: Path,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    max_open_files: int | None = None,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """:func:`running_server`, also giving the process (to kill it as a crash would)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
 
@@ -91,9 +104,16 @@ def running_server(
                         f"xrm serve did not answer in time:\n{log.read_text()}", pytrace=False
                     )
                 time.sleep(0.2)
-            yield base
+            yield base, proc
         finally:
             _stop(proc)
+
+
+def crash(proc: subprocess.Popen[bytes]) -> None:
+    """kill -9 a process started in its own session, with its children (sandbox workers)."""
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=20)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
