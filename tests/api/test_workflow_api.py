@@ -160,6 +160,8 @@ def test_writes_through_the_api_fire_rules_as_the_user_who_writes(
     admin = apis["admin"]
     with db.write() as conn:
         clerk = Api(client, create_token(conn, create_user(conn, "cl@example.com", ("clerk",))))
+        korean = create_user(conn, "ko@example.com", ("clerk",), locale="ko")
+        korean_clerk = Api(client, create_token(conn, korean))
     rules = [
         {
             "name": "no_anonymous_letters",
@@ -167,7 +169,15 @@ def test_writes_through_the_api_fire_rules_as_the_user_who_writes(
             "on": ["create"],
             "stage": "before",
             "when": "record.get('channel') == 'letter' and not record.get('contact')",
-            "actions": [{"type": "reject", "message": "a letter needs the contact who wrote it"}],
+            "actions": [
+                {
+                    "type": "reject",
+                    "message": {
+                        "en": "a letter needs the contact who wrote it",
+                        "ko": "편지에는 보낸 연락처가 필요합니다",
+                    },
+                }
+            ],
         },
         {
             "name": "subject_by_default",
@@ -194,6 +204,10 @@ def test_writes_through_the_api_fire_rules_as_the_user_who_writes(
     )
     assert error["extensions"]["code"] == "RULE_REJECTED"
     assert error["message"] == "a letter needs the contact who wrote it"
+    error = korean_clerk.error(
+        'mutation { createGrievance(input: {subject: "S", channel: "letter"}) { id } }'
+    )
+    assert error["message"] == "편지에는 보낸 연락처가 필요합니다"  # in the user's language
     error = clerk.error(
         'mutation { createGrievance(input: {subject: "Loud", severity: "high"}) { id } }'
     )

@@ -37,6 +37,8 @@ class Actor:
     id: str | None
     email: str
     roles: tuple[str, ...] = ()
+    # The user's language, for what rules say to them (a reject message per language).
+    locale: str | None = field(default=None, compare=False)
 
     @property
     def is_admin(self) -> bool:
@@ -60,7 +62,7 @@ def find_user(conn: Connection, email: str) -> Actor | None:
     ).first()
     if row is None:
         return None
-    return Actor(row.id, row.email, roles_of_user(conn, row.id))
+    return Actor(row.id, row.email, roles_of_user(conn, row.id), row.locale)
 
 
 def actor_by_id(conn: Connection, user_id: str) -> Actor | None:
@@ -70,13 +72,13 @@ def actor_by_id(conn: Connection, user_id: str) -> Actor | None:
     except ValueError:
         return None
     row = conn.execute(
-        sa.select(tables.users.c.id, tables.users.c.email).where(
+        sa.select(tables.users.c.id, tables.users.c.email, tables.users.c.locale).where(
             tables.users.c.id == key, tables.users.c.active.is_(True)
         )
     ).first()
     if row is None:
         return None
-    return Actor(str(row.id), row.email, roles_of_user(conn, row.id))
+    return Actor(str(row.id), row.email, roles_of_user(conn, row.id), row.locale)
 
 
 def roles_of_user(conn: Connection, user_id: str) -> tuple[str, ...]:
@@ -124,7 +126,7 @@ def check_password(conn: Connection, email: str, password: str) -> Actor | None:
         return None
     if row is None or not row.active or not row.password_hash:
         return None
-    return Actor(row.id, row.email, roles_of_user(conn, row.id))
+    return Actor(row.id, row.email, roles_of_user(conn, row.id), row.locale)
 
 
 def create_user(
@@ -198,7 +200,7 @@ def insert_user(
     )
     for role in roles:
         conn.execute(tables.user_roles.insert().values(user_id=user_id, role=role))
-    return Actor(user_id, email, tuple(sorted(roles)))
+    return Actor(user_id, email, tuple(sorted(roles)), locale)
 
 
 def first_admin(conn: Connection) -> Actor:
@@ -280,6 +282,7 @@ def token_query(
             t.c.last_used_at,
             u.c.id.label("user_id"),
             u.c.email,
+            u.c.locale,
             u.c.active,
             roles.label("roles"),
             *(expr.label(f"also_{name}") for name, expr in (also or {}).items()),
@@ -300,7 +303,7 @@ def token_use(row: Mapping[Any, Any] | None, also: Iterable[str] = ()) -> TokenU
     stale = last_used is None or now - last_used >= TOUCH_EVERY
     held = tuple(sorted(row["roles"].split(","))) if row["roles"] else ()
     extra = {name: row[f"also_{name}"] for name in also}
-    actor = Actor(str(row["user_id"]), row["email"], held)
+    actor = Actor(str(row["user_id"]), row["email"], held, row["locale"])
     return TokenUse(actor, str(row["id"]), stale, extra)
 
 

@@ -81,7 +81,7 @@ def find(conn: Connection, token: str) -> Session | None:
     now = _now()
     if row is None or not row.active or row.expires_at <= now or now - row.last_seen_at > IDLE:
         return None
-    actor = Actor(str(row.id), row.email, roles_of_user(conn, str(row.id)))
+    actor = Actor(str(row.id), row.email, roles_of_user(conn, str(row.id)), row.locale)
     stale = now - row.last_seen_at >= TOUCH_EVERY
     return Session(row.token_hash, actor, row.name, row.locale, row.csrf, stale)
 

@@ -48,7 +48,12 @@ SYSTEM_FIELDS = frozenset({"id", "version", "created_at", "updated_at", "owner_i
 
 def user_of(actor: Actor, locale: str | None = None) -> dict[str, Any]:
     """CONTRACT §5's ``user``: ``{"id", "email", "roles"}`` (and the locale for messages)."""
-    return {"id": actor.id, "email": actor.email, "roles": list(actor.roles), "locale": locale}
+    return {
+        "id": actor.id,
+        "email": actor.email,
+        "roles": list(actor.roles),
+        "locale": locale or actor.locale,
+    }
 
 
 @dataclass(frozen=True, slots=True)
