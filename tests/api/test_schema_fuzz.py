@@ -143,7 +143,8 @@ def plain_scalar_strategies(seeds: Seeds) -> dict[str, ValueNodes]:
         ),
         "ID": st.sampled_from(seeds.ids).map(nodes.String),
         "String": st.one_of(
-            st.sampled_from(seeds.names), st.text(st.characters(min_codepoint=1), max_size=8)
+            st.sampled_from(seeds.names),
+            st.text(st.characters(min_codepoint=1, exclude_categories=["Cs"]), max_size=8),
         ).map(nodes.String),
         "Int": st.integers(1, 50).map(nodes.Int),
     }
