@@ -295,6 +295,17 @@ def test_aggregates_group_by_camel_case_names(api: Api) -> None:
     assert rows[("vip", "2024-02-01")]["sum"]["employeeCount"] == 3
 
 
+def test_an_aggregate_grouped_twice_by_one_key_names_the_repeat(api: Api) -> None:
+    """Found by the schema fuzzer: groupBy: ["tier", "tier"] was an internal error."""
+    error = api.error('{ customersAggregate(groupBy: ["tier", "since", "tier"]) { count } }')
+    assert error["extensions"]["code"] == "VALIDATION_FAILED", error
+    assert error["extensions"]["errors"] == [
+        {"field": "groupBy.2", "message": "already grouped by (groupBy.0)"}
+    ]
+    both = api('{ customersAggregate(groupBy: ["since", "since:month"]) { group } }')
+    assert both["customersAggregate"] == []  # a field and its bucket are two keys
+
+
 def test_statement_count_depends_on_depth_not_rows(api: Api) -> None:
     for i in range(6):
         customer = api(

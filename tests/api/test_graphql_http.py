@@ -76,6 +76,12 @@ def test_a_mutation_over_get_is_405_even_without_a_token(
         b'{"query": "{ __typename }", "variables": [1]}',
         b'{"query": "{ __typename }", "extensions": "x"}',
         b'{"variables": {}}',
+        # Lone surrogates: JSON spells them, but they are no characters (found by the fuzzer:
+        # internal errors on every path a string reaches the database by).
+        b'{"query": "query($x: String) { tasks(filter: {title: {eq: $x}}) { totalCount } }",'
+        b' "variables": {"x": "a\\ud800"}}',
+        b'{"query": "{ tasks(filter: {title: {eq: \\"\\udfff\\"}}) { totalCount } }"}',
+        b'{"query": "{ __typename }", "variables": {"\\ud800": [{"x": "\\uDC00"}]}}',
     ],
 )
 def test_a_malformed_request_is_400_with_a_graphql_error_body(
@@ -90,6 +96,17 @@ def test_a_malformed_request_is_400_with_a_graphql_error_body(
         assert response.status_code == 400, response.text
         assert response.headers["content-type"] == accept
         assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
+def test_a_surrogate_pair_spelled_in_json_is_the_character_it_spells(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    body = b'{"query": "mutation($t: String!) { createTask(input: {title: $t}) { title } }",'
+    body += b' "variables": {"t": "\\ud83d\\ude42"}}'
+    response = client.post(
+        "/graphql", content=body, headers={**auth, "Content-Type": "application/json"}
+    )
+    assert response.json() == {"data": {"createTask": {"title": "\U0001f642"}}}
 
 
 def test_a_body_that_is_not_json_is_415(client: TestClient, auth: dict[str, str]) -> None:

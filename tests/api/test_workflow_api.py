@@ -266,3 +266,19 @@ def test_a_builder_retries_a_dead_async_run_from_the_api(
     )
     error = builder.error(retry, {"id": "nope"})
     assert error["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_run_history_arguments_that_no_run_can_match_are_named(apis: dict[str, Api]) -> None:
+    """Found by the schema fuzzer: on PostgreSQL these were internal errors (a non-UUID
+    compared with a uuid column, NUL sent to a text column)."""
+    admin = apis["admin"]
+    for record_id in ("not-a-uuid", "", "a\x00b"):
+        error = admin.error("query($r: ID) { workflowRuns(recordId: $r) { id } }", {"r": record_id})
+        assert error["extensions"]["code"] == "VALIDATION_FAILED", error
+        assert [e["field"] for e in error["extensions"]["errors"]] == ["recordId"]
+    error = admin.error('{ workflowRuns(workflow: "a\\u0000b", first: 0, recordId: "x") { id } }')
+    assert [e["field"] for e in error["extensions"]["errors"]] == ["first", "workflow", "recordId"]
+    record = grievance(admin)
+    assert admin(f'{{ workflowRuns(recordId: " {record} ") {{ id }} }}') == {"workflowRuns": []}
+    error = admin.error('mutation { deleteWorkflow(name: "a\\u0000b") }')
+    assert error["extensions"]["code"] == "NOT_FOUND", error

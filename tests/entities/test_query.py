@@ -332,6 +332,9 @@ def test_aggregates_with_groups_and_date_buckets(org: dict[str, Any]) -> None:
     assert sum(g["count"] for g in by_year) == len(NAMES)
     with pytest.raises(ValidationFailed), reading(org) as s:
         s.aggregate("employee", group_by=["name:month"])
+    with pytest.raises(ValidationFailed) as refused, reading(org) as s:
+        s.aggregate("employee", group_by=["status", "status"])  # groups are keyed by name
+    assert [f.field for f in refused.value.faults] == ["groupBy.1"]
 
 
 def test_related_records_load_with_one_query_per_level(org: dict[str, Any], db: Database) -> None:

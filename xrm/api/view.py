@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -68,6 +69,7 @@ log = logging.getLogger("xrm.api")
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 _SUPPORTED = (GRAPHQL_RESPONSE, JSON)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def negotiate(accept: str | None) -> str:
@@ -164,6 +166,27 @@ class SignedInSession(Protocol):
 
 
 SessionLookup = Callable[[Request], Awaitable[SignedInSession | None]]
+
+
+def _holds_lone_surrogate(data: Any) -> bool:
+    """Whether a string in decoded JSON holds a lone surrogate.
+
+    JSON may spell one (``"\\ud800"``) though UTF-8 cannot: it is no character, no
+    database can store or compare it, and it would fail deep in a write or a filter.
+    Walked without recursion, as the body may be nested deeply.
+    """
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def _same_origin(request: Request) -> bool:
@@ -359,8 +382,9 @@ class GraphQLView(GraphQL[RequestContext, None]):
             content_type, _ = parse_content_type(request.content_type or "")
             if content_type.lower() != JSON:
                 raise HTTPException(415, "Send the request as application/json")
+            body = await request.get_body()
             try:
-                data = self.parse_json(await request.get_body())
+                data = self.parse_json(body)
             except RecursionError:
                 raise HTTPException(400, "The request body is nested too deeply") from None
             except ValueError as exc:
@@ -372,6 +396,12 @@ class GraphQLView(GraphQL[RequestContext, None]):
                     else "it is not UTF-8 JSON"
                 )
                 raise HTTPException(400, f"Unable to read the request body: {problem}") from None
+            if b"\\u" in body and _holds_lone_surrogate(data):
+                raise HTTPException(
+                    400,
+                    "Unable to read the request body: a string in it holds a lone surrogate "
+                    "(\\ud800 to \\udfff), which is not a character",
+                )
         if isinstance(data, list):
             raise HTTPException(400, "Batching is not enabled")
         if not isinstance(data, dict):

@@ -31,6 +31,7 @@ from xrm.entities import workflow_store
 from xrm.entities.registry import WORKFLOW as WORKFLOW_KIND
 from xrm.errors import DefinitionError, Fault, NotFound, ValidationFailed, XrmError
 from xrm.platform.access import Permissions
+from xrm.schemas.formats import NUL, NUL_MESSAGE, uuid_text
 from xrm.schemas.workflows import Workflow
 from xrm.workflows import runs
 from xrm.workflows.engine import WorkflowEngine
@@ -163,16 +164,26 @@ def workflow_runs(
 ) -> Any:
     ctx = _ctx(info)
     _require(ctx)
+    faults: list[Fault] = []
     limit = 50 if first is None else first
     if not 1 <= limit <= MAX_RUNS:
-        raise _bad("first", f"first is from 1 to {MAX_RUNS}, not {limit}")
+        faults.append(Fault("first", f"first is from 1 to {MAX_RUNS}, not {limit}"))
+    if workflow is not None and NUL in workflow:
+        faults.append(Fault("workflow", NUL_MESSAGE))
+    if recordId is not None:
+        try:
+            recordId = uuid_text(recordId)
+        except ValueError as exc:
+            faults.append(Fault("recordId", str(exc)))
     wanted = None
     if status is not None:
         try:
             wanted = RunStatus(status)
         except ValueError:
             known = ", ".join(s.value for s in RunStatus)
-            raise _bad("status", f"{status!r} is not a run status ({known})") from None
+            faults.append(Fault("status", f"{status!r} is not a run status ({known})"))
+    if faults:
+        raise ValidationFailed(faults)
     with ctx.services.records.db.read() as conn:
         found = runs.list_runs(
             conn, workflow=workflow, record_id=recordId, status=wanted, limit=limit

@@ -1158,9 +1158,13 @@ class RecordSession:
         keys: list[tuple[str, Any, Any]] = []  # (name, value shown, value grouped by)
         decimal_keys: set[int] = set()  # positions in keys of decimal fields
         faults: list[Fault] = []
+        seen: dict[str, int] = {}  # each group key once: the groups are keyed by it
         for index, spec in enumerate(group_by or ()):
             name, _, unit = str(spec).partition(":")
             path = f"groupBy.{index}"
+            if seen.setdefault(str(spec), index) != index:
+                faults.append(Fault(path, f"already grouped by (groupBy.{seen[str(spec)]})"))
+                continue
             try:
                 fld = self.compiler.field(entity, table, name, path)
             except ValidationFailed as exc:

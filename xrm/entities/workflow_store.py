@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from xrm.errors import DefinitionError, Fault
 from xrm.platform import tables as platform
 from xrm.platform.settings import Settings
+from xrm.schemas.formats import NUL
 from xrm.schemas.model import EntityType, Relationship
 from xrm.schemas.workflows import Limits, Workflow, check_workflow, parse_workflow
 
@@ -107,7 +108,13 @@ def store(conn: Connection, changed: Mapping[str, Workflow], author_id: str | No
 
 
 def delete(conn: Connection, name: str) -> bool:
-    """Remove a stored workflow (and its schedule tick); False when there was none."""
+    """Remove a stored workflow (and its schedule tick); False when there was none.
+
+    A name with NUL is none: no stored name holds one (every door refuses it), and
+    PostgreSQL cannot even compare one.
+    """
+    if NUL in name:
+        return False
     done = conn.execute(platform.workflows.delete().where(platform.workflows.c.name == name))
     conn.execute(platform.workflow_ticks.delete().where(platform.workflow_ticks.c.workflow == name))
     return bool(done.rowcount)
