@@ -188,16 +188,22 @@ def decimal(value: Any) -> Decimal:
     assert isinstance(exponent, int)
     if number.is_zero():
         # No digits before the point; PostgreSQL keeps no sign, so neither does SQLite.
+        if -exponent > DECIMAL_DIGITS:  # 0E-29 spells 29 decimal places
+            raise _too_many_digits(value)
         return Decimal((0, (0,), min(exponent, 0)))
     whole = max(len(digits) + exponent, 0)
     fraction = max(-exponent, 0)
     if whole + fraction > DECIMAL_DIGITS:
-        raise ValueError(
-            f"{_shown(value)} has too many digits: a decimal holds at most {DECIMAL_DIGITS} "
-            "(like 12345678901234567890.12345678)"
-        )
+        raise _too_many_digits(value)
     # Digits as written (1.50 keeps its zero); a positive exponent written out (1E+2: 100).
     return Decimal((int(number.is_signed()), digits + (0,) * max(exponent, 0), min(exponent, 0)))
+
+
+def _too_many_digits(value: Any) -> ValueError:
+    return ValueError(
+        f"{_shown(value)} has too many digits: a decimal holds at most {DECIMAL_DIGITS} "
+        "(like 12345678901234567890.12345678)"
+    )
 
 
 def _shown(value: Any) -> str:
