@@ -689,6 +689,43 @@ class _Executor:
     def _new_table(self, step: Step) -> sa.Table:
         return (self.new.link_tables if step.relationship else self.new.tables)[step.target]
 
+    def _check_collisions(
+        self, step: Step, values: Sequence[tuple[str, Any, Any]], breaks: Breaks
+    ) -> None:
+        """Records whose values a conversion would make equal under a kept unique set.
+
+        A rewrite (text to e-mail lowercases ``A@x.org``; text to UUID lowercases)
+        can map two distinct stored values onto one; the unique index would then
+        stop the write halfway. Found here instead, each colliding record named.
+        """
+        if step.relationship or step.prop is None:
+            return
+        old_et, new_et = self.old.types[step.target], self.new.types[step.target]
+        name = step.prop.name
+        table = self._old_table(step)
+        converted = {str(k): new for k, new, _ in values}
+        for index, group in enumerate(new_et.unique):
+            if name not in group or group not in old_et.unique:
+                continue  # a new unique set is checked by its own step, after the conversion
+            where = group.index(name)
+            cols = [table.c[old_et.properties[n].column] for n in group]
+            seen: dict[tuple[Any, ...], list[str]] = {}
+            for row in self.conn.execute(sa.select(table.c.id, *cols).order_by(table.c.id)):
+                record_id, key = str(row[0]), list(row[1:])
+                key[where] = converted.get(record_id)
+                if all(v is not None for v in key):
+                    seen.setdefault(tuple(key), []).append(record_id)
+            for ids in seen.values():
+                if len(ids) > 1:
+                    for record_id in ids:
+                        breaks.add(
+                            f"x-xrm.unique.{index}",
+                            "unique",
+                            f"the values of ({', '.join(group)}) would no longer be unique "
+                            f"once {name} is converted",
+                            record_id,
+                        )
+
     # --- steps ---
 
     def drop_unique(self, step: Step, breaks: Breaks) -> None:
@@ -744,6 +781,10 @@ class _Executor:
         if breaks:
             return
         changed = [(k, new) for k, new, old in values if new != old]
+        if changed:
+            self._check_collisions(step, values, breaks)
+            if breaks:
+                return
         if changed and not step.relationship:
             self.changer.write_values(self._old_table(step).name, step.prop, changed, "id")
 
@@ -770,6 +811,9 @@ class _Executor:
                     "(confirming data loss) and add it again",
                     from_id,
                 )
+        if breaks:
+            return
+        self._check_collisions(step, values, breaks)
         if breaks:
             return
         converted = [(k, new) for k, new, _ in values]
