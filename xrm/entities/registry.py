@@ -615,18 +615,19 @@ class Registry:
 class _Executor:
     """Carries out one plan inside the registry's transaction, checks before DDL."""
 
-    # Steps run in this order: drops of old indexes first, new unique indexes last.
+    # Steps run in this order: drops of old indexes first, new unique indexes last; purges
+    # before adds, so a column purged in the same change frees its name for a new one.
     ORDER: ClassVar[dict[str, int]] = {
         "drop_unique": 0,
         "drop_index": 0,
         "relink": 1,
         "create_table": 2,
-        "add_column": 3,
-        "restore_column": 4,
-        "check_rows": 5,
-        "convert_column": 5,
-        "retire_column": 6,
-        "purge_column": 7,
+        "purge_column": 3,
+        "add_column": 4,
+        "restore_column": 5,
+        "check_rows": 6,
+        "convert_column": 6,
+        "retire_column": 7,
         "add_unique": 8,
         "add_index": 8,
         "update_definition": 9,
@@ -750,11 +751,15 @@ class _Executor:
         assert prop is not None
         table = self._new_table(step)
         self.changer.add_column(table.name, prop)
-        if not prop.required or prop.autonumber:
+        if prop.autonumber:
             return
         if prop.has_default:
+            # As SQL's ADD COLUMN ... DEFAULT: the stored records get the default too (the plan
+            # says so), so a record reads the same whether it was made before or after.
             default = compile_property(prop, self.phone_region)(prop.default)
             self.conn.execute(table.update().values({prop.column: default}))
+            return
+        if not prop.required:
             return
         key = table.c.from_id if step.relationship else table.c.id
         for row in self.conn.execute(sa.select(key).order_by(key)):
