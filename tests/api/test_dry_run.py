@@ -122,10 +122,14 @@ def test_a_dry_run_plans_what_applying_then_does_and_changes_nothing(
         "retire_column",
     ]
     assert all(s["target"] == "gadget" for s in second["plan"]["steps"])
+    [added] = [s for s in second["plan"]["steps"] if s["action"] == "add_column"]
+    assert added["description"] == (
+        "add gadget.colour (string), filling the stored records with its default 'red'"
+    )
     rows = api("{ gadgets(orderBy: [{name: ASC}]) { nodes { code qty colour } } }")
-    assert rows["gadgets"]["nodes"] == [
-        {"code": 1, "qty": 2.0, "colour": None},
-        {"code": None, "qty": None, "colour": None},
+    assert rows["gadgets"]["nodes"] == [  # the default fills the stored records (point 19)
+        {"code": 1, "qty": 2.0, "colour": "red"},
+        {"code": None, "qty": None, "colour": "red"},
     ]
     linked = dry_then_apply(api, snapshot, RELATE, "defineRelationship", {"d": TAGS})
     assert linked["version"] == 1 and linked["plan"]["steps"][0]["action"] == "create_table"

@@ -366,6 +366,10 @@ def test_purge_needs_confirmation_and_drops_the_column(
 ) -> None:
     registry.define(changed(note=None))
     assert registry.define(changed(note=None)).empty  # retiring twice is nothing
+    # A confirmation purges only what its change removes: note is already retired.
+    assert registry.define(changed(note=None), confirm_data_loss=True).empty
+    assert "note" in columns(db, "e_item")
+    registry.define(changed())  # defined again (its data back), then removed with confirmation
     plan = registry.define(changed(note=None), confirm_data_loss=True)
     assert plan.describe() == ["PURGE item.note and its data"]
     assert "note" not in columns(db, "e_item")

@@ -8,9 +8,7 @@ limited); the whole plan runs in the caller's transaction.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +19,7 @@ from sqlalchemy.engine import Connection
 from xrm.entities.broken_rules import Breaks, Diagnosis, diagnose
 from xrm.entities.catalog_state import Catalog
 from xrm.errors import DefinitionError
+from xrm.schemas.convert import converter
 from xrm.schemas.model import Property
 from xrm.schemas.naming import constraint_name
 from xrm.schemas.plan import Step
@@ -31,29 +30,6 @@ from xrm.schemas.tables import (
     property_column,
     target_table,
 )
-from xrm.schemas.validate import compile_property
-
-
-def _portable(value: Any) -> Any:
-    """A stored value in the form a normaliser of another kind accepts (for conversions)."""
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
-
-
-def _convert_for(old: Property | None, new: Property, phone_region: str) -> Any:
-    normalise = compile_property(new, phone_region)
-    if old is None or old.storage == new.storage:
-        return normalise
-    if new.storage == "text":
-        return lambda v: normalise(str(_portable(v)))
-    if new.storage == "json" and old.storage == "text":
-        return lambda v: normalise([v] if new.kind == "array" else v)
-    return lambda v: normalise(_portable(v))
 
 
 def check_rows(
@@ -77,7 +53,7 @@ def check_rows(
     path = f"properties.{new.name}"
     column = table.c[(old or new).column]
     key = table.c.from_id if step.relationship else table.c.id
-    convert = _convert_for(old, new, phone_region)
+    convert = converter(old, new, phone_region)
     why: Diagnosis | None = None
     converted: list[tuple[str, Any, Any]] = []
     rows = conn.execute(sa.select(key, column).order_by(key))
@@ -89,7 +65,7 @@ def check_rows(
         try:
             converted.append((record_id, convert(value), value))
         except ValueError as exc:
-            why = why or diagnose(old, new, phone_region, _convert_for)
+            why = why or diagnose(old, new, phone_region, converter)
             for rule, message in why(value) or [("type", str(exc))]:
                 found.add(path, rule, message, record_id)
     if (
@@ -224,6 +200,12 @@ class SchemaChanger:
                     [new.column],
                     ["id"],
                 )
+        if self.sqlite:
+            # The table was rebuilt with the old values copied across; clear them (a JSON null
+            # copied as text would read "null") so that rows without a value hold SQL NULL.
+            self.conn.execute(
+                sa.table(table, sa.column(new.column)).update().values({new.column: None})
+            )
         self.write_values(table, new, values, key)
 
     def _sqlite_fk_name(self, table: str, column: str) -> str:

@@ -615,18 +615,19 @@ class Registry:
 class _Executor:
     """Carries out one plan inside the registry's transaction, checks before DDL."""
 
-    # Steps run in this order: drops of old indexes first, new unique indexes last.
+    # Steps run in this order: drops of old indexes first, new unique indexes last; purges
+    # before adds, so a column purged in the same change frees its name for a new one.
     ORDER: ClassVar[dict[str, int]] = {
         "drop_unique": 0,
         "drop_index": 0,
         "relink": 1,
         "create_table": 2,
-        "add_column": 3,
-        "restore_column": 4,
-        "check_rows": 5,
-        "convert_column": 5,
-        "retire_column": 6,
-        "purge_column": 7,
+        "purge_column": 3,
+        "add_column": 4,
+        "restore_column": 5,
+        "check_rows": 6,
+        "convert_column": 6,
+        "retire_column": 7,
         "add_unique": 8,
         "add_index": 8,
         "update_definition": 9,
@@ -689,6 +690,43 @@ class _Executor:
     def _new_table(self, step: Step) -> sa.Table:
         return (self.new.link_tables if step.relationship else self.new.tables)[step.target]
 
+    def _check_collisions(
+        self, step: Step, values: Sequence[tuple[str, Any, Any]], breaks: Breaks
+    ) -> None:
+        """Records whose values a conversion would make equal under a kept unique set.
+
+        A rewrite (text to e-mail lowercases ``A@x.org``; text to UUID lowercases)
+        can map two distinct stored values onto one; the unique index would then
+        stop the write halfway. Found here instead, each colliding record named.
+        """
+        if step.relationship or step.prop is None:
+            return
+        old_et, new_et = self.old.types[step.target], self.new.types[step.target]
+        name = step.prop.name
+        table = self._old_table(step)
+        converted = {str(k): new for k, new, _ in values}
+        for index, group in enumerate(new_et.unique):
+            if name not in group or group not in old_et.unique:
+                continue  # a new unique set is checked by its own step, after the conversion
+            where = group.index(name)
+            cols = [table.c[old_et.properties[n].column] for n in group]
+            seen: dict[tuple[Any, ...], list[str]] = {}
+            for row in self.conn.execute(sa.select(table.c.id, *cols).order_by(table.c.id)):
+                record_id, key = str(row[0]), list(row[1:])
+                key[where] = converted.get(record_id)
+                if all(v is not None for v in key):
+                    seen.setdefault(tuple(key), []).append(record_id)
+            for ids in seen.values():
+                if len(ids) > 1:
+                    for record_id in ids:
+                        breaks.add(
+                            f"x-xrm.unique.{index}",
+                            "unique",
+                            f"the values of ({', '.join(group)}) would no longer be unique "
+                            f"once {name} is converted",
+                            record_id,
+                        )
+
     # --- steps ---
 
     def drop_unique(self, step: Step, breaks: Breaks) -> None:
@@ -713,11 +751,15 @@ class _Executor:
         assert prop is not None
         table = self._new_table(step)
         self.changer.add_column(table.name, prop)
-        if not prop.required or prop.autonumber:
+        if prop.autonumber:
             return
         if prop.has_default:
+            # As SQL's ADD COLUMN ... DEFAULT: the stored records get the default too (the plan
+            # says so), so a record reads the same whether it was made before or after.
             default = compile_property(prop, self.phone_region)(prop.default)
             self.conn.execute(table.update().values({prop.column: default}))
+            return
+        if not prop.required:
             return
         key = table.c.from_id if step.relationship else table.c.id
         for row in self.conn.execute(sa.select(key).order_by(key)):
@@ -744,6 +786,10 @@ class _Executor:
         if breaks:
             return
         changed = [(k, new) for k, new, old in values if new != old]
+        if changed:
+            self._check_collisions(step, values, breaks)
+            if breaks:
+                return
         if changed and not step.relationship:
             self.changer.write_values(self._old_table(step).name, step.prop, changed, "id")
 
@@ -770,6 +816,9 @@ class _Executor:
                     "(confirming data loss) and add it again",
                     from_id,
                 )
+        if breaks:
+            return
+        self._check_collisions(step, values, breaks)
         if breaks:
             return
         converted = [(k, new) for k, new, _ in values]

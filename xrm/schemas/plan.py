@@ -9,11 +9,12 @@ are verified against every row before any DDL runs.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import json
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from xrm.errors import MAX_REPORTED_RECORDS, Fault
+from xrm.errors import MAX_REPORTED_RECORDS, DefinitionError, Fault
 from xrm.schemas.model import EntityType, Property, Relationship
 from xrm.schemas.roles import Role
 from xrm.schemas.workflows import Workflow
@@ -40,7 +41,8 @@ class Step:
         name = self.prop.name if self.prop else (self.old.name if self.old else "")
         texts = {
             "create_table": f"create {what} {self.target}",
-            "add_column": f"add {self.target}.{name} ({self.prop.kind if self.prop else ''})",
+            "add_column": f"add {self.target}.{name} ({self.prop.kind if self.prop else ''})"
+            + _filling(self.prop),
             "restore_column": f"restore retired {self.target}.{name} with its data",
             "retire_column": f"retire {self.target}.{name} (hidden, data kept)",
             "purge_column": f"PURGE {self.target}.{name} and its data",
@@ -58,6 +60,15 @@ class Step:
             "define_workflow": f"define workflow {self.target}",
         }
         return texts.get(self.action, f"{self.action} {self.target} {name}")
+
+
+def _filling(prop: Property | None) -> str:
+    """What a new property's default does to the stored records, said in the plan."""
+    if prop is None or not prop.has_default or prop.autonumber:
+        return ""
+    default = prop.default
+    shown = repr(default) if isinstance(default, str) else json.dumps(default)
+    return f", filling the stored records with its default {shown}"
 
 
 @dataclass(slots=True)
@@ -124,6 +135,45 @@ def _property_steps(
     return []
 
 
+def _restore_steps(
+    target: str, was: Property, prop: Property, *, relationship: bool = False
+) -> list[Step]:
+    """Restoring a retired property: its old values meet the new rules, and so do the records
+    created while it was retired, which hold nothing: a required one is always checked."""
+    steps = [Step("restore_column", target, prop, was, relationship=relationship)]
+    checks = _property_steps(target, was, prop, relationship=relationship)
+    if not checks and prop.required:
+        checks = [
+            Step("check_rows", target, prop, was, checks_data=True, relationship=relationship)
+        ]
+    return steps + checks
+
+
+def _column_clashes(
+    new: Mapping[str, Property], retired: Mapping[str, Property], added: Collection[str]
+) -> list[Fault]:
+    """A new property whose column a retired one still holds (``x_id`` and a reference ``x``).
+
+    The retired column keeps its data until it is purged, so the name is taken:
+    refused here, before any DDL, rather than failing in the database.
+    """
+    holders = {p.column: p.name for p in retired.values()}
+    faults = []
+    for name in added:
+        prop = new[name]
+        holder = holders.get(prop.column)
+        if holder is not None:
+            faults.append(
+                Fault(
+                    f"properties.{name}",
+                    f"its column {prop.column!r} is still held by the retired property "
+                    f"{holder!r}, which keeps its data: choose another name, or purge "
+                    f"{holder!r} first (define it again, then remove it with confirmDataLoss)",
+                )
+            )
+    return faults
+
+
 def _property_changes(
     target: str,
     old: Mapping[str, Property],
@@ -136,21 +186,24 @@ def _property_changes(
     """Steps for the properties of a type or relationship, and what stays retired.
 
     A removed property is retired (hidden, data kept); defining it again
-    restores it; only ``confirm_data_loss`` purges, and then every retired one.
+    restores it. ``confirm_data_loss`` purges what this change removes, and
+    nothing else: a property retired earlier keeps its data until it is
+    defined again and then removed with confirmation, so a confirmation given
+    for one change never reaches data the person did not see in its plan.
     """
     r = relationship
     steps: list[Step] = []
     retired = dict(retired_before)
+    added: list[str] = []
     for name, prop in new.items():
         if name in old:
             steps.extend(_property_steps(target, old[name], prop, relationship=r))
         elif name in retired:
-            was = retired.pop(name)
-            steps.append(Step("restore_column", target, prop, was, relationship=r))
-            steps.extend(_property_steps(target, was, prop, relationship=r))
+            steps.extend(_restore_steps(target, retired.pop(name), prop, relationship=r))
         else:
             add = Step("add_column", target, prop, checks_data=prop.required, relationship=r)
             steps.append(add)
+            added.append(name)
     for name, prop in old.items():
         if name not in new:
             if confirm_data_loss:
@@ -159,10 +212,9 @@ def _property_changes(
             else:
                 steps.append(Step("retire_column", target, None, prop, relationship=r))
                 retired[name] = prop
-    if confirm_data_loss:
-        for name in list(retired):
-            was = retired.pop(name)
-            steps.append(Step("purge_column", target, None, was, loses_data=True, relationship=r))
+    faults = _column_clashes(new, retired, added)
+    if faults:
+        raise DefinitionError(faults)
     return steps, retired
 
 
