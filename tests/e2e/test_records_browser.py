@@ -1,0 +1,65 @@
+"""A business admin works with records in a real browser against a real ``xrm serve --demo``.
+
+From the home page to a type's list, a new record whose first try has an
+invalid field (the error shows beside it, what was typed stays), the fix,
+an edit, the record found by searching the list, and its history in words.
+A screenshot of the page is kept beside the server log when a step fails.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser import chromium
+from server import ServedDatabase, running_server
+from test_admin_browser import create_user, sign_in
+
+pytestmark = pytest.mark.slow
+
+
+def test_an_admin_creates_fixes_edits_and_finds_a_record(
+    test_database: ServedDatabase, tmp_path: Path
+) -> None:
+    create_user(test_database, "ann@example.com", "admin")
+    with running_server(test_database, tmp_path / "serve.log", "--demo") as base, chromium() as b:
+        page: Any = sign_in(b, base, "ann@example.com")
+        try:
+            page.click("li[data-type=customer] a")
+            page.wait_for_url(f"{base}/admin/records/customer")
+            assert page.locator("table.records tbody tr").count() > 0  # the demo's customers
+            page.click("a:has-text('New record')")
+            page.wait_for_url(f"{base}/admin/records/customer/new")
+            page.get_by_label("Name").fill("Zephyr Test Works")
+            page.get_by_label("Phone").fill("12")  # not a phone number anywhere
+            page.get_by_label("Tier").select_option(label="Gold")
+            page.click("button:has-text('Create record')")
+            error = page.locator("[data-field=phone] .field-error")
+            assert "is not a valid phone number" in error.inner_text()
+            assert page.get_attribute("#f-phone", "aria-invalid") == "true"
+            assert page.input_value("#f-name") == "Zephyr Test Works"  # kept
+            assert page.locator("#f-tier option:checked").inner_text() == "Gold"
+            page.get_by_label("Phone").fill("02-312-3456")
+            page.click("button:has-text('Create record')")
+            page.wait_for_url("**/admin/records/customer/*?saved=1")
+            assert page.inner_text("h1") == "Zephyr Test Works"
+            assert page.input_value("#f-phone") == "+8223123456"  # stored as E.164
+            page.get_by_label("Tier").select_option(label="VIP")
+            page.click("button:has-text('Save changes')")
+            page.wait_for_url("**?saved=1")
+            assert page.inner_text("[data-version]") == "2"
+            history = page.locator("li[data-history]").all_inner_texts()
+            assert "Tier: Gold → VIP" in history[0] and "changed" in history[0]
+            assert "created" in history[-1] and "Name: Zephyr Test Works" in history[-1]
+            page.click("nav.crumbs a:has-text('Customer')")
+            page.fill("input[name=q]", "zephyr")
+            page.click("form.search button")
+            rows = page.locator("table.records tbody tr")
+            assert rows.count() == 1 and "VIP" in rows.first.inner_text()
+            rows.first.locator("a").click()
+            assert page.inner_text("h1") == "Zephyr Test Works"
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            raise
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()
