@@ -155,8 +155,11 @@ def test_the_list_shows_labels_names_and_enum_labels_not_raw_values(
     make(service, db, "customer", name="Acme", tier="vip", partner=partner["id"])
     page = ann.get("/admin/records/customer", headers={"Accept-Language": "ko"}).text
     assert '<th scope="col" data-column="name"' in page and "고객명" in page
+    make(service, db, "customer", name="Zeta", revenue="1234567.50", phone="+8223123456")
     english = ann.get("/admin/records/customer").text
     assert ">VIP<" in english
+    assert '<td data-label="Annual revenue" class="num">1,234,567.50</td>' in english
+    assert '<td data-label="Phone" class="nowrap">+82 2-312-3456</td>' in english
     grievance = make(service, db, "grievance", subject="Noise", status="in_progress")
     grievances = ann.get("/admin/records/grievance", headers={"Accept-Language": "ko"}).text
     assert "처리 중" in grievances and "in_progress" not in grievances

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import phonenumbers
+from babel.numbers import format_decimal
 from starlette.datastructures import FormData
 
 from xrm.platform.access import Hidden
@@ -142,9 +144,33 @@ def shown_value(
         if isinstance(value, Mapping):
             return "; ".join(f"{k}: {_plain(v)}" for k, v in value.items())
         return _plain(value)
-    if isinstance(value, Decimal):
-        return format(value, "f")
+    if prop.kind in ("integer", "int64", "number", "decimal"):
+        return number_text(value, lang)
+    if prop.kind == "phone":
+        return phone_text(str(value))
     return str(value)
+
+
+def number_text(value: Any, lang: str) -> str:
+    """A number with the language's digit grouping, keeping a decimal's written places."""
+    try:
+        if isinstance(value, Decimal) or (isinstance(value, str) and value):
+            exact = Decimal(str(value))
+            places = max(-int(exact.as_tuple().exponent), 0)
+            pattern = "#,##0" + ("." + "0" * places if places else "")
+            return format_decimal(exact, format=pattern, locale=lang)
+        return format_decimal(value, locale=lang, decimal_quantization=False)
+    except (ArithmeticError, ValueError, TypeError):
+        return str(value)
+
+
+def phone_text(value: str) -> str:
+    """A stored E.164 number (``+8223123456``) as people write it (``+82 2-312-3456``)."""
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return value
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def _plain(value: Any) -> str:

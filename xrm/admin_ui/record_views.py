@@ -31,7 +31,7 @@ from xrm.admin_ui.record_fields import (
 )
 from xrm.entities.records import RecordSession, formats_uuid
 from xrm.errors import Forbidden, ValidationFailed
-from xrm.schemas.model import EntityType, Property
+from xrm.schemas.model import NUMERIC_KINDS, EntityType, Property
 
 Gettext = Callable[[str], str]
 
@@ -82,6 +82,7 @@ class Column:
     label: str
     sort_href: str | None  # None: this column cannot be sorted
     sorted: str = ""  # "asc", "desc" or ""
+    css: str = ""  # "num": right-aligned, like numbers in a spreadsheet; "nowrap": dates
 
 
 @dataclass(slots=True)
@@ -167,6 +168,7 @@ def list_page(
                 field_label(prop, lang),
                 href(sort=prop.name, dir=flip) if sortable(prop) else None,
                 direction if sort == prop.name else "",
+                _css(prop),
             )
         )
     flip = "asc" if sort == "updated_at" and direction == "desc" else "desc"
@@ -176,6 +178,7 @@ def list_page(
             _("Last changed"),
             href(sort="updated_at", dir=flip),
             direction if sort == "updated_at" else "",
+            "nowrap",
         )
     )
     rows = []
@@ -193,6 +196,12 @@ def list_page(
         direction=direction,
         errors=errors,
     )
+
+
+def _css(prop: Property) -> str:
+    if prop.kind in NUMERIC_KINDS:
+        return "num"
+    return "nowrap" if prop.kind in ("date", "datetime", "phone") else ""
 
 
 # --- forms -----------------------------------------------------------------------------------
@@ -250,10 +259,9 @@ def form_inputs(
             shown=shown_now,
             error=(errors or {}).get(prop.name, ""),
         )
-        if prop.autonumber:
+        if prop.autonumber and creating:
             item.hint = _("Numbered automatically when the record is saved.")
-            if creating:
-                item.shown = _("(numbered on saving)")
+            item.shown = _("(numbered on saving)")
         if typed is not None and prop.name in typed and not fixed:
             item.value = typed[prop.name]
         if prop.kind == "enum" or widget == "choices":
