@@ -22,7 +22,7 @@ from starlette.responses import RedirectResponse, Response
 
 from xrm.admin_ui import record_fields as rf
 from xrm.admin_ui import record_views as rv
-from xrm.admin_ui.auth import forbidden, message, page, signed_form, signed_in
+from xrm.admin_ui.auth import admin_form, admin_view, forbidden, message, page
 from xrm.admin_ui.messages import Shown, explain, say
 from xrm.admin_ui.pages import gettext_for, language
 from xrm.admin_ui.record_history import history_lines, referenced_ids
@@ -76,10 +76,8 @@ def _may(records: RecordSession, entity: str, action: str, owner: str | None) ->
 # --- the list --------------------------------------------------------------------------------
 
 
-async def records_page(request: Request) -> Response:
-    session = await signed_in(request)
-    if not isinstance(session, sessions.Session):
-        return session
+@admin_view
+async def records_page(request: Request, session: sessions.Session) -> Response:
     entity = request.path_params["entity"]
     lang = language(request, session.locale)
     _ = gettext_for(request, session.locale)
@@ -107,28 +105,21 @@ async def records_page(request: Request) -> Response:
 # --- a new record ----------------------------------------------------------------------------
 
 
-async def new_record_page(request: Request) -> Response:
-    session = await signed_in(request)
-    if not isinstance(session, sessions.Session):
-        return session
+@admin_view
+async def new_record_page(request: Request, session: sessions.Session) -> Response:
     return await _form(request, session, request.path_params["entity"], None)
 
 
-async def create_record(request: Request) -> Response:
-    checked = await signed_form(request)
-    if isinstance(checked, Response):
-        return checked
-    session, form = checked
+@admin_form
+async def create_record(request: Request, session: sessions.Session, form: FormData) -> Response:
     return await _save(request, session, form, request.path_params["entity"], None)
 
 
 # --- one record ------------------------------------------------------------------------------
 
 
-async def record_page(request: Request) -> Response:
-    session = await signed_in(request)
-    if not isinstance(session, sessions.Session):
-        return session
+@admin_view
+async def record_page(request: Request, session: sessions.Session) -> Response:
     return await _form(
         request,
         session,
@@ -138,20 +129,14 @@ async def record_page(request: Request) -> Response:
     )
 
 
-async def update_record(request: Request) -> Response:
-    checked = await signed_form(request)
-    if isinstance(checked, Response):
-        return checked
-    session, form = checked
+@admin_form
+async def update_record(request: Request, session: sessions.Session, form: FormData) -> Response:
     entity, record_id = request.path_params["entity"], request.path_params["record_id"]
     return await _save(request, session, form, entity, record_id)
 
 
-async def delete_record(request: Request) -> Response:
-    checked = await signed_form(request)
-    if isinstance(checked, Response):
-        return checked
-    session, form = checked
+@admin_form
+async def delete_record(request: Request, session: sessions.Session, form: FormData) -> Response:
     entity, record_id = request.path_params["entity"], request.path_params["record_id"]
     _ = gettext_for(request, session.locale)
     if form.get("confirm") != "1":
