@@ -378,3 +378,30 @@ def test_a_reference_with_many_records_is_typed_by_name(
     assert made.status_code == 303
     page = ann.get(made.headers["location"]).text
     assert 'value="Gaon Partners"' in page and gaon["id"] not in page.split("<form")[1][:2000]
+
+
+def test_a_record_page_lists_the_records_that_refer_to_it(
+    ann: TestClient, service: RecordService, db: Database
+) -> None:
+    acme = make(service, db, "customer", name="Acme")
+    other = make(service, db, "customer", name="Borealis")
+    for title in ("Support 2025", "Lease 2024"):
+        make(service, db, "contract", title=title, customer=acme["id"])
+    make(service, db, "contract", title="Elsewhere", customer=other["id"])
+    page = ann.get(f"/admin/records/customer/{acme['id']}", headers={"Accept-Language": "ko"})
+    section = re.search(r'<section data-related="contract">.*?</section>', page.text, re.S)
+    assert section, page.text
+    assert re.findall(r'<li><a href="[^"]+">([^<]+)</a></li>', section.group(0)) == [
+        "Lease 2024",
+        "Support 2025",
+    ]
+    assert "<h3>계약</h3>" in section.group(0)  # the reference's inverse label
+    # "Show all" is the contract list narrowed to Acme, searchable within it.
+    narrowed = ann.get(f"/admin/records/contract?customer={acme['id']}").text
+    assert names_in_list(narrowed) == ["Lease 2024", "Support 2025"]
+    assert "Customer: <strong>Acme</strong>" in narrowed
+    searched = ann.get(f"/admin/records/contract?customer={acme['id']}&q=lease").text
+    assert names_in_list(searched) == ["Lease 2024"]
+    # "Add one" opens a new contract with the customer chosen already.
+    new = ann.get(f"/admin/records/contract/new?customer={acme['id']}").text
+    assert f'<option value="{acme["id"]}" selected>Acme</option>' in new

@@ -22,10 +22,12 @@ from xrm.admin_ui.record_fields import (
     enum_label,
     enum_values,
     field_label,
+    in_language,
     input_value,
     record_name,
     shown_value,
     sortable,
+    type_label,
     when,
     widget_of,
 )
@@ -93,7 +95,19 @@ class Row:
 
 
 @dataclass(slots=True)
+class Scope:
+    """A reference the list is narrowed to ("Customer: Acme"), and the list without it."""
+
+    label: str
+    name: str
+    remove_href: str
+
+
+@dataclass(slots=True)
 class ListPage:
+    all_href: str  # the list without the search
+    scopes: list[Scope]
+    kept: list[tuple[str, str]]  # the references narrowed to, for the search form
     columns: list[Column]
     rows: list[Row]
     next_href: str | None
@@ -125,7 +139,16 @@ def list_page(
         direction = "asc" if sort != "updated_at" else "desc"
     texts = [p.name for p in et.properties.values() if p.kind in TEXT_KINDS and p.ref is None]
     texts = [n for n in texts if n not in hidden]
-    query_filter = {"or": [{n: {"contains": q}} for n in texts]} if q and texts else None
+    parts: list[dict[str, Any]] = []
+    if q and texts:
+        parts.append({"or": [{n: {"contains": q}} for n in texts]})
+    scoped = {
+        p.name: str(params.get(p.name))
+        for p in et.references
+        if p.name not in hidden and looks_like_id(str(params.get(p.name) or ""))
+    }
+    parts.extend({f"{name}_id": {"eq": value}} for name, value in scoped.items())
+    query_filter = {"and": parts} if parts else None
     order = [{sort: direction.upper()}]
     wanted = frozenset({*(p.name for p in shown), "updated_at"})
     errors: list[str] = []
@@ -154,7 +177,7 @@ def list_page(
     names = _page_names(session, shown, page.items, _)
 
     def href(**changes: str) -> str:
-        kept = {"q": q, "sort": sort, "dir": direction}
+        kept = {**scoped, "q": q, "sort": sort, "dir": direction}
         kept.update(changes)
         query = urlencode({k: v for k, v in kept.items() if v})
         return f"{base}?{query}" if query else base
@@ -186,7 +209,19 @@ def list_page(
         cells = [shown_value(p, record.get(p.name), lang, _, names) for p in shown]
         cells.append(when(record["updated_at"]) if record.get("updated_at") else "—")
         rows.append(Row(record["id"], record_name(et, record, _, hidden), cells))
+    scope_names = _page_names(session, [et.properties[n] for n in scoped], [scoped], _)
+    scopes = [
+        Scope(
+            field_label(et.properties[n], lang),
+            scope_names.get(v, _("(not visible to you)")),
+            href(**{n: ""}),
+        )
+        for n, v in scoped.items()
+    ]
     return ListPage(
+        all_href=href(q=""),
+        scopes=scopes,
+        kept=list(scoped.items()),
         columns=cols,
         rows=rows,
         next_href=href(after=page.end_cursor or "") if page.has_next_page else None,
@@ -202,6 +237,64 @@ def _css(prop: Property) -> str:
     if prop.kind in NUMERIC_KINDS:
         return "num"
     return "nowrap" if prop.kind in ("date", "datetime", "phone") else ""
+
+
+# --- related records ------------------------------------------------------------------------
+
+RELATED_SHOWN = 5
+
+
+@dataclass(slots=True)
+class Related:
+    """The records of one type that refer to the record shown (its customer's contracts...)."""
+
+    label: str
+    entity: str
+    links: list[tuple[str, str]]  # (address, name): the first few
+    more_href: str  # the list of them all
+    new_href: str | None  # a new one, referring to this record already
+
+
+def related(
+    session: RecordSession, et: EntityType, record: Mapping[str, Any], lang: str, _: Gettext
+) -> list[Related]:
+    """For each reference to ``et`` the user may read: the first records by name (one query
+    per reference, each on its indexed column)."""
+    out = []
+    for entity, prop in session.catalog.referrers.get(et.name, ()):
+        other = session.catalog.entity(entity)
+        hidden = session.hidden(entity)
+        if (
+            other.system
+            or prop.name in hidden
+            or session.permissions.scope(entity, "read") == "none"
+        ):
+            continue
+        shown = display_field(other, hidden)
+        page = session.query(
+            entity,
+            filter={f"{prop.name}_id": {"eq": record["id"]}},
+            order_by=[{shown: "ASC"}] if shown else [{"updated_at": "DESC"}],
+            first=RELATED_SHOWN,
+            with_total=False,
+            fields=frozenset({shown}) if shown else frozenset(),
+        )
+        base = f"/admin/records/{entity}"
+        inverse = (prop.schema.get("x-xrm-ref") or {}).get("inverseLabel")
+        label = in_language(inverse, lang, "")
+        if not label:
+            label = f"{type_label(other, lang)} ({field_label(prop, lang)})"
+        may_create = session.permissions.scope(entity, "create") != "none"
+        out.append(
+            Related(
+                label=label,
+                entity=entity,
+                links=[(f"{base}/{r['id']}", record_name(other, r, _, hidden)) for r in page.items],
+                more_href=f"{base}?{prop.name}={record['id']}",
+                new_href=f"{base}/new?{prop.name}={record['id']}" if may_create else None,
+            )
+        )
+    return out
 
 
 # --- forms -----------------------------------------------------------------------------------
@@ -296,7 +389,7 @@ def resolve_references(
     errors: dict[str, str] = {}
     for prop in et.references:
         typed = values.get(prop.name)
-        if not isinstance(typed, str) or _looks_like_id(typed):
+        if not isinstance(typed, str) or looks_like_id(typed):
             continue
         assert prop.ref is not None
         target = session.catalog.entity(prop.ref.entity)
@@ -323,7 +416,7 @@ def resolve_references(
     return errors
 
 
-def _looks_like_id(text: str) -> bool:
+def looks_like_id(text: str) -> bool:
     try:
         formats_uuid(text)
     except ValueError:

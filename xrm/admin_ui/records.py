@@ -201,6 +201,10 @@ async def _form(
             raise Forbidden(f"may not create {entity}")
         else:
             record = {p.name: p.default for p in et.properties.values() if p.has_default}
+            for prop in et.references:  # "Add one" from a related record's page
+                given = request.query_params.get(prop.name)
+                if given and rv.looks_like_id(given):
+                    record[prop.name] = given
         owner = record.get("owner")
         editable = (
             _may(records, entity, "update", owner)
@@ -233,6 +237,7 @@ async def _form(
             history = records.history(entity, [record["id"]])[record["id"]]
             names = rv.names_of(records, referenced_ids(et, history), _)
             out["history"] = history_lines(et, history, lang, _, names)
+            out["related"] = rv.related(records, et, record, lang, _)
             out["created"] = rf.when(record["created_at"]) + " UTC"
             out["changed"] = rf.when(record["updated_at"]) + " UTC"
         return out
