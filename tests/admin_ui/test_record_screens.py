@@ -370,7 +370,8 @@ def test_a_reference_with_many_records_is_typed_by_name(
     make(service, db, "partner", name="Hanbit Partners")
     gaon = make(service, db, "partner", name="Gaon Partners")
     form = ann.get("/admin/records/customer/new").text
-    assert '<input id="f-partner" name="partner" type="text" value=""' in form
+    box = '<input id="f-partner" name="partner" type="text" value=""'
+    assert f'{box} data-picker="/admin/records/partner"' in form
     unknown = submit(ann, "/admin/records/customer/new", name="Acme", partner="Nobody")
     assert unknown.status_code == 400
     assert field_error(unknown.text, "partner") == "No record is named Nobody."

@@ -208,6 +208,7 @@ class Input:
     shown: str = ""  # the value in words, for read-only fields
     error: str = ""
     search: bool = False  # a reference typed by name (too many records for a select)
+    picker: str = ""  # where names are looked up as they are typed (the referenced list)
 
 
 def widget_of(prop: Property) -> tuple[str, str, str | None]:

@@ -367,6 +367,7 @@ def form_inputs(
                 current = str(values.get(prop.name) or "")
                 if item.search:
                     item.hint = _("Type the name of the record exactly.")
+                    item.picker = f"/admin/records/{prop.ref.entity}"
                     typed_ref = (typed or {}).get(prop.name)
                     item.value = typed_ref if typed_ref is not None else names.get(current, "")
                 elif current and current not in {v for v, _n in item.options}:
