@@ -16,10 +16,12 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache, lru_cache
 from typing import Any
 
 import phonenumbers
-from babel.numbers import format_decimal
+from babel import Locale
+from babel.numbers import NumberPattern, parse_pattern
 from starlette.datastructures import FormData
 
 from xrm.platform.access import Hidden
@@ -157,15 +159,34 @@ def number_text(value: Any, lang: str) -> str:
         if isinstance(value, Decimal) or (isinstance(value, str) and value):
             exact = Decimal(str(value))
             places = max(-int(exact.as_tuple().exponent), 0)
-            pattern = "#,##0" + ("." + "0" * places if places else "")
-            return format_decimal(exact, format=pattern, locale=lang)
-        return format_decimal(value, locale=lang, decimal_quantization=False)
+            return _number_pattern(places).apply(exact, _locale(lang))
+        if isinstance(value, float):
+            return _number_pattern(None).apply(value, _locale(lang), decimal_quantization=False)
+        return _number_pattern(0).apply(value, _locale(lang))
     except (ArithmeticError, ValueError, TypeError):
         return str(value)
 
 
+@cache
+def _locale(lang: str) -> Locale:
+    return Locale.parse(lang)
+
+
+@cache
+def _number_pattern(places: int | None) -> NumberPattern:
+    """``#,##0`` with ``places`` decimals (None: as many as the number has), parsed once."""
+    if places is None:
+        return parse_pattern("#,##0.###")
+    return parse_pattern("#,##0" + ("." + "0" * places if places else ""))
+
+
+@lru_cache(maxsize=8192)
 def phone_text(value: str) -> str:
-    """A stored E.164 number (``+8223123456``) as people write it (``+82 2-312-3456``)."""
+    """A stored E.164 number (``+8223123456``) as people write it (``+82 2-312-3456``).
+
+    Parsing a number costs about as much as rendering a row, so each is
+    parsed once per process (a page shows the same numbers again and again).
+    """
     try:
         parsed = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
