@@ -292,26 +292,40 @@ def test_create_then_edit_then_see_the_history_in_words(
     assert "등급: 일반 → 골드" in korean
 
 
-def test_a_stale_version_is_explained_with_both_values(
+def test_a_stale_version_is_merged_and_what_both_changed_is_shown_with_both_values(
     ann: TestClient, bob: TestClient, service: RecordService, db: Database
 ) -> None:
-    acme = make(service, db, "customer", name="Acme", tier="standard")
+    acme = make(service, db, "customer", name="Acme", tier="standard", country="KR")
     path = f"/admin/records/customer/{acme['id']}"
     ann_form = ann.get(path).text
-    assert submit(bob, path, name="Acme", tier="vip").status_code == 303
-    late = ann.post(
-        path, data={"csrf": csrf_of(ann_form), "version": "1", "name": "Acme", "tier": "gold"}
-    )
+    # Bob saves first: the tier and the employees.
+    saved = submit(bob, path, name="Acme", tier="vip", country="KR", employee_count="40")
+    assert saved.status_code == 303
+    # Ann, from the form she opened at version 1: the tier too, and the country.
+    mine = {"version": "1", "name": "Acme", "tier": "gold", "country": "US"}
+    late = ann.post(path, data={"csrf": csrf_of(ann_form), **mine})
     assert late.status_code == 409
     assert "Someone else saved this record" in late.text
+    assert "Their changes are in the form now: Employees." in late.text
     conflict = re.search(r"<table class=\"conflict\".*?</table>", late.text, re.S)
-    assert conflict and "<td>VIP</td><td>Gold</td>" in conflict.group(0)
+    assert conflict and '<th scope="row">Tier</th><td>VIP</td><td>Gold</td>' in conflict.group(0)
+    assert "Country" not in conflict.group(0)  # only she changed it
     assert '<option value="gold" selected>' in late.text  # her value is kept
-    assert 'name="version" value="2"' in late.text  # saving again applies it knowingly
-    again = ann.post(
-        path, data={"csrf": csrf_of(late.text), "version": "2", "name": "Acme", "tier": "gold"}
-    )
-    assert again.status_code == 303
+    assert input_value(late.text, "country") == "US"
+    assert input_value(late.text, "employee_count") == "40"  # his is taken in, not undone
+    assert 'name="version" value="2"' in late.text
+    again = {
+        "version": "2",
+        "name": "Acme",
+        "tier": "gold",
+        "country": "US",
+        "employee_count": "40",
+    }
+    assert ann.post(path, data={"csrf": csrf_of(late.text), **again}).status_code == 303
+    with service.session(actor(db, "ann@example.com")) as records:
+        stored = records.get("customer", acme["id"])
+    assert stored is not None
+    assert (stored["tier"], stored["country"], stored["employee_count"]) == ("gold", "US", 40)
 
 
 def test_delete_needs_the_token_and_the_confirmation(

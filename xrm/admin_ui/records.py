@@ -351,7 +351,7 @@ async def _save(
             ],
         )
     except Conflict:
-        return await _conflict(request, session, entity, record_id, typed, lang, _)
+        return await _conflict(request, session, entity, record_id, typed, version, lang, _)
     except (NotFound, Forbidden) as exc:
         if isinstance(exc, Forbidden) and exc.extensions.get("fields"):
             return await _form(
@@ -395,46 +395,84 @@ async def _conflict(
     entity: str,
     record_id: str | None,
     typed: Mapping[str, Any],
+    expected: int,
     lang: str,
     _: Gettext,
 ) -> Response:
-    """The form again, with the user's values, the current version, and both values of each
-    field that changed under them; saving again replaces the other person's values."""
+    """The form again after someone else saved the record since it was opened (``expected``).
+
+    The record as the user opened it is read back from its audit trail, so
+    each field is merged three ways: what only they changed is taken into the
+    form, what only the user changed is kept, and a field both changed is
+    listed with both values (the user's kept). Saving again then overwrites
+    nothing the user did not see.
+    """
     assert record_id is not None
 
-    def current(records: RecordSession) -> tuple[int, list[dict[str, str]]]:
+    def merge(records: RecordSession) -> tuple[int, dict[str, Any], list[dict[str, str]], list]:
         et = _readable_type(records, entity)
         now = records.get(entity, record_id)
         if now is None:
             raise NotFound(f"no {entity} {record_id}")
-        inputs = rv.form_inputs(records, et, now, lang, _, creating=False)
-        differences = []
-        for item in inputs:
-            if item.read_only or item.name not in typed:
+        opened = dict(now)
+        for entry in reversed(records.history(entity, [now["id"]])[now["id"]]):
+            if entry["version"] is None or entry["version"] <= expected:
                 continue
-            if typed[item.name] != item.value:
-                differences.append(
-                    {"label": item.label, "theirs": item.shown, "yours": _yours(item, typed, _)}
-                )
-        return int(now["version"]), differences
+            for name, pair in (entry.get("changes") or {}).items():
+                if isinstance(pair, list) and len(pair) == 2:
+                    opened[name] = pair[0]
+        current = {i.name: i for i in rv.form_inputs(records, et, now, lang, _, creating=False)}
+        before = {
+            i.name: i.value for i in rv.form_inputs(records, et, opened, lang, _, creating=False)
+        }
+        merged: dict[str, Any] = {}
+        both: list[dict[str, str]] = []
+        theirs: list[str] = []
+        for name, item in current.items():
+            if item.read_only or name not in typed:
+                continue
+            mine, was = typed[name], before.get(name)
+            if mine == was:  # untouched by the user: take what is saved now
+                merged[name] = item.value
+                if item.value != was:
+                    theirs.append(item.label)
+            else:
+                merged[name] = mine
+                if item.value != was and item.value != mine:
+                    both.append(
+                        {"label": item.label, "theirs": item.shown, "yours": _yours(item, typed, _)}
+                    )
+        return int(now["version"]), merged, both, theirs
 
     try:
-        version, differences = await _in_session(request, session, current, write=False)
+        version, merged, both, theirs = await _in_session(request, session, merge, write=False)
     except (NotFound, Forbidden) as exc:
         return _refused(request, session, exc)
-    said = _(
-        "Someone else saved this record after you opened it. Your changes are not saved yet. "
-        "Compare the values below: saving again replaces their values with yours."
-    )
+    said = [
+        Shown(
+            "",
+            _(
+                "Someone else saved this record after you opened it. Your changes are not saved "
+                "yet: check the form and save again."
+            ),
+        )
+    ]
+    if theirs:
+        fields = ", ".join(theirs)
+        said.append(
+            Shown("", _("Their changes are in the form now: %(fields)s.") % {"fields": fields})
+        )
+    if both:
+        said.append(Shown("", _("You both changed the fields below; the form keeps your values.")))
     return await _form(
         request,
         session,
         entity,
         record_id,
-        typed=typed,
+        typed=merged,
         version=version,
-        errors=[Shown("", said)],
-        conflict=differences,
+        errors=said,
+        conflict=both,
         status=409,
     )
 
