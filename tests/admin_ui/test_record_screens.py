@@ -162,7 +162,8 @@ def test_the_list_shows_labels_names_and_enum_labels_not_raw_values(
     assert '<td data-label="Phone" class="nowrap">+82 2-312-3456</td>' in english
     grievance = make(service, db, "grievance", subject="Noise", status="in_progress")
     grievances = ann.get("/admin/records/grievance", headers={"Accept-Language": "ko"}).text
-    assert "처리 중" in grievances and "in_progress" not in grievances
+    assert '<td data-label="상태">처리 중</td>' in grievances
+    assert ">in_progress<" not in grievances
     assert grievance["id"] in grievances  # the link to its page
     customer = make(service, db, "customer", name="Borealis")
     make(service, db, "contract", title="Support 2025", customer=customer["id"])
@@ -197,6 +198,24 @@ def test_search_looks_in_every_text_field(
     assert found == ["Acme", "Borealis"]
     none = ann.get("/admin/records/customer?q=zzz").text
     assert "No records match your search." in none
+
+
+def test_the_list_narrows_to_an_enum_value_and_keeps_it_while_sorting(
+    ann: TestClient, service: RecordService, db: Database
+) -> None:
+    make(service, db, "grievance", subject="Noise", status="open", severity="high")
+    make(service, db, "grievance", subject="Leak", status="open", severity="low")
+    make(service, db, "grievance", subject="Dust", status="closed", severity="high")
+    page = ann.get("/admin/records/grievance?status=open").text
+    assert names_in_list(page) == ["Leak", "Noise"]
+    assert '<option value="open" selected>Open</option>' in page
+    sort = re.search(r'<a href="([^"]+)">Subject', page)
+    assert sort and "status=open" in sort.group(1)
+    both = ann.get("/admin/records/grievance?status=open&severity=high&q=noi").text
+    assert names_in_list(both) == ["Noise"]
+    korean = ann.get("/admin/records/grievance?status=bogus", headers={"Accept-Language": "ko"})
+    assert names_in_list(korean.text) == ["Dust", "Leak", "Noise"]  # an unknown value: no filter
+    assert '<option value="closed">종결</option>' in korean.text
 
 
 def test_pages_follow_the_record_services_cursors(

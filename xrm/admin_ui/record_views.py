@@ -104,7 +104,32 @@ class Scope:
 
 
 @dataclass(slots=True)
+class Choice:
+    """A field the list can be narrowed by, with its values' labels (enums, yes/no)."""
+
+    name: str
+    label: str
+    options: list[tuple[str, str]]
+    chosen: str
+
+
+def _choosable(prop: Property) -> bool:
+    return prop.kind in ("enum", "boolean")
+
+
+def _choices(prop: Property, lang: str, _: Gettext) -> list[tuple[str, str]]:
+    if prop.kind == "boolean":
+        return [("1", _("Yes")), ("0", _("No"))]
+    return [(v, enum_label(prop, v, lang)) for v in enum_values(prop)]
+
+
+def _typed_choice(prop: Property, value: str) -> Any:
+    return value == "1" if prop.kind == "boolean" else value
+
+
+@dataclass(slots=True)
 class ListPage:
+    filters: list[Choice]
     all_href: str  # the list without the search
     scopes: list[Scope]
     kept: list[tuple[str, str]]  # the references narrowed to, for the search form
@@ -148,6 +173,13 @@ def list_page(
         if p.name not in hidden and looks_like_id(str(params.get(p.name) or ""))
     }
     parts.extend({f"{name}_id": {"eq": value}} for name, value in scoped.items())
+    choosable = [p for p in et.properties.values() if p.name not in hidden and _choosable(p)]
+    chosen = {
+        p.name: str(params.get(p.name))
+        for p in choosable
+        if str(params.get(p.name) or "") in {v for v, _label in _choices(p, lang, _)}
+    }
+    parts.extend({n: {"eq": _typed_choice(et.properties[n], v)}} for n, v in chosen.items())
     query_filter = {"and": parts} if parts else None
     order = [{sort: direction.upper()}]
     wanted = frozenset({*(p.name for p in shown), "updated_at"})
@@ -177,7 +209,7 @@ def list_page(
     names = _page_names(session, shown, page.items, _)
 
     def href(**changes: str) -> str:
-        kept = {**scoped, "q": q, "sort": sort, "dir": direction}
+        kept = {**scoped, **chosen, "q": q, "sort": sort, "dir": direction}
         kept.update(changes)
         query = urlencode({k: v for k, v in kept.items() if v})
         return f"{base}?{query}" if query else base
@@ -218,8 +250,13 @@ def list_page(
         )
         for n, v in scoped.items()
     ]
+    filters = [
+        Choice(p.name, field_label(p, lang), _choices(p, lang, _), chosen.get(p.name, ""))
+        for p in choosable
+    ]
     return ListPage(
-        all_href=href(q=""),
+        filters=filters,
+        all_href=href(q="", **dict.fromkeys(chosen, "")),
         scopes=scopes,
         kept=list(scoped.items()),
         columns=cols,
