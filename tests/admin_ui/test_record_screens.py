@@ -347,6 +347,24 @@ def test_a_stale_version_is_merged_and_what_both_changed_is_shown_with_both_valu
     assert (stored["tier"], stored["country"], stored["employee_count"]) == ("gold", "US", 40)
 
 
+def test_an_earlier_version_is_restored_from_the_history(
+    ann: TestClient, service: RecordService, db: Database
+) -> None:
+    acme = make(service, db, "customer", name="Acme", tier="standard")
+    path = f"/admin/records/customer/{acme['id']}"
+    assert submit(ann, path, name="Acme Ltd", tier="gold").status_code == 303
+    page = ann.get(path).text
+    assert "Restore version 1" in page and "Restore version 2" not in page  # 2 is current
+    assert ann.post(f"{path}/restore", data={"restore": "1", "version": "2"}).status_code == 403
+    done = submit(ann, path, f"{path}/restore", restore="1", version="2")
+    assert done.status_code == 303 and done.headers["location"].endswith("?restored=1")
+    page = ann.get(done.headers["location"]).text
+    assert "Version 1 is restored" in page and input_value(page, "name") == "Acme"
+    assert "Tier: Gold → Standard" in page
+    stale = submit(ann, path, f"{path}/restore", restore="2", version="2")
+    assert stale.status_code == 409 and "changed this record meanwhile" in stale.text
+
+
 def test_delete_needs_the_token_and_the_confirmation(
     ann: TestClient, service: RecordService, db: Database
 ) -> None:

@@ -28,6 +28,7 @@ class HistoryLine:
     channel: str
     action: str
     changes: tuple[str, ...]
+    version: int | None = None  # the record's version after this entry (creates and updates)
 
 
 def referenced_ids(et: EntityType, history: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
@@ -82,6 +83,7 @@ def history_lines(
                 channel=channels.get(entry.get("channel") or "", entry.get("channel") or ""),
                 action=actions.get(entry["action"], entry["action"]),
                 changes=tuple(said),
+                version=entry.get("version"),
             )
         )
     return lines

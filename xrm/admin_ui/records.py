@@ -126,6 +126,7 @@ async def record_page(request: Request, session: sessions.Session) -> Response:
         request.path_params["entity"],
         request.path_params["record_id"],
         saved=request.query_params.get("saved") == "1",
+        restored=request.query_params.get("restored", ""),
     )
 
 
@@ -168,6 +169,44 @@ async def delete_record(request: Request, session: sessions.Session, form: FormD
     return RedirectResponse(f"{base_of(entity)}?deleted=1", status_code=303)
 
 
+@admin_form
+async def restore_record(request: Request, session: sessions.Session, form: FormData) -> Response:
+    """Bring a record back to an earlier version: a new, audited update (the record service's
+    ``restore``), refused like a save when someone changed the record meanwhile."""
+    entity, record_id = request.path_params["entity"], request.path_params["record_id"]
+    _ = gettext_for(request, session.locale)
+    try:
+        wanted = int(str(form.get("restore") or ""))
+        current = int(str(form.get("version") or ""))
+    except ValueError:
+        return message(request, session, _("It does not exist (any more)."), 404)
+
+    def restore(records: RecordSession) -> None:
+        _readable_type(records, entity)
+        records.restore(entity, record_id, wanted, expected_version=current)
+
+    try:
+        await _in_session(request, session, restore, write=True)
+    except Conflict:
+        said = _("Someone else changed this record meanwhile; look at its history again.")
+        return await _form(
+            request, session, entity, record_id, errors=[Shown("", said)], status=409
+        )
+    except NotFound as exc:
+        return _refused(request, session, exc)
+    except Forbidden as exc:
+        if exc.extensions.get("fields"):  # the old version differs in fields this user may not set
+            said = _("You may not restore this version: it differs in fields you may not change.")
+            return await _form(
+                request, session, entity, record_id, errors=[Shown("", said)], status=403
+            )
+        return _refused(request, session, exc)
+    except XrmError as exc:  # an old version that today's rules refuse
+        shown = explain(exc, _, lambda name: name)
+        return await _form(request, session, entity, record_id, errors=shown, status=400)
+    return RedirectResponse(f"{base_of(entity)}/{record_id}?restored={wanted}", status_code=303)
+
+
 # --- the form and detail page ----------------------------------------------------------------
 
 
@@ -183,6 +222,7 @@ async def _form(
     version: int | None = None,
     conflict: list[dict[str, str]] | None = None,
     saved: bool = False,
+    restored: str = "",
     status: int = 200,
 ) -> Response:
     """The new-record form (``record_id`` None) or a record's page with its form and history."""
@@ -250,6 +290,7 @@ async def _form(
         errors=errors or [],
         conflict=conflict or [],
         saved=saved,
+        restored=restored if restored.isdigit() else "",
         creating=record_id is None,
     )
     return page(request, session, "record.html", found, status)

@@ -45,6 +45,12 @@ def routes() -> list[BaseRoute]:
         ),
         Route("/admin/records/{entity}/{record_id}", records.update_record, methods=["POST"]),
         Route(
+            "/admin/records/{entity}/{record_id}/restore",
+            records.restore_record,
+            methods=["POST"],
+            name="record_restore",
+        ),
+        Route(
             "/admin/records/{entity}/{record_id}/delete",
             records.delete_record,
             methods=["POST"],
