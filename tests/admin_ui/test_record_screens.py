@@ -218,6 +218,22 @@ def test_the_list_narrows_to_an_enum_value_and_keeps_it_while_sorting(
     assert '<option value="closed">종결</option>' in korean.text
 
 
+def test_the_columns_are_chosen_in_the_address(
+    ann: TestClient, sam: TestClient, service: RecordService, db: Database
+) -> None:
+    make(service, db, "customer", name="Acme", industry="retail", revenue="10")
+    page = ann.get("/admin/records/customer?columns=name&columns=industry").text
+    assert re.findall(r'data-column="(\w+)"', page) == ["name", "industry", "updated_at"]
+    assert '<td data-label="Industry">Retail</td>' in page
+    assert 'name="columns" value="name,industry"' in page  # kept by the search
+    sort = re.search(r'<a href="([^"]+)">Industry', page)
+    assert sort and "columns=name%2Cindustry" in sort.group(1)
+    assert 'value="notes" >' not in page and 'name="columns" value="notes"' in page
+    # Hidden fields cannot be asked for; nothing valid asked: the usual columns.
+    hidden = sam.get("/admin/records/customer?columns=revenue").text
+    assert 'data-column="revenue"' not in hidden and 'data-column="name"' in hidden
+
+
 def test_pages_follow_the_record_services_cursors(
     app_settings: Settings, service: RecordService, db: Database
 ) -> None:

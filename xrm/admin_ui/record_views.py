@@ -127,8 +127,16 @@ def _typed_choice(prop: Property, value: str) -> Any:
     return value == "1" if prop.kind == "boolean" else value
 
 
+def _asked_columns(params: Any) -> set[str]:
+    """``?columns=a,b`` or ``?columns=a&columns=b`` (the column checkboxes)."""
+    given = params.getlist("columns") if hasattr(params, "getlist") else [params.get("columns")]
+    return {name.strip() for value in given if value for name in str(value).split(",")}
+
+
 @dataclass(slots=True)
 class ListPage:
+    choices: list[tuple[str, str, bool]]  # every field that can be a column, and whether it is
+    custom: str  # the chosen columns when not the default ones, for the search form
     filters: list[Choice]
     all_href: str  # the list without the search
     scopes: list[Scope]
@@ -152,9 +160,14 @@ def list_page(
     _: Gettext,
     size: int,
 ) -> ListPage:
-    """One page of ``et``'s list for ``?q=&sort=&dir=&after=``; bad parameters fall back."""
+    """One page of ``et``'s list for ``?q=&sort=&dir=&after=&columns=``; bad parameters fall
+    back."""
     hidden = session.hidden(et.name)
-    shown = columns(et, hidden)
+    default = columns(et, hidden)
+    eligible = [p for p in et.properties.values() if p.name not in hidden and p.kind != "object"]
+    asked = _asked_columns(params)
+    shown = [p for p in eligible if p.name in asked] or default
+    custom = [p.name for p in shown] if shown != default else []
     q = (params.get("q") or "").strip()
     sort = params.get("sort") or ""
     direction = "desc" if params.get("dir") == "desc" else "asc"
@@ -210,6 +223,7 @@ def list_page(
 
     def href(**changes: str) -> str:
         kept = {**scoped, **chosen, "q": q, "sort": sort, "dir": direction}
+        kept["columns"] = ",".join(custom)
         kept.update(changes)
         query = urlencode({k: v for k, v in kept.items() if v})
         return f"{base}?{query}" if query else base
@@ -255,6 +269,8 @@ def list_page(
         for p in choosable
     ]
     return ListPage(
+        choices=[(p.name, field_label(p, lang), p in shown) for p in eligible],
+        custom=",".join(custom),
         filters=filters,
         all_href=href(q="", **dict.fromkeys(chosen, "")),
         scopes=scopes,
