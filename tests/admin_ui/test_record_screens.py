@@ -394,6 +394,44 @@ def test_delete_needs_the_token_and_the_confirmation(
     assert ann.get(path).status_code == 404
 
 
+def test_ticked_records_are_deleted_together_or_not_at_all(
+    ann: TestClient, vic: TestClient, service: RecordService, db: Database
+) -> None:
+    partner = make(service, db, "partner", name="Hanbit Partners")
+    loose = make(service, db, "partner", name="Gaon Partners")
+    spare = make(service, db, "partner", name="Nuri Partners")
+    make(service, db, "customer", name="Acme", partner=partner["id"])
+    listing = "/admin/records/partner?sort=name&dir=desc"
+    page = ann.get(listing).text
+    assert f'name="ids" value="{loose["id"]}" form="bulk"' in page
+    assert 'name="ids"' not in vic.get(listing).text  # a viewer deletes nothing
+    ids = [loose["id"], partner["id"]]
+    assert (
+        ann.post("/admin/records/partner/delete", data={"ids": ids, "confirm": "1"}).status_code
+        == 403
+    )
+    blocked = submit(ann, listing, "/admin/records/partner/delete", ids=ids, confirm="1")
+    assert blocked.status_code == 409 and "Nothing was deleted" in blocked.text
+    assert names_in_list(ann.get(listing).text) == [
+        "Nuri Partners",
+        "Hanbit Partners",
+        "Gaon Partners",
+    ]
+    unconfirmed = submit(ann, listing, "/admin/records/partner/delete", ids=[loose["id"]])
+    assert unconfirmed.status_code == 400
+    done = submit(
+        ann,
+        listing,
+        "/admin/records/partner/delete",
+        ids=[loose["id"], spare["id"]],
+        confirm="1",
+        back=listing,
+    )
+    assert done.status_code == 303 and done.headers["location"] == f"{listing}&deleted=2"
+    after = ann.get(done.headers["location"]).text
+    assert "2 records are deleted." in after and names_in_list(after) == ["Hanbit Partners"]
+
+
 def test_a_delete_blocked_by_references_says_so(
     ann: TestClient, service: RecordService, db: Database
 ) -> None:

@@ -92,14 +92,56 @@ async def records_page(request: Request, session: sessions.Session) -> Response:
             "listing": listed,
             "base": base_of(entity),
             "may_create": records.permissions.scope(entity, "create") != "none",
+            "may_delete": records.permissions.scope(entity, "delete") != "none",
         }
 
     try:
         found = await _in_session(request, session, load, write=False)
     except (NotFound, Forbidden) as exc:
         return _refused(request, session, exc)
-    found["deleted"] = request.query_params.get("deleted") == "1"
+    deleted = request.query_params.get("deleted", "")
+    found["deleted"] = int(deleted) if deleted.isdigit() else 0
+    found["here"] = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return page(request, session, "records.html", found)
+
+
+@admin_form
+async def delete_records(request: Request, session: sessions.Session, form: FormData) -> Response:
+    """Delete the records ticked in a list, all or none (one transaction)."""
+    entity = request.path_params["entity"]
+    _ = gettext_for(request, session.locale)
+    ids = [str(i) for i in form.getlist("ids") if str(i)]
+    back = str(form.get("back") or "")
+    if not back.startswith(base_of(entity)):
+        back = base_of(entity)
+
+    def refused(text: str, status: int) -> Response:
+        return message(request, session, text, status)
+
+    if not ids:
+        return refused(_("Tick the records to delete first."), 400)
+    if form.get("confirm") != "1":
+        return refused(_("Tick the box to confirm that the records should be deleted."), 400)
+
+    def delete(records: RecordSession) -> None:
+        _readable_type(records, entity)
+        for record_id in ids:
+            records.delete(entity, record_id)
+
+    try:
+        await _in_session(request, session, delete, write=True)
+    except Restricted:
+        said = _(
+            "Nothing was deleted: other records still refer to some of the ticked ones. "
+            "Change or delete those first."
+        )
+        return refused(said, 409)
+    except (NotFound, Forbidden) as exc:
+        if isinstance(exc, NotFound):
+            return refused(_("Nothing was deleted: a ticked record no longer exists."), 404)
+        return _refused(request, session, exc)
+    separator = "&" if "?" in back else "?"
+    return RedirectResponse(f"{back}{separator}deleted={len(ids)}", status_code=303)
 
 
 # --- a new record ----------------------------------------------------------------------------

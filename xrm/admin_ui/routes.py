@@ -38,6 +38,12 @@ def routes() -> list[BaseRoute]:
         ),
         Route("/admin/records/{entity}/new", records.create_record, methods=["POST"]),
         Route(
+            "/admin/records/{entity}/delete",
+            records.delete_records,
+            methods=["POST"],
+            name="records_delete",
+        ),
+        Route(
             "/admin/records/{entity}/{record_id}",
             records.record_page,
             methods=["GET"],
