@@ -506,6 +506,7 @@ def test_a_record_page_lists_the_records_that_refer_to_it(
     narrowed = ann.get(f"/admin/records/contract?customer={acme['id']}").text
     assert names_in_list(narrowed) == ["Lease 2024", "Support 2025"]
     assert "Customer: <strong>Acme</strong>" in narrowed
+    assert f'href="/admin/records/contract/new?customer={acme["id"]}">New record' in narrowed
     searched = ann.get(f"/admin/records/contract?customer={acme['id']}&q=lease").text
     assert names_in_list(searched) == ["Lease 2024"]
     # "Add one" opens a new contract with the customer chosen already.

@@ -137,6 +137,7 @@ def _asked_columns(params: Any) -> set[str]:
 class ListPage:
     choices: list[tuple[str, str, bool]]  # every field that can be a column, and whether it is
     custom: str  # the chosen columns when not the default ones, for the search form
+    new_href: str  # a new record, referring to the record the list is narrowed to
     filters: list[Choice]
     all_href: str  # the list without the search
     scopes: list[Scope]
@@ -271,6 +272,7 @@ def list_page(
     return ListPage(
         choices=[(p.name, field_label(p, lang), p in shown) for p in eligible],
         custom=",".join(custom),
+        new_href=f"{base}/new" + (f"?{urlencode(scoped)}" if scoped else ""),
         filters=filters,
         all_href=href(q="", **dict.fromkeys(chosen, "")),
         scopes=scopes,
