@@ -27,7 +27,7 @@ from xrm.admin_ui.messages import Shown, explain, say
 from xrm.admin_ui.pages import gettext_for, language
 from xrm.admin_ui.record_history import history_lines, referenced_ids
 from xrm.entities.records import RecordService, RecordSession
-from xrm.errors import Conflict, Duplicate, FaultsError, Forbidden, NotFound, Restricted, XrmError
+from xrm.errors import Conflict, Duplicate, FaultsError, Forbidden, NotFound, XrmError
 from xrm.platform import sessions
 from xrm.schemas.model import EntityType
 
@@ -40,7 +40,7 @@ def base_of(entity: str) -> str:
     return f"/admin/records/{entity}"
 
 
-async def _in_session(
+async def in_session(
     request: Request, session: sessions.Session, work: Callable[[RecordSession], T], write: bool
 ) -> T:
     service: RecordService = request.app.state.records
@@ -52,7 +52,7 @@ async def _in_session(
     return await run_in_threadpool(run)
 
 
-def _readable_type(records: RecordSession, entity: str) -> EntityType:
+def readable_type(records: RecordSession, entity: str) -> EntityType:
     """The type, if it exists and the user may read it (NotFound / Forbidden otherwise)."""
     et = records.catalog.types.get(entity)
     if et is None or et.system:
@@ -61,7 +61,7 @@ def _readable_type(records: RecordSession, entity: str) -> EntityType:
     return et
 
 
-def _refused(request: Request, session: sessions.Session, exc: XrmError) -> Response:
+def refused_page(request: Request, session: sessions.Session, exc: XrmError) -> Response:
     _ = gettext_for(request, session.locale)
     if isinstance(exc, Forbidden):
         return forbidden(request, session)
@@ -84,7 +84,7 @@ async def records_page(request: Request, session: sessions.Session) -> Response:
     size = request.app.state.settings.page_size
 
     def load(records: RecordSession) -> dict[str, Any]:
-        et = _readable_type(records, entity)
+        et = readable_type(records, entity)
         listed = rv.list_page(records, et, request.query_params, base_of(entity), lang, _, size)
         return {
             "entity": entity,
@@ -96,52 +96,13 @@ async def records_page(request: Request, session: sessions.Session) -> Response:
         }
 
     try:
-        found = await _in_session(request, session, load, write=False)
+        found = await in_session(request, session, load, write=False)
     except (NotFound, Forbidden) as exc:
-        return _refused(request, session, exc)
+        return refused_page(request, session, exc)
     deleted = request.query_params.get("deleted", "")
     found["deleted"] = int(deleted) if deleted.isdigit() else 0
     found["here"] = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return page(request, session, "records.html", found)
-
-
-@admin_form
-async def delete_records(request: Request, session: sessions.Session, form: FormData) -> Response:
-    """Delete the records ticked in a list, all or none (one transaction)."""
-    entity = request.path_params["entity"]
-    _ = gettext_for(request, session.locale)
-    ids = [str(i) for i in form.getlist("ids") if str(i)]
-    back = str(form.get("back") or "")
-    if not back.startswith(base_of(entity)):
-        back = base_of(entity)
-
-    def refused(text: str, status: int) -> Response:
-        return message(request, session, text, status)
-
-    if not ids:
-        return refused(_("Tick the records to delete first."), 400)
-    if form.get("confirm") != "1":
-        return refused(_("Tick the box to confirm that the records should be deleted."), 400)
-
-    def delete(records: RecordSession) -> None:
-        _readable_type(records, entity)
-        for record_id in ids:
-            records.delete(entity, record_id)
-
-    try:
-        await _in_session(request, session, delete, write=True)
-    except Restricted:
-        said = _(
-            "Nothing was deleted: other records still refer to some of the ticked ones. "
-            "Change or delete those first."
-        )
-        return refused(said, 409)
-    except (NotFound, Forbidden) as exc:
-        if isinstance(exc, NotFound):
-            return refused(_("Nothing was deleted: a ticked record no longer exists."), 404)
-        return _refused(request, session, exc)
-    separator = "&" if "?" in back else "?"
-    return RedirectResponse(f"{back}{separator}deleted={len(ids)}", status_code=303)
 
 
 # --- a new record ----------------------------------------------------------------------------
@@ -149,7 +110,7 @@ async def delete_records(request: Request, session: sessions.Session, form: Form
 
 @admin_view
 async def new_record_page(request: Request, session: sessions.Session) -> Response:
-    return await _form(request, session, request.path_params["entity"], None)
+    return await record_form(request, session, request.path_params["entity"], None)
 
 
 @admin_form
@@ -162,7 +123,7 @@ async def create_record(request: Request, session: sessions.Session, form: FormD
 
 @admin_view
 async def record_page(request: Request, session: sessions.Session) -> Response:
-    return await _form(
+    return await record_form(
         request,
         session,
         request.path_params["entity"],
@@ -178,81 +139,10 @@ async def update_record(request: Request, session: sessions.Session, form: FormD
     return await _save(request, session, form, entity, record_id)
 
 
-@admin_form
-async def delete_record(request: Request, session: sessions.Session, form: FormData) -> Response:
-    entity, record_id = request.path_params["entity"], request.path_params["record_id"]
-    _ = gettext_for(request, session.locale)
-    if form.get("confirm") != "1":
-        said = _("Tick the box to confirm that the record should be deleted.")
-        return await _form(
-            request, session, entity, record_id, errors=[Shown("", said)], status=400
-        )
-
-    def delete(records: RecordSession) -> None:
-        _readable_type(records, entity)
-        records.delete(entity, record_id)
-
-    try:
-        await _in_session(request, session, delete, write=True)
-    except Restricted as exc:
-        said = _(
-            "This record cannot be deleted: other records still refer to it. "
-            "Change or delete them first."
-        )
-        del exc
-        return await _form(
-            request, session, entity, record_id, errors=[Shown("", said)], status=409
-        )
-    except (NotFound, Forbidden) as exc:
-        return _refused(request, session, exc)
-    except XrmError as exc:
-        shown = _rule_or_explain(exc, _)
-        return await _form(request, session, entity, record_id, errors=shown, status=400)
-    return RedirectResponse(f"{base_of(entity)}?deleted=1", status_code=303)
-
-
-@admin_form
-async def restore_record(request: Request, session: sessions.Session, form: FormData) -> Response:
-    """Bring a record back to an earlier version: a new, audited update (the record service's
-    ``restore``), refused like a save when someone changed the record meanwhile."""
-    entity, record_id = request.path_params["entity"], request.path_params["record_id"]
-    _ = gettext_for(request, session.locale)
-    try:
-        wanted = int(str(form.get("restore") or ""))
-        current = int(str(form.get("version") or ""))
-    except ValueError:
-        return message(request, session, _("It does not exist (any more)."), 404)
-
-    def restore(records: RecordSession) -> None:
-        _readable_type(records, entity)
-        records.restore(entity, record_id, wanted, expected_version=current)
-
-    try:
-        await _in_session(request, session, restore, write=True)
-    except Conflict:
-        said = _("Someone else changed this record meanwhile; look at its history again.")
-        return await _form(
-            request, session, entity, record_id, errors=[Shown("", said)], status=409
-        )
-    except NotFound as exc:
-        return _refused(request, session, exc)
-    except Forbidden as exc:
-        if exc.extensions.get("fields"):  # the old version differs in fields this user may not set
-            said = _("You may not restore this version: it differs in fields you may not change.")
-            return await _form(
-                request, session, entity, record_id, errors=[Shown("", said)], status=403
-            )
-        return _refused(request, session, exc)
-    except XrmError as exc:  # an old version that today's rules refuse
-        shown = explain(exc, _, lambda name: name)
-        return await _form(request, session, entity, record_id, errors=shown, status=400)
-    return RedirectResponse(f"{base_of(entity)}/{record_id}?restored={wanted}", status_code=303)
-
-
 # --- the form and detail page ----------------------------------------------------------------
 
 
-async def _form(
+async def record_form(
     request: Request,
     session: sessions.Session,
     entity: str,
@@ -272,7 +162,7 @@ async def _form(
     _ = gettext_for(request, session.locale)
 
     def load(records: RecordSession) -> dict[str, Any]:
-        et = _readable_type(records, entity)
+        et = readable_type(records, entity)
         record: dict[str, Any] = {}
         if record_id is not None:
             found = records.get(entity, record_id)
@@ -325,9 +215,9 @@ async def _form(
         return out
 
     try:
-        found = await _in_session(request, session, load, write=False)
+        found = await in_session(request, session, load, write=False)
     except (NotFound, Forbidden) as exc:
-        return _refused(request, session, exc)
+        return refused_page(request, session, exc)
     found.update(
         errors=errors or [],
         conflict=conflict or [],
@@ -338,7 +228,7 @@ async def _form(
     return page(request, session, "record.html", found, status)
 
 
-def _rule_or_explain(exc: XrmError, _: Gettext) -> list[Shown]:
+def rule_or_explain(exc: XrmError, _: Gettext) -> list[Shown]:
     if exc.code == "RULE_REJECTED":  # a workflow's reject(message): its author's words
         return [Shown(_("A rule refused this change"), exc.message)]
     return explain(exc, _)
@@ -353,7 +243,7 @@ def _field_errors(
     elif isinstance(exc, Duplicate):
         faults = [(e["field"], e["message"]) for e in exc.extensions.get("errors", [])]
     else:
-        return {}, _rule_or_explain(exc, _)
+        return {}, rule_or_explain(exc, _)
     by_field: dict[str, str] = {}
     rest: list[Shown] = []
     for path, text in faults:
@@ -388,7 +278,7 @@ async def _save(
     outcome: dict[str, Any] = {}
 
     def save(records: RecordSession) -> str:
-        et = _readable_type(records, entity)
+        et = readable_type(records, entity)
         outcome["et"] = et
         hidden = records.hidden(entity)
         fixed = records.permissions.read_only(entity)
@@ -414,9 +304,9 @@ async def _save(
         return str(records.update(entity, record_id, values)["id"])
 
     try:
-        saved_id = await _in_session(request, session, save, write=True)
+        saved_id = await in_session(request, session, save, write=True)
     except _Unresolved:
-        return await _form(
+        return await record_form(
             request,
             session,
             entity,
@@ -437,7 +327,7 @@ async def _save(
         return await _conflict(request, session, entity, record_id, typed, version, lang, _)
     except (NotFound, Forbidden) as exc:
         if isinstance(exc, Forbidden) and exc.extensions.get("fields"):
-            return await _form(
+            return await record_form(
                 request,
                 session,
                 entity,
@@ -447,14 +337,14 @@ async def _save(
                 errors=explain(exc, _),
                 status=403,
             )
-        return _refused(request, session, exc)
+        return refused_page(request, session, exc)
     except XrmError as exc:
         by_field, rest = (
             _field_errors(exc, outcome["et"], lang, _)
             if "et" in outcome
-            else ({}, _rule_or_explain(exc, _))
+            else ({}, rule_or_explain(exc, _))
         )
-        return await _form(
+        return await record_form(
             request,
             session,
             entity,
@@ -493,7 +383,7 @@ async def _conflict(
     assert record_id is not None
 
     def merge(records: RecordSession) -> tuple[int, dict[str, Any], list[dict[str, str]], list]:
-        et = _readable_type(records, entity)
+        et = readable_type(records, entity)
         now = records.get(entity, record_id)
         if now is None:
             raise NotFound(f"no {entity} {record_id}")
@@ -528,9 +418,9 @@ async def _conflict(
         return int(now["version"]), merged, both, theirs
 
     try:
-        version, merged, both, theirs = await _in_session(request, session, merge, write=False)
+        version, merged, both, theirs = await in_session(request, session, merge, write=False)
     except (NotFound, Forbidden) as exc:
-        return _refused(request, session, exc)
+        return refused_page(request, session, exc)
     said = [
         Shown(
             "",
@@ -547,7 +437,7 @@ async def _conflict(
         )
     if both:
         said.append(Shown("", _("You both changed the fields below; the form keeps your values.")))
-    return await _form(
+    return await record_form(
         request,
         session,
         entity,

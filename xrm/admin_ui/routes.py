@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from xrm.admin_ui import records, roles, signin, users
+from xrm.admin_ui import record_changes, records, roles, signin, users
 
 
 def routes() -> list[BaseRoute]:
@@ -39,7 +39,7 @@ def routes() -> list[BaseRoute]:
         Route("/admin/records/{entity}/new", records.create_record, methods=["POST"]),
         Route(
             "/admin/records/{entity}/delete",
-            records.delete_records,
+            record_changes.delete_records,
             methods=["POST"],
             name="records_delete",
         ),
@@ -52,13 +52,13 @@ def routes() -> list[BaseRoute]:
         Route("/admin/records/{entity}/{record_id}", records.update_record, methods=["POST"]),
         Route(
             "/admin/records/{entity}/{record_id}/restore",
-            records.restore_record,
+            record_changes.restore_record,
             methods=["POST"],
             name="record_restore",
         ),
         Route(
             "/admin/records/{entity}/{record_id}/delete",
-            records.delete_record,
+            record_changes.delete_record,
             methods=["POST"],
             name="record_delete",
         ),
