@@ -6,8 +6,9 @@ may not read answers 403 and is not in their menu; fields hidden from them
 are in no column, input or history line. Forms post to their own address
 with the session's CSRF token and the version they were loaded at; what the
 service refuses comes back next to the inputs it is about, with everything
-the user typed kept, and a stale version is explained with both values of
-each field that the other person changed.
+the user typed kept, and a stale version is merged with what the other person
+saved (both values shown where both changed). Deleting and restoring are in
+``record_changes.py``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ CHANNEL = "admin"
 
 
 def base_of(entity: str) -> str:
+    """The list's address, which every other record screen of the type hangs off."""
     return f"/admin/records/{entity}"
 
 
