@@ -589,3 +589,24 @@ def test_longest_names_give_identifiers_postgresql_keeps_whole() -> None:
     b = constraint_name("uq", "e_" + "x" * 60, "b")
     assert a != b and len(a) == MAX_SQL_IDENTIFIER
     assert a == constraint_name("uq", "e_" + "x" * 60, "a")
+
+
+def test_enum_labels_name_enum_values_only() -> None:
+    labelled = {"en": "Gold", "ko": "골드"}
+    good = {"type": "string", "enum": ["gold"], "x-xrm-enumLabels": {"gold": labelled}}
+    et = parse_entity_type(entity(properties={"tier": good}))
+    assert et.properties["tier"].enum_labels == {"gold": labelled}
+    tags = {
+        "type": "array",
+        "items": {"type": "string", "enum": ["a"]},
+        "x-xrm-enumLabels": {"a": {"en": "A"}},
+    }
+    assert parse_entity_type(entity(properties={"tags": tags})).properties["tags"].enum_labels
+    stray = {**good, "x-xrm-enumLabels": {"gold": labelled, "silver": labelled}}
+    assert faults_of(entity(properties={"tier": stray})) == {
+        "properties.tier.x-xrm-enumLabels.silver": "'silver' is not an enum value"
+    }
+    plain = {"type": "string", "x-xrm-enumLabels": {"gold": labelled}}
+    assert faults_of(entity(properties={"tier": plain})) == {
+        "properties.tier.x-xrm-enumLabels": "enum labels need an enum"
+    }

@@ -155,6 +155,110 @@ def _rules() -> list[Rule]:
             lambda _, m: _("%(entity)s has no field %(value)s.") % m,
         ),
         rule(r"^defined twice$", lambda _, m: _("This is defined twice.")),
+        # Records (xrm.schemas.validate, xrm.schemas.formats, the record service).
+        rule(r"^is required$", lambda _, m: _("This field is required.")),
+        rule(
+            r"^is required and cannot be cleared$",
+            lambda _, m: _("This field is required and cannot be emptied."),
+        ),
+        rule(
+            r"^(?P<value>.+) is not (a|a possible|a valid) phone number$",
+            lambda _, m: _("%(value)s is not a valid phone number.") % m,
+        ),
+        rule(
+            r"^(?P<value>.+) is not an absolute URI .*$",
+            lambda _, m: _("%(value)s is not a web address (like https://example.com/).") % m,
+        ),
+        rule(r"^(?P<value>.+) contains spaces$", lambda _, m: _("%(value)s contains spaces.") % m),
+        rule(r"^(?P<value>.+) is not a UUID$", lambda _, m: _("%(value)s is not an id.") % m),
+        rule(
+            r"^(?P<value>.+) is not a date \(YYYY-MM-DD\)$",
+            lambda _, m: _("%(value)s is not a date (YYYY-MM-DD).") % m,
+        ),
+        rule(
+            r"^(?P<value>.+) is not an ISO 8601 date-time$",
+            lambda _, m: _("%(value)s is not a date and time.") % m,
+        ),
+        rule(
+            r"^(?P<value>.+) is not (a decimal number|a number|a finite number)$",
+            lambda _, m: _("%(value)s is not a number.") % m,
+        ),
+        rule(
+            r"^(?P<value>.+) has too many digits.*$",
+            lambda _, m: _("%(value)s has too many digits (at most 28).") % m,
+        ),
+        rule(
+            r"^(?P<value>.+) is not an integer$",
+            lambda _, m: _("%(value)s is not a whole number.") % m,
+        ),
+        rule(
+            r"^(?P<value>.+) does not fit in (?P<n>\d+) bits$",
+            lambda _, m: _("%(value)s is too large.") % m,
+        ),
+        rule(
+            r"^expected (an integer|a number|a decimal number), got a boolean$",
+            lambda _, m: _("Enter a number here."),
+        ),
+        rule(
+            r"^(?P<value>.+) is not one of: .*$",
+            lambda _, m: _("%(value)s is not one of the choices.") % m,
+        ),
+        rule(
+            r"^must be at least (?P<n>\d+) characters long$",
+            lambda _, m: _("Enter at least %(n)s characters.") % m,
+        ),
+        rule(
+            r"^must be at most (?P<n>\d+) characters long \(is (?P<is>\d+)\)$",
+            lambda _, m: _("Enter at most %(n)s characters (this has %(is)s).") % m,
+        ),
+        rule(
+            r"^(?P<value>.+) does not match the pattern .*$",
+            lambda _, m: _("%(value)s is not in the expected form.") % m,
+        ),
+        rule(r"^must be at least (?P<n>\S+)$", lambda _, m: _("Enter %(n)s or more.") % m),
+        rule(r"^must be at most (?P<n>\S+)$", lambda _, m: _("Enter %(n)s or less.") % m),
+        rule(
+            r"^must be greater than (?P<n>\S+)$",
+            lambda _, m: _("Enter a number greater than %(n)s.") % m,
+        ),
+        rule(
+            r"^must be less than (?P<n>\S+)$",
+            lambda _, m: _("Enter a number less than %(n)s.") % m,
+        ),
+        rule(
+            r"^needs at least (?P<n>\d+) items$",
+            lambda _, m: _("Enter at least %(n)s entries.") % m,
+        ),
+        rule(
+            r"^takes at most (?P<n>\d+) items$",
+            lambda _, m: _("Enter at most %(n)s entries.") % m,
+        ),
+        rule(r"^items must be unique$", lambda _, m: _("The list holds the same value twice.")),
+        rule(r"^expected a JSON object$", lambda _, m: _("Enter a JSON object here.")),
+        rule(r"^expected a list of strings$", lambda _, m: _("Enter one entry per line.")),
+        rule(
+            r"^item (?P<n>\d+): (?P<detail>.*)$",
+            lambda _, m: (
+                _("Entry %(n)s: %(detail)s") % {**m, "detail": say(m["detail"], _) or m["detail"]}
+            ),
+        ),
+        rule(
+            r"^must not contain NUL characters.*$",
+            lambda _, m: _("This may not contain NUL characters."),
+        ),
+        rule(
+            r"^no (?P<entity>[a-z0-9_]+) with id .+$",
+            lambda _, m: _("The chosen record does not exist (any more)."),
+        ),
+        rule(
+            r"^must be unique; is already taken( by .*)?$",
+            lambda _, m: _("Another record has this value already; it must be unique."),
+        ),
+        rule(
+            r"^must be unique; repeats .*$",
+            lambda _, m: _("Another record has this value already; it must be unique."),
+        ),
+        rule(r"^a record always has an owner$", lambda _, m: _("A record always has an owner.")),
     ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from xrm.admin_ui import roles, signin, users
+from xrm.admin_ui import record_changes, records, roles, signin, users
 
 
 def routes() -> list[BaseRoute]:
@@ -29,4 +29,37 @@ def routes() -> list[BaseRoute]:
         Route("/admin/roles", roles.roles_page, methods=["GET"]),
         Route("/admin/roles", roles.save_role, methods=["POST"]),
         Route("/admin/roles/{name}", roles.role_page, methods=["GET"]),
+        Route("/admin/records/{entity}", records.records_page, methods=["GET"], name="records"),
+        Route(
+            "/admin/records/{entity}/new",
+            records.new_record_page,
+            methods=["GET"],
+            name="record_new",
+        ),
+        Route("/admin/records/{entity}/new", records.create_record, methods=["POST"]),
+        Route(
+            "/admin/records/{entity}/delete",
+            record_changes.delete_records,
+            methods=["POST"],
+            name="records_delete",
+        ),
+        Route(
+            "/admin/records/{entity}/{record_id}",
+            records.record_page,
+            methods=["GET"],
+            name="record",
+        ),
+        Route("/admin/records/{entity}/{record_id}", records.update_record, methods=["POST"]),
+        Route(
+            "/admin/records/{entity}/{record_id}/restore",
+            record_changes.restore_record,
+            methods=["POST"],
+            name="record_restore",
+        ),
+        Route(
+            "/admin/records/{entity}/{record_id}/delete",
+            record_changes.delete_record,
+            methods=["POST"],
+            name="record_delete",
+        ),
     ]

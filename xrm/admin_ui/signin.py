@@ -25,8 +25,10 @@ from xrm.admin_ui.auth import (
     signed_in,
 )
 from xrm.admin_ui.pages import gettext_for, language, render
+from xrm.admin_ui.record_fields import type_label
 from xrm.entities.registry import Registry
 from xrm.platform import sessions, throttle
+from xrm.platform.access import Permissions
 from xrm.platform.identity import Actor, check_password
 
 log = logging.getLogger("xrm.admin")
@@ -164,11 +166,15 @@ async def home(request: Request) -> Response:
     registry: Registry = request.app.state.registry
     catalog = await run_in_threadpool(registry.current)
     lang = language(request, session.locale)
-    types = [
-        {"name": et.name, "label": et.label.get(lang) or et.title}
-        for et in sorted(catalog.types.values(), key=lambda et: et.name)
-        if not et.system
-    ]
+    readable = Permissions.of(session.actor, catalog.roles)
+    types = sorted(
+        (
+            {"name": et.name, "label": type_label(et, lang)}
+            for et in catalog.types.values()
+            if not et.system and readable.scope(et.name, "read") != "none"
+        ),
+        key=lambda t: t["label"],
+    )
     return page(request, session, "home.html", {"types": types})
 
 

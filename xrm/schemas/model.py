@@ -88,6 +88,12 @@ class Property:
     def label(self) -> Mapping[str, str]:
         return self.schema.get("x-xrm-label") or {"en": self.schema.get("title") or self.name}
 
+    @property
+    def enum_labels(self) -> Mapping[str, Mapping[str, str]]:
+        """Each enum value's label by language (``x-xrm-enumLabels``); values without one are
+        shown as they are."""
+        return self.schema.get("x-xrm-enumLabels") or {}
+
 
 @dataclass(frozen=True, slots=True)
 class EntityType:

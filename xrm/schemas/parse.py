@@ -166,6 +166,17 @@ def _property_faults(
             faults.append(Fault(f"{where}.pattern", problem))
     if "x-xrm-autonumber" in schema and (t != "string" or fmt is not None or "enum" in schema):
         faults.append(Fault(f"{here}.x-xrm-autonumber", "autonumber applies to plain strings only"))
+    if "x-xrm-enumLabels" in schema:
+        items = schema.get("items")
+        values = schema.get("enum") or (items.get("enum") if isinstance(items, Mapping) else None)
+        labelled = schema["x-xrm-enumLabels"]
+        if not values:
+            faults.append(Fault(f"{here}.x-xrm-enumLabels", "enum labels need an enum"))
+        elif isinstance(labelled, Mapping):
+            for value in sorted(set(labelled) - set(values)):
+                faults.append(
+                    Fault(f"{here}.x-xrm-enumLabels.{value}", f"{value!r} is not an enum value")
+                )
     if "x-xrm-ref" in schema:
         if not refs_allowed:
             faults.append(

@@ -20,7 +20,9 @@ from xrm.schemas.roles import Role
 from xrm.schemas.workflows import Workflow
 
 # Keywords that change nothing about which values are valid.
-COSMETIC_KEYS = frozenset({"title", "description", "x-xrm-label", "x-xrm-multiline", "default"})
+COSMETIC_KEYS = frozenset(
+    {"title", "description", "x-xrm-label", "x-xrm-multiline", "x-xrm-enumLabels", "default"}
+)
 
 
 @dataclass(frozen=True, slots=True)

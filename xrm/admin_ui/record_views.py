@@ -1,0 +1,480 @@
+"""Reading records for the record screens: a list page, a form's inputs, a detail page.
+
+Everything here runs inside one record session (one transaction) of the
+signed-in user on channel ``admin``, so the screens see exactly what the
+record service lets that user see: types they may read, rows in their scope,
+no hidden field. Names of referenced records are read for a whole page at
+once (one query per referenced type), never one per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from xrm.admin_ui.record_fields import (
+    TEXT_KINDS,
+    Input,
+    columns,
+    display_field,
+    enum_label,
+    enum_values,
+    field_label,
+    in_language,
+    input_value,
+    record_name,
+    shown_value,
+    sortable,
+    type_label,
+    when,
+    widget_of,
+)
+from xrm.entities.records import RecordSession, formats_uuid
+from xrm.errors import Forbidden, ValidationFailed
+from xrm.schemas.model import NUMERIC_KINDS, EntityType, Property
+
+Gettext = Callable[[str], str]
+
+MAX_OPTIONS = 200  # a reference with more records to choose from is typed by name instead
+SYSTEM_SORTS = ("updated_at", "created_at")
+
+
+def names_of(
+    session: RecordSession, wanted: Mapping[str, Iterable[str]], _: Gettext
+) -> dict[str, str]:
+    """``{id: name}`` of referenced records, one query per type; unreadable types are left out."""
+    names: dict[str, str] = {}
+    for entity, ids in wanted.items():
+        ids = [i for i in ids if i]
+        if not ids or session.permissions.scope(entity, "read") == "none":
+            continue
+        et = session.catalog.entity(entity)
+        hidden = session.hidden(entity)
+        shown = display_field(et, hidden)
+        fields = frozenset({shown}) if shown else frozenset()
+        for record_id, record in session.fetch(entity, ids, fields=fields).items():
+            names[record_id] = record_name(et, record, _, hidden)
+    return names
+
+
+def _page_names(
+    session: RecordSession,
+    props: Iterable[Property],
+    records: Iterable[Mapping[str, Any]],
+    _: Gettext,
+) -> dict[str, str]:
+    wanted: dict[str, set[str]] = {}
+    rows = list(records)
+    for prop in props:
+        if prop.ref is not None:
+            wanted.setdefault(prop.ref.entity, set()).update(
+                str(r[prop.name]) for r in rows if isinstance(r.get(prop.name), str)
+            )
+    return names_of(session, wanted, _)
+
+
+# --- the list --------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Column:
+    name: str
+    label: str
+    sort_href: str | None  # None: this column cannot be sorted
+    sorted: str = ""  # "asc", "desc" or ""
+    css: str = ""  # "num": right-aligned, like numbers in a spreadsheet; "nowrap": dates
+
+
+@dataclass(slots=True)
+class Row:
+    id: str
+    name: str
+    cells: list[str]
+
+
+@dataclass(slots=True)
+class Scope:
+    """A reference the list is narrowed to ("Customer: Acme"), and the list without it."""
+
+    label: str
+    name: str
+    remove_href: str
+
+
+@dataclass(slots=True)
+class Choice:
+    """A field the list can be narrowed by, with its values' labels (enums, yes/no)."""
+
+    name: str
+    label: str
+    options: list[tuple[str, str]]
+    chosen: str
+
+
+def _choosable(prop: Property) -> bool:
+    return prop.kind in ("enum", "boolean")
+
+
+def _choices(prop: Property, lang: str, _: Gettext) -> list[tuple[str, str]]:
+    if prop.kind == "boolean":
+        return [("1", _("Yes")), ("0", _("No"))]
+    return [(v, enum_label(prop, v, lang)) for v in enum_values(prop)]
+
+
+def _typed_choice(prop: Property, value: str) -> Any:
+    return value == "1" if prop.kind == "boolean" else value
+
+
+def _asked_columns(params: Any) -> set[str]:
+    """``?columns=a,b`` or ``?columns=a&columns=b`` (the column checkboxes)."""
+    given = params.getlist("columns") if hasattr(params, "getlist") else [params.get("columns")]
+    return {name.strip() for value in given if value for name in str(value).split(",")}
+
+
+@dataclass(slots=True)
+class ListPage:
+    choices: list[tuple[str, str, bool]]  # every field that can be a column, and whether it is
+    custom: str  # the chosen columns when not the default ones, for the search form
+    new_href: str  # a new record, referring to the record the list is narrowed to
+    filters: list[Choice]
+    all_href: str  # the list without the search
+    scopes: list[Scope]
+    kept: list[tuple[str, str]]  # the references narrowed to, for the search form
+    columns: list[Column]
+    rows: list[Row]
+    next_href: str | None
+    first_href: str | None
+    q: str
+    sort: str
+    direction: str
+    errors: list[str] = field(default_factory=list)
+
+
+def list_page(
+    session: RecordSession,
+    et: EntityType,
+    params: Mapping[str, str],
+    base: str,
+    lang: str,
+    _: Gettext,
+    size: int,
+) -> ListPage:
+    """One page of ``et``'s list for ``?q=&sort=&dir=&after=&columns=``; bad parameters fall
+    back."""
+    hidden = session.hidden(et.name)
+    default = columns(et, hidden)
+    eligible = [p for p in et.properties.values() if p.name not in hidden and p.kind != "object"]
+    asked = _asked_columns(params)
+    shown = [p for p in eligible if p.name in asked] or default
+    custom = [p.name for p in shown] if shown != default else []
+    q = (params.get("q") or "").strip()
+    sort = params.get("sort") or ""
+    direction = "desc" if params.get("dir") == "desc" else "asc"
+    allowed = {p.name for p in shown if sortable(p)} | set(SYSTEM_SORTS)
+    if sort not in allowed:
+        sort = display_field(et, hidden) or "updated_at"
+        direction = "asc" if sort != "updated_at" else "desc"
+    texts = [p.name for p in et.properties.values() if p.kind in TEXT_KINDS and p.ref is None]
+    texts = [n for n in texts if n not in hidden]
+    parts: list[dict[str, Any]] = []
+    if q and texts:
+        parts.append({"or": [{n: {"contains": q}} for n in texts]})
+    scoped = {
+        p.name: str(params.get(p.name))
+        for p in et.references
+        if p.name not in hidden and looks_like_id(str(params.get(p.name) or ""))
+    }
+    parts.extend({f"{name}_id": {"eq": value}} for name, value in scoped.items())
+    choosable = [p for p in et.properties.values() if p.name not in hidden and _choosable(p)]
+    chosen = {
+        p.name: str(params.get(p.name))
+        for p in choosable
+        if str(params.get(p.name) or "") in {v for v, _label in _choices(p, lang, _)}
+    }
+    parts.extend({n: {"eq": _typed_choice(et.properties[n], v)}} for n, v in chosen.items())
+    query_filter = {"and": parts} if parts else None
+    order = [{sort: direction.upper()}]
+    wanted = frozenset({*(p.name for p in shown), "updated_at"})
+    errors: list[str] = []
+    after = params.get("after") or None
+    try:
+        page = session.query(
+            et.name,
+            filter=query_filter,
+            order_by=order,
+            first=size,
+            after=after,
+            with_total=False,
+            fields=wanted,
+        )
+    except ValidationFailed:  # an old or edited cursor: start again from the top
+        errors.append(_("That page no longer exists; here is the first page."))
+        after = None
+        page = session.query(
+            et.name,
+            filter=query_filter,
+            order_by=order,
+            first=size,
+            with_total=False,
+            fields=wanted,
+        )
+    names = _page_names(session, shown, page.items, _)
+
+    def href(**changes: str) -> str:
+        kept = {**scoped, **chosen, "q": q, "sort": sort, "dir": direction}
+        kept["columns"] = ",".join(custom)
+        kept.update(changes)
+        query = urlencode({k: v for k, v in kept.items() if v})
+        return f"{base}?{query}" if query else base
+
+    cols = []
+    for prop in shown:
+        flip = "desc" if sort == prop.name and direction == "asc" else "asc"
+        cols.append(
+            Column(
+                prop.name,
+                field_label(prop, lang),
+                href(sort=prop.name, dir=flip) if sortable(prop) else None,
+                direction if sort == prop.name else "",
+                _css(prop),
+            )
+        )
+    flip = "asc" if sort == "updated_at" and direction == "desc" else "desc"
+    cols.append(
+        Column(
+            "updated_at",
+            _("Last changed"),
+            href(sort="updated_at", dir=flip),
+            direction if sort == "updated_at" else "",
+            "nowrap",
+        )
+    )
+    rows = []
+    for record in page.items:
+        cells = [shown_value(p, record.get(p.name), lang, _, names) for p in shown]
+        cells.append(when(record["updated_at"]) if record.get("updated_at") else "—")
+        rows.append(Row(record["id"], record_name(et, record, _, hidden), cells))
+    scope_names = _page_names(session, [et.properties[n] for n in scoped], [scoped], _)
+    scopes = [
+        Scope(
+            field_label(et.properties[n], lang),
+            scope_names.get(v, _("(not visible to you)")),
+            href(**{n: ""}),
+        )
+        for n, v in scoped.items()
+    ]
+    filters = [
+        Choice(p.name, field_label(p, lang), _choices(p, lang, _), chosen.get(p.name, ""))
+        for p in choosable
+    ]
+    return ListPage(
+        choices=[(p.name, field_label(p, lang), p in shown) for p in eligible],
+        custom=",".join(custom),
+        new_href=f"{base}/new" + (f"?{urlencode(scoped)}" if scoped else ""),
+        filters=filters,
+        all_href=href(q="", **dict.fromkeys(chosen, "")),
+        scopes=scopes,
+        kept=list(scoped.items()),
+        columns=cols,
+        rows=rows,
+        next_href=href(after=page.end_cursor or "") if page.has_next_page else None,
+        first_href=href() if after else None,
+        q=q,
+        sort=sort,
+        direction=direction,
+        errors=errors,
+    )
+
+
+def _css(prop: Property) -> str:
+    if prop.kind in NUMERIC_KINDS:
+        return "num"
+    return "nowrap" if prop.kind in ("date", "datetime", "phone") else ""
+
+
+# --- related records ------------------------------------------------------------------------
+
+RELATED_SHOWN = 5
+
+
+@dataclass(slots=True)
+class Related:
+    """The records of one type that refer to the record shown (its customer's contracts...)."""
+
+    label: str
+    entity: str
+    links: list[tuple[str, str]]  # (address, name): the first few
+    more_href: str  # the list of them all
+    new_href: str | None  # a new one, referring to this record already
+
+
+def related(
+    session: RecordSession, et: EntityType, record: Mapping[str, Any], lang: str, _: Gettext
+) -> list[Related]:
+    """For each reference to ``et`` the user may read: the first records by name (one query
+    per reference, each on its indexed column)."""
+    out = []
+    for entity, prop in session.catalog.referrers.get(et.name, ()):
+        other = session.catalog.entity(entity)
+        hidden = session.hidden(entity)
+        if (
+            other.system
+            or prop.name in hidden
+            or session.permissions.scope(entity, "read") == "none"
+        ):
+            continue
+        shown = display_field(other, hidden)
+        page = session.query(
+            entity,
+            filter={f"{prop.name}_id": {"eq": record["id"]}},
+            order_by=[{shown: "ASC"}] if shown else [{"updated_at": "DESC"}],
+            first=RELATED_SHOWN,
+            with_total=False,
+            fields=frozenset({shown}) if shown else frozenset(),
+        )
+        base = f"/admin/records/{entity}"
+        inverse = (prop.schema.get("x-xrm-ref") or {}).get("inverseLabel")
+        label = in_language(inverse, lang, "")
+        if not label:
+            label = f"{type_label(other, lang)} ({field_label(prop, lang)})"
+        may_create = session.permissions.scope(entity, "create") != "none"
+        out.append(
+            Related(
+                label=label,
+                entity=entity,
+                links=[(f"{base}/{r['id']}", record_name(other, r, _, hidden)) for r in page.items],
+                more_href=f"{base}?{prop.name}={record['id']}",
+                new_href=f"{base}/new?{prop.name}={record['id']}" if may_create else None,
+            )
+        )
+    return out
+
+
+# --- forms -----------------------------------------------------------------------------------
+
+
+def _options(
+    session: RecordSession, prop: Property, lang: str, _: Gettext
+) -> tuple[list[tuple[str, str]], bool]:
+    """A reference's choices ``(id, name)`` by name, and whether there are too many to list."""
+    assert prop.ref is not None
+    target = session.catalog.entity(prop.ref.entity)
+    hidden = session.hidden(target.name)
+    shown = display_field(target, hidden)
+    order = [{shown: "ASC"}] if shown else [{"created_at": "DESC"}]
+    fields = frozenset({shown}) if shown else frozenset()
+    page = session.query(
+        target.name, order_by=order, first=MAX_OPTIONS, with_total=False, fields=fields
+    )
+    choices = [(r["id"], record_name(target, r, _, hidden)) for r in page.items]
+    return choices, page.has_next_page
+
+
+def form_inputs(
+    session: RecordSession,
+    et: EntityType,
+    values: Mapping[str, Any],
+    lang: str,
+    _: Gettext,
+    *,
+    creating: bool,
+    typed: Mapping[str, Any] | None = None,
+    errors: Mapping[str, str] | None = None,
+) -> list[Input]:
+    """The form's inputs, from the stored ``values`` or what the user ``typed`` (refused)."""
+    hidden = session.hidden(et.name)
+    read_only = session.permissions.read_only(et.name)
+    refs = [p for p in et.properties.values() if p.ref is not None and p.name not in hidden]
+    names = _page_names(session, refs, [values], _)
+    inputs = []
+    for prop in et.properties.values():
+        if prop.name in hidden:
+            continue
+        widget, input_type, step = widget_of(prop)
+        fixed = prop.name in read_only or bool(prop.autonumber)
+        shown_now = shown_value(prop, values.get(prop.name), lang, _, names)
+        item = Input(
+            name=prop.name,
+            label=field_label(prop, lang),
+            widget=widget,
+            input_type=input_type,
+            required=prop.required and prop.kind != "boolean",
+            read_only=fixed,
+            step=step,
+            value=input_value(prop, values.get(prop.name)),
+            shown=shown_now,
+            error=(errors or {}).get(prop.name, ""),
+        )
+        if prop.autonumber and creating:
+            item.hint = _("Numbered automatically when the record is saved.")
+            item.shown = _("(numbered on saving)")
+        if typed is not None and prop.name in typed and not fixed:
+            item.value = typed[prop.name]
+        if prop.kind == "enum" or widget == "choices":
+            item.options = [(v, enum_label(prop, v, lang)) for v in enum_values(prop)]
+        if prop.ref is not None and not fixed:
+            if session.permissions.scope(prop.ref.entity, "read") == "none":
+                item.read_only = True
+            else:
+                item.options, item.search = _options(session, prop, lang, _)
+                current = str(values.get(prop.name) or "")
+                if item.search:
+                    item.hint = _("Type the name of the record exactly.")
+                    item.picker = f"/admin/records/{prop.ref.entity}"
+                    typed_ref = (typed or {}).get(prop.name)
+                    item.value = typed_ref if typed_ref is not None else names.get(current, "")
+                elif current and current not in {v for v, _n in item.options}:
+                    item.options.append((current, names.get(current, _("(not visible to you)"))))
+        if widget == "lines":
+            item.hint = _("One entry per line.")
+        if prop.kind == "datetime":
+            item.hint = _("In UTC.")
+        if widget == "json":
+            item.hint = _("A JSON object.")
+        inputs.append(item)
+    return inputs
+
+
+def resolve_references(
+    session: RecordSession, et: EntityType, values: dict[str, Any], _: Gettext
+) -> dict[str, str]:
+    """References typed by name become ids; ``{field: error}`` for names that match no record
+    or several."""
+    errors: dict[str, str] = {}
+    for prop in et.references:
+        typed = values.get(prop.name)
+        if not isinstance(typed, str) or looks_like_id(typed):
+            continue
+        assert prop.ref is not None
+        target = session.catalog.entity(prop.ref.entity)
+        shown = display_field(target, session.hidden(target.name))
+        if shown is None:
+            errors[prop.name] = _("Choose a record from the list.")
+            continue
+        try:
+            found = session.query(
+                target.name,
+                filter={shown: {"eq": typed}},
+                first=2,
+                with_total=False,
+                fields=frozenset({shown}),
+            ).items
+        except (ValidationFailed, Forbidden):
+            found = []
+        if len(found) == 1:
+            values[prop.name] = found[0]["id"]
+        elif not found:
+            errors[prop.name] = _("No record is named %(name)s.") % {"name": typed}
+        else:
+            errors[prop.name] = _("Several records are named %(name)s.") % {"name": typed}
+    return errors
+
+
+def looks_like_id(text: str) -> bool:
+    try:
+        formats_uuid(text)
+    except ValueError:
+        return False
+    return True
