@@ -23,7 +23,6 @@ from xrm.entities.registry import Registry
 from xrm.platform.db import Database
 from xrm.platform.identity import Actor, create_user, find_user
 from xrm.platform.settings import Settings
-from xrm.workflows.errors import RuleRejected
 
 pytest_plugins = ["admin_clients"]
 
@@ -453,19 +452,27 @@ def test_a_viewer_sees_the_values_but_no_form(
     assert vic.get("/admin/records/customer/new").status_code == 403
 
 
-def test_a_rule_rejection_is_shown_on_the_form(
-    ann: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from xrm.entities.records import RecordSession
-
-    def reject(self: RecordSession, entity: str, values: Any, **_: Any) -> Any:
-        raise RuleRejected("A grievance needs a description.")
-
-    monkeypatch.setattr(RecordSession, "create", reject)
+def test_a_rule_rejection_is_shown_on_the_form(ann: TestClient, service: RecordService) -> None:
+    """A real ``before`` rule refuses the write; its message, in the user's language when it
+    has one, is shown on the form, which keeps what was typed."""
+    service.registry.apply(
+        [
+            {
+                "name": "needs_description",
+                "entity": "grievance",
+                "on": ["create"],
+                "stage": "before",
+                "when": "not record.get('description')",
+                "actions": [{"type": "reject", "message": "A grievance needs a description."}],
+            }
+        ]
+    )
     refused = submit(ann, "/admin/records/grievance/new", subject="Noise")
     assert refused.status_code == 400
     assert "A grievance needs a description." in refused.text
     assert input_value(refused.text, "subject") == "Noise"
+    made = submit(ann, "/admin/records/grievance/new", subject="Noise", description="Loud")
+    assert made.status_code == 303
 
 
 def test_a_reference_with_many_records_is_typed_by_name(
