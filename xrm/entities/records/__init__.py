@@ -28,9 +28,8 @@ never one per row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -148,8 +147,8 @@ class RecordSession(ReadMixin, CreateMixin, DeleteMixin, LinksMixin):
         self.listener = listener
         # How deep in a chain of rules that fire rules this session is (the listener keeps it).
         self.depth = 0
-        self.chain: list[str] = []
-        self._rollback_hooks: list[Callable[[], None]] = []
+        self.chain = []
+        self._rollback_hooks = []
         self._statements = statements if statements is not None else StatementCache()
         self.catalog = catalog
         self.actor = actor
@@ -159,7 +158,5 @@ class RecordSession(ReadMixin, CreateMixin, DeleteMixin, LinksMixin):
         self.dialect = conn.dialect.name
         self.permissions = Permissions.of(actor, catalog.roles)
         self.compiler = Compiler(catalog, self.dialect, settings.phone_region, access=self)
-        self._audit: list[dict[str, Any]] = []
-        self._shape_cache: dict[
-            tuple[str, frozenset[str] | None], tuple[tuple[str, ...], tuple[str, ...]]
-        ] = {}
+        self._audit = []
+        self._shape_cache = {}

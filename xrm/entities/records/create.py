@@ -4,8 +4,8 @@ A create runs the ``before`` rules on the values given (with the new ids),
 checks rights, fields, owners, references and uniqueness, numbers what the
 sequences number, inserts every row in one statement and notes its audit
 rows, then tells the ``after`` rules. Auto-numbers live here because only a
-create gives them out: ``autonumber_text``/``autonumber_pattern`` are also
-how imports and the schema's checks read a numbering template.
+create gives them out (or, for an import that keeps its old numbers, moves
+their sequence past the numbers kept); an update may not set one.
 """
 
 from __future__ import annotations

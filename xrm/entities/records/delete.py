@@ -1,12 +1,13 @@
 """Removing records, and going back in time: the ``onDelete`` cascade engine, erasure, restore.
 
-``delete`` works out the closure of ``cascade`` rules, refuses on a
-``restrict`` from a record that would survive, clears ``set_null``
-references (each an audited update with its own events) and only then
-deletes, so the order of the records never matters. ``erase`` is a delete
-followed by redacting the audit trail; ``restore`` is an update built by
-replaying it (``_versions``). Both sit here, on top of update, because they
-are the other two ways a record's stored past is rewritten.
+``delete`` works out the closure of ``cascade`` rules, refuses while a
+record that would survive still refers to a doomed one by a ``restrict``
+reference, clears ``set_null`` references of survivors (audited updates with
+their own events) and retired ones, and only then deletes. ``erase`` is a
+delete followed by redacting the audit trail; ``restore`` is an update built
+by replaying that trail (``_versions``). They sit here, on top of update,
+because erase is a delete, restore is an update, and both work on the audit
+rows that writes leave.
 """
 
 from __future__ import annotations
