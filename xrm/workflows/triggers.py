@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from xrm.entities.events import LINK_WRITES, RECORD_WRITES
 from xrm.schemas.workflows import Workflow
 
-RECORD_TRIGGERS = frozenset({"create", "update", "delete"})
-LINK_TRIGGERS = frozenset({"link", "unlink"})
+RECORD_TRIGGERS = frozenset(RECORD_WRITES)
+LINK_TRIGGERS = frozenset(LINK_WRITES)
 
 
 @dataclass(frozen=True, slots=True)
