@@ -138,6 +138,18 @@ def _op_words(op: str, _: Gettext) -> str:
     }[op]
 
 
+def _chip(op: str, _: Gettext) -> str:
+    """A filter in force in words: the order of its parts is the language's."""
+    return {
+        "min": _("%(field)s: at least %(value)s"),
+        "max": _("%(field)s: at most %(value)s"),
+        "from": _("%(field)s: from %(value)s"),
+        "to": _("%(field)s: until %(value)s"),
+        "contains": _("%(field)s: contains %(value)s"),
+        "": _("%(field)s: %(value)s"),
+    }[op]
+
+
 def _value(prop: Property, op: str, raw: str, lang: str, _: Gettext) -> tuple[Any, str]:
     """The filter value for the record service and its words, or ValueError with the problem
     in the page's language."""
@@ -282,7 +294,7 @@ def read_filters(
             part = {of: part}
         where.append(part)
         name = _filter_name(prop, of, et, lang, _)
-        text = f"{name}: {words}" if op == "" else f"{name}: {_op_words(op, _)} {words}"
+        text = _chip(op, _) % {"field": name, "value": words}
         active.append(Active(param, raw, text))
         kept.append((param, raw))
     return Filters(where, active, list(groups.values()), errors, kept)
