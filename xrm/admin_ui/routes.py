@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from xrm.admin_ui import record_changes, records, roles, signin, users, workflows
+from xrm.admin_ui import record_changes, records, roles, signin, types, users, workflows
 
 
 def routes() -> list[BaseRoute]:
@@ -57,6 +57,11 @@ def routes() -> list[BaseRoute]:
             methods=["POST"],
             name="workflow_retry",
         ),
+        Route("/admin/types", types.types_page, methods=["GET"], name="types"),
+        Route("/admin/types/new", types.new_type_page, methods=["GET"], name="type_new"),
+        Route("/admin/types/new", types.save_type, methods=["POST"]),
+        Route("/admin/types/{name}", types.type_page, methods=["GET"], name="type"),
+        Route("/admin/types/{name}", types.save_type, methods=["POST"]),
         Route("/admin/records/{entity}", records.records_page, methods=["GET"], name="records"),
         Route(
             "/admin/records/{entity}/new",
