@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from xrm.admin_ui import record_changes, records, roles, signin, users
+from xrm.admin_ui import plugins, record_changes, records, roles, signin, users
 
 
 def routes() -> list[BaseRoute]:
@@ -29,6 +29,19 @@ def routes() -> list[BaseRoute]:
         Route("/admin/roles", roles.roles_page, methods=["GET"]),
         Route("/admin/roles", roles.save_role, methods=["POST"]),
         Route("/admin/roles/{name}", roles.role_page, methods=["GET"]),
+        Route("/admin/plugins", plugins.plugins_page, methods=["GET"], name="plugins"),
+        Route(
+            "/admin/plugins/destinations",
+            plugins.save_destination_form,
+            methods=["POST"],
+            name="webhook_destinations",
+        ),
+        Route(
+            "/admin/plugins/destinations/{name}/remove",
+            plugins.remove_destination_form,
+            methods=["POST"],
+            name="webhook_destination_remove",
+        ),
         Route("/admin/records/{entity}", records.records_page, methods=["GET"], name="records"),
         Route(
             "/admin/records/{entity}/new",
