@@ -187,6 +187,7 @@ def test_the_menu_leads_only_where_the_user_may_go(ann: TestClient, vic: TestCli
                 "/admin/users",
                 "/admin/roles",
                 "/admin/workflows",
+                "/admin/plugins",
                 "/admin/users/",
             ],
         ),
