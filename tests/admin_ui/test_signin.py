@@ -185,9 +185,7 @@ def test_failed_sign_ins_slow_down_but_never_lock_out(
     # Once the wait is over, the right password works here too.
     with db.write() as conn:
         conn.execute(
-            tables.signin_failures.update().values(
-                blocked_until=still - dt.timedelta(seconds=1)
-            )
+            tables.signin_failures.update().values(blocked_until=still - dt.timedelta(seconds=1))
         )
     assert sign_in(client).status_code == 303
 
