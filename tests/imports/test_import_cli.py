@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from import_support import csv_bytes
-from test_cli import assert_one_line_error, run_xrm
+from test_cli import Result, assert_one_line_error, run_xrm
 
 from xrm.entities.catalog import definitions
 from xrm.entities.registry import Registry
@@ -34,21 +34,42 @@ def catalog_db(test_database: Any, registry: Registry) -> Any:
     return test_database
 
 
+@pytest.fixture
+def xrm(
+    catalog_db: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Any:
+    """``xrm ARGS`` run in this process (the same ``main`` the console script calls): a
+    subprocess per command would cost the suite seconds each."""
+    from xrm.cli import main
+
+    for name in [k for k in os.environ if k.startswith("XRM_")]:
+        monkeypatch.delenv(name)
+    for name, value in catalog_db.environment().items():
+        if name.startswith("XRM_"):
+            monkeypatch.setenv(name, value)
+
+    def run(*args: str) -> Result:
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return run
+
+
 def _count(db: Database, table: str) -> int:
     with db.read() as conn:
         return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
 
 
-def test_import_summarises_lists_undoes_and_exports(
-    catalog_db: Any, db: Database, tmp_path: Path
-) -> None:
+def test_import_summarises_lists_undoes_and_exports(xrm: Any, db: Database, tmp_path: Path) -> None:
     path = tmp_path / "고객.csv"
     path.write_bytes(
         csv_bytes(
             [["고객명", "이메일", "Fax"], ["Acme", "a@x.com", "1"], ["Bad", "nope", ""]], "cp949"
         )
     )
-    done = run_xrm(catalog_db, "import", "customer", str(path), "--dry-run")
+    done = xrm("import", "customer", str(path), "--dry-run")
     assert done.code == 0, done.err
     assert done.lines[0] == (
         "dry run: 2 rows: 1 would be created, 0 updated, 0 unchanged, 1 rejected; "
@@ -56,9 +77,10 @@ def test_import_summarises_lists_undoes_and_exports(
     )
     assert done.lines[1].startswith("  row 3: email: 'nope' is not an e-mail address")
     assert _count(db, "e_customer") == 0
-    done = run_xrm(catalog_db, "import", "customer", str(path))
+    done = xrm("import", "customer", str(path))
     assert done.code == 0, done.err
     assert "column 'Fax' is not imported" in done.err
+    assert "xrm: importing 고객.csv: 2 of 2 rows" in done.err  # a pipe gets plain progress lines
     summary, rejected = done.lines
     assert summary.startswith("import ") and summary.endswith(
         ": 2 rows: 1 created, 0 updated, 0 unchanged, 1 rejected"
@@ -67,15 +89,15 @@ def test_import_summarises_lists_undoes_and_exports(
     written = Path(rejected.removeprefix("rejected rows: "))
     assert written.parent == tmp_path
     assert written.read_text(encoding="utf-8-sig").splitlines()[0] == "고객명,이메일,Fax,reason"
-    listed = run_xrm(catalog_db, "imports", "list")
+    listed = xrm("imports", "list")
     assert listed.lines[0].startswith(f"{import_id}  done     customer  1 created")
     assert listed.lines[0].endswith("고객.csv")
-    exported = run_xrm(catalog_db, "export", "customer", "--format", "json")
+    exported = xrm("export", "customer", "--format", "json")
     assert [r["name"] for r in json.loads(exported.out)] == ["Acme"]
-    undone = run_xrm(catalog_db, "imports", "undo", import_id)
+    undone = xrm("imports", "undo", import_id)
     assert undone.lines == [f"undid import {import_id}: deleted 1 record, restored 0 records"]
     assert _count(db, "e_customer") == 0
-    again = run_xrm(catalog_db, "imports", "undo", import_id)
+    again = xrm("imports", "undo", import_id)
     assert_one_line_error(again)
 
 
@@ -88,11 +110,11 @@ def test_import_summarises_lists_undoes_and_exports(
     ],
 )
 def test_options_that_cannot_work_are_one_line_and_write_nothing(
-    catalog_db: Any, db: Database, tmp_path: Path, args: list[str], message: str
+    xrm: Any, db: Database, tmp_path: Path, args: list[str], message: str
 ) -> None:
     path = tmp_path / "c.csv"
     path.write_bytes(csv_bytes([["Name", "Email"], ["A", "a@x.com"]]))
-    done = run_xrm(catalog_db, "import", "customer", str(path), *args)
+    done = xrm("import", "customer", str(path), *args)
     assert_one_line_error(done)
     assert message in done.err
     assert _count(db, "e_customer") == 0 and _count(db, "xrm_imports") == 0

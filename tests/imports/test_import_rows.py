@@ -216,3 +216,24 @@ def test_undo_refuses_when_a_record_changed_since(
     with pytest.raises(BadImport, match=f"1 of its records were changed.*{one['id']}"):
         undo(catalog_service, admin, outcome.import_id)
     assert snapshot() == before
+
+
+def test_a_value_repeated_in_the_file_names_the_row_it_repeats(
+    catalog_service: RecordService, admin: Actor
+) -> None:
+    with catalog_service.session(admin) as s:
+        s.create("customer", {"name": "Stored", "email": "taken@x.com"})
+    data = csv_bytes(
+        [
+            ["name", "email"],
+            ["A", "a@x.com"],
+            ["B", "b@x.com"],
+            ["C", " A@X.com"],
+            ["D", "taken@x.com"],
+        ]
+    )
+    outcome = run_import(catalog_service, admin, "customer", "c.csv", data)
+    assert outcome.created == 2
+    reasons = {n: r for n, _, r in outcome.rejects}
+    assert reasons[4] == "email: must be unique; repeats row 2"
+    assert reasons[5].startswith("email: must be unique; is already taken")

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from xrm.errors import FaultsError, XrmError
 from xrm.platform.identity import Actor
 from xrm.schemas.formats import uuid_text
 from xrm.schemas.model import EntityType, Property
+from xrm.schemas.validate import RecordValidator
 
 Progress = Callable[[int, int], None]
 Reject = tuple[int, list[str], str]
@@ -329,6 +332,12 @@ class Importer:
         numbered = any(
             et.properties[n].autonumber for n in plan.columns.fields.values() if n in et.properties
         )
+        versions: dict[str, int] = {i: v for ids in existing.values() for i, v in ids}
+        # Rows that create a record no other row of the batch touches go in together
+        # (create_many); the rest (updates, and repeats of a key) follow one by one, in order.
+        together: list[_Row] = []
+        one_by_one: list[_Row] = []
+        seen: set[Any] = set()
         for (number, cells, row_values, problem), key_value in zip(
             prepared, key_values, strict=True
         ):
@@ -359,43 +368,162 @@ class Importer:
                         )
                     )
                     continue
-                target = found[0] if found else None
+                target = found[0][0] if found else None
             if key == ID and target is None:
                 outcome.rejects.append((number, shown, f"id: no {et.name} with this id"))
+                continue
+            row = _Row(number, shown, row_values, key_value, target)
+            if target is None and (key_value is None or key_value not in seen):
+                together.append(row)
+            else:
+                one_by_one.append(row)
+            if key_value is not None:
+                seen.add(key_value)
+        one_by_one = (
+            self._create_together(session, et, together, numbered, keys, versions, outcome)
+            + one_by_one
+        )
+        one_by_one.sort(key=lambda r: r.number)
+        # A row that would change nothing in its stored record is counted and skipped here:
+        # the record service would write nothing and fire nothing for it either.
+        stored = session.fetch(et.name, sorted({r.target for r in one_by_one if r.target}))
+        for row in one_by_one:
+            target = row.target or (keys.get(row.key) if row.key is not None else None)
+            if target is not None and _unchanged(validator, stored.get(target), row.values):
                 continue
             try:
                 with session.conn.begin_nested():
                     if target is not None:
-                        before = session.get(et.name, target, fields=frozenset({"version"}))
-                        after = session.update(et.name, target, row_values)
-                        if before is None or after["version"] != before["version"]:
+                        after = session.update(et.name, target, row.values)
+                        if after["version"] != versions.get(target):
                             outcome.updated += 1
+                        versions[target] = after["version"]
                     else:
-                        record = session.create(et.name, row_values, keep_numbers=numbered)
+                        record = session.create(et.name, row.values, keep_numbers=numbered)
                         outcome.created += 1
-                        if key_value is not None:
-                            keys[key_value] = str(record["id"])
+                        versions[str(record["id"])] = 1
+                        if row.key is not None:
+                            keys[row.key] = str(record["id"])
             except XrmError as exc:
                 session.forget_unwritten()
-                outcome.rejects.append((number, shown, reason_of(exc)))
+                outcome.rejects.append((row.number, row.shown, reason_of(exc)))
+        outcome.rejects.sort(key=lambda r: r[0])
+
+    def _create_together(
+        self,
+        session: RecordSession,
+        et: EntityType,
+        rows: list[_Row],
+        numbered: bool,
+        keys: dict[Any, str],
+        versions: dict[str, int],
+        outcome: Outcome,
+    ) -> list[_Row]:
+        """Create ``rows`` with one ``create_many``; rows its faults name are rejected and the
+        rest tried again (a few times). Returns the rows left for one-by-one writing."""
+        for _attempt in range(3):
+            if not rows:
+                return []
+            try:
+                with session.conn.begin_nested():
+                    created = session.create_many(
+                        et.name, [r.values for r in rows], keep_numbers=numbered
+                    )
+            except XrmError as exc:
+                session.forget_unwritten()
+                named = _faults_by_row(exc)
+                if not named or any(i >= len(rows) for i in named):
+                    return rows
+                for index, reasons in named.items():
+                    row = rows[index]
+                    reason = _ROW_NAME.sub(partial(_row_of, rows), "; ".join(reasons))
+                    outcome.rejects.append((row.number, row.shown, reason))
+                rows = [r for i, r in enumerate(rows) if i not in named]
+                continue
+            for row, record in zip(rows, created, strict=True):
+                versions[str(record["id"])] = 1
+                if row.key is not None:
+                    keys[row.key] = str(record["id"])
+            outcome.created += len(rows)
+            return []
+        return rows
 
     def _existing(
         self, session: RecordSession, et: EntityType, key: str | None, values: Sequence[Any]
-    ) -> dict[Any, list[str]]:
-        """Stored records by key value (as far as the actor may read them)."""
-        found: dict[Any, list[str]] = {}
+    ) -> dict[Any, list[tuple[str, int]]]:
+        """Stored records by key value, as (id, version) (as far as the actor may read them)."""
+        found: dict[Any, list[tuple[str, int]]] = {}
         if key is None or not values:
             return found
         t = session.catalog.tables[et.name]
         column = t.c.id if key == ID else t.c[et.properties[key].column]
         readable = session.rows(et.name, t)
         for chunk in chunks(sorted(set(values), key=str)):
-            query = sa.select(t.c.id, column).where(column.in_(list(chunk)))
+            query = sa.select(t.c.id, column, t.c.version).where(column.in_(list(chunk)))
             if readable is not None:
                 query = query.where(readable)
-            for record_id, value in session.conn.execute(query):
-                found.setdefault(value if key != ID else str(record_id), []).append(str(record_id))
+            for record_id, value, version in session.conn.execute(query):
+                found.setdefault(value if key != ID else str(record_id), []).append(
+                    (str(record_id), int(version))
+                )
         return found
+
+
+@dataclass(slots=True)
+class _Row:
+    """A row ready to write: its number and cells (for a rejection), values, key, target."""
+
+    number: int
+    shown: list[str]
+    values: dict[str, Any]
+    key: Any
+    target: str | None
+
+
+_FAULT_FIELD = re.compile(r"^inputs\.(\d+)(?:\.(.*))?$")
+_ROW_NAME = re.compile(r"\binputs\.(\d+)\b")
+
+
+def _row_of(rows: Sequence[_Row], match: re.Match[str]) -> str:
+    index = int(match.group(1))
+    return f"row {rows[index].number}" if index < len(rows) else match.group(0)
+
+
+def _faults_by_row(exc: XrmError) -> dict[int, list[str]]:
+    """The faults of a failed ``create_many`` by the index of the row they name."""
+    pairs: list[tuple[str, str]] = []
+    if isinstance(exc, FaultsError):
+        pairs = [(f.field, f.message) for f in exc.faults]
+    else:
+        errors = exc.extensions.get("errors")
+        if isinstance(errors, list):
+            pairs = [
+                (str(e.get("field") or ""), str(e.get("message") or ""))
+                for e in errors
+                if isinstance(e, Mapping)
+            ]
+    named: dict[int, list[str]] = {}
+    for field_path, message in pairs:
+        match = _FAULT_FIELD.match(field_path)
+        if match is None:
+            return {}  # a fault of the whole batch: leave it to the one-by-one path
+        name = match.group(2)
+        named.setdefault(int(match.group(1)), []).append(f"{name}: {message}" if name else message)
+    return named
+
+
+def _unchanged(
+    validator: RecordValidator, record: Mapping[str, Any] | None, values: Mapping[str, Any]
+) -> bool:
+    """Whether ``values`` would leave ``record`` as it is (judged on normalised values)."""
+    if record is None:
+        return False
+    clean, faults = validator.for_patch(values)
+    return (
+        not faults
+        and len(clean) == len(values)
+        and all(k in record and record[k] == v for k, v in clean.items())
+    )
 
 
 _INVALID = object()  # a key value the field refuses: the row fails as a create would
