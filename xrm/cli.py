@@ -27,6 +27,7 @@ from xrm.cli_accounts import (
     cmd_user_update,
 )
 from xrm.cli_errors import EXIT_ERROR, EXIT_USAGE, CommandError
+from xrm.cli_imports import add_commands as add_import_commands
 
 # Only what parsing the command line needs is imported here: `xrm --help` and
 # `xrm token create` must start in a few tenths of a second, so each command
@@ -424,6 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="set a new sign-in password from the first line of standard input "
         "(ends the user's sessions)",
     )
+
+    add_import_commands(commands, command, _Parser)
 
     token = command(commands, "token", None, "API tokens")
     token_commands = token.add_subparsers(

@@ -51,6 +51,10 @@ class Settings:
     schedule_poll_seconds: int = 15
     jobs_in_server: bool = True
     jobs_concurrency: int = 2
+    # Imports (docs/import.md): rows per batch (one transaction each), and the largest file
+    # (an XLSX counted unpacked) an import reads.
+    import_batch_size: int = 500
+    import_max_file_mb: int = 100
     # Rule code's worker processes and limits (xrm/workflows, docs/workflows-sandbox.md).
     sandbox: SandboxSettings = field(default_factory=lambda: SandboxSettings())
     # Plugins (xrm/plugins, docs/plugins.md): which are off, where webhooks may go, SMTP.
@@ -98,6 +102,8 @@ class Settings:
             schedule_poll_seconds=_int(env, "XRM_SCHEDULE_POLL_SECONDS", 15),
             jobs_in_server=env.get("XRM_JOBS_IN_SERVER", "1").lower()
             not in ("0", "false", "no", "off"),
+            import_batch_size=_int(env, "XRM_IMPORT_BATCH_SIZE", 500),
+            import_max_file_mb=_int(env, "XRM_IMPORT_MAX_FILE_MB", 100),
             sandbox=SandboxSettings.from_env(env),
             plugins=PluginSettings.from_env(env),
         )
