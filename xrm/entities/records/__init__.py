@@ -20,6 +20,7 @@ never one per row.
 #   shape         rows to records and back, system fields, canonical ids
 #   write_events  audit rows, before/after events to the listener, rollback hooks
 #   checks        unknown fields, owners, references, uniqueness; lost races
+#   duplicates    duplicate rules on every write, and find_duplicates for importers
 #   create        create, create_many, auto-numbers
 #   read          get, fetch, query, children, aggregate, users, history
 #   update        update, and the locked read changes start from
@@ -159,4 +160,5 @@ class RecordSession(ReadMixin, CreateMixin, DeleteMixin, LinksMixin):
         self.permissions = Permissions.of(actor, catalog.roles)
         self.compiler = Compiler(catalog, self.dialect, settings.phone_region, access=self)
         self._audit = []
+        self.duplicate_warnings = []
         self._shape_cache = {}
