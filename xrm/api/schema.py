@@ -603,6 +603,21 @@ class SchemaBuilder:
         mutation["unlink"] = GraphQLField(
             _nn(GraphQLBoolean), args=link_args, resolve=resolvers.unlink
         )
+        mutation["mergeRecords"] = GraphQLField(
+            _nn(GraphQLID),
+            args={
+                "entity": GraphQLArgument(_nn(GraphQLString)),
+                "keep": GraphQLArgument(_nn(GraphQLID)),
+                "remove": GraphQLArgument(_nn(GraphQLID)),
+                "values": GraphQLArgument(JSON),
+            },
+            resolve=resolvers.merge_records,
+            description=(
+                "Merge `remove` into `keep`: references and links move to `keep`, `remove` is "
+                "deleted, both histories stay; `values` sets fields of the kept record. "
+                "Answers the kept record's id."
+            ),
+        )
         mutation["eraseRecord"] = GraphQLField(
             _nn(GraphQLBoolean),
             args={

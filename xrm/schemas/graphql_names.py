@@ -69,7 +69,9 @@ API_TYPES = (
         }
     )
 )
-API_QUERY_FIELDS = frozenset({"entityTypes", "relationships", "roles", "workflows", "workflowRuns"})
+API_QUERY_FIELDS = frozenset(
+    {"entityTypes", "relationships", "roles", "workflows", "workflowRuns", "duplicatePairs"}
+)
 API_MUTATION_FIELDS = frozenset(
     {
         "defineEntityType",
@@ -78,6 +80,7 @@ API_MUTATION_FIELDS = frozenset(
         "link",
         "unlink",
         "eraseRecord",
+        "mergeRecords",
         "defineWorkflow",
         "deleteWorkflow",
         "runWorkflow",
