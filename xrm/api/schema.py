@@ -45,7 +45,7 @@ from graphql.error import GraphQLSyntaxError
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from xrm.api import fast, json_plan, resolvers, workflow_api
+from xrm.api import duplicates_api, fast, json_plan, resolvers, workflow_api
 from xrm.api.context import RequestContext
 from xrm.api.express import Plans
 from xrm.api.scalars import BIGINT, DATE, DATETIME, DECIMAL, JSON
@@ -647,6 +647,7 @@ class SchemaBuilder:
             resolve=resolvers.define_relationship,
         )
         workflow_api.add_fields(query, mutation)
+        duplicates_api.add_fields(query, self.t("PageInfo"))
         schema = GraphQLSchema(
             query=GraphQLObjectType("Query", query),
             mutation=GraphQLObjectType("Mutation", mutation),

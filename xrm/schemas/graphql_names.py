@@ -66,6 +66,8 @@ API_TYPES = (
             "PlanStep",
             "Workflow",
             "WorkflowRun",
+            "DuplicatePair",
+            "DuplicatePairConnection",
         }
     )
 )
