@@ -253,6 +253,21 @@ class Registry:
             out.append((f"workflows/{name}.json", definition))
         return out
 
+    def stored_values(self, table: str, column: str) -> int:
+        """How many stored rows of ``table`` hold a value in ``column``.
+
+        The type designer's plan says how many values a conversion or a new
+        rule meets ("118 values to convert"); a plan alone names only the
+        records that block it. A column missing from the table counts 0.
+        """
+        with self.db.read() as conn:
+            existing = {c["name"] for c in sa.inspect(conn).get_columns(table)}
+            if column not in existing:
+                return 0
+            target = sa.table(table, sa.column(column))
+            query = sa.select(sa.func.count()).where(target.c[column].is_not(None))
+            return int(conn.execute(query).scalar_one())
+
     # --- changing ----------------------------------------------------------------------------
 
     def define(self, definition: Mapping[str, Any], **options: Any) -> Plan:
