@@ -159,6 +159,30 @@ def cmd_apply(args: argparse.Namespace, settings: Settings, db: Database) -> int
     return 0
 
 
+def cmd_duplicates_scan(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    """Find every pair of ENTITY's records that its duplicate rules match, replacing the last
+    scan's pairs (what ``duplicatePairs`` and /admin/duplicates show)."""
+    import time
+
+    from xrm.entities.duplicate_scan import scan
+    from xrm.entities.records import RecordService
+    from xrm.entities.registry import Registry
+    from xrm.platform.identity import SYSTEM_ACTOR
+
+    service = RecordService(db, Registry(db, settings), settings)
+    started = time.perf_counter()
+    with _busy(f"scanning {args.entity} records…"), service.session(SYSTEM_ACTOR, "cli") as s:
+        et = s.catalog.entity(args.entity)
+        if not et.duplicates:
+            raise CommandError(
+                f"{args.entity} has no duplicate rules (x-xrm.duplicates); see docs/duplicates.md"
+            )
+        found = scan(s, args.entity)
+    took = time.perf_counter() - started
+    print(f"{args.entity}: {found} duplicate pair{'s' if found != 1 else ''} found ({took:.1f} s)")
+    return 0
+
+
 def _write_json(path: Path, document: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
@@ -367,6 +391,18 @@ def build_parser() -> argparse.ArgumentParser:
         definitions_commands, "export", cmd_definitions_export, "write every definition to DIR"
     )
     export.add_argument("dir", type=Path, metavar="DIR")
+
+    duplicates = command(commands, "duplicates", None, "find duplicate records")
+    duplicates_commands = duplicates.add_subparsers(
+        title="commands", metavar="COMMAND", parser_class=_Parser, required=True
+    )
+    duplicates_scan = command(
+        duplicates_commands,
+        "scan",
+        cmd_duplicates_scan,
+        "store every pair of ENTITY records that its duplicate rules match",
+    )
+    duplicates_scan.add_argument("entity", metavar="ENTITY")
 
     user = command(commands, "user", None, "users")
     user_commands = user.add_subparsers(

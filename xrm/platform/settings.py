@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
+import phonenumbers
+
 DEFAULT_DATABASE_URL = "sqlite:///./xrm.db"
 
 
@@ -75,7 +77,7 @@ class Settings:
         settings = cls(
             database_url=env.get("XRM_DATABASE_URL") or DEFAULT_DATABASE_URL,
             database_schema=env.get("XRM_DATABASE_SCHEMA") or None,
-            phone_region=env.get("XRM_PHONE_REGION") or "KR",
+            phone_region=_region(env.get("XRM_PHONE_REGION") or "KR"),
             secret_key=env.get("XRM_SECRET_KEY") or None,
             max_page_size=_int(env, "XRM_GRAPHQL_MAX_PAGE", 500),
             graphql_max_depth=_int(env, "XRM_GRAPHQL_MAX_DEPTH", 12),
@@ -109,6 +111,17 @@ class Settings:
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **clean)  # type: ignore[arg-type]
+
+
+def _region(raw: str) -> str:
+    """A phone region phonenumbers knows (``kr`` is ``KR``): an unknown one would make every
+    number written without a country code invalid, so it stops the start instead."""
+    region = raw.strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(
+            f"XRM_PHONE_REGION must be an ISO 3166 region code such as KR or US, not {raw!r}"
+        )
+    return region
 
 
 def _int(env: os._Environ[str], name: str, default: int) -> int:
