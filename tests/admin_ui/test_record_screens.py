@@ -519,3 +519,31 @@ def test_a_record_page_lists_the_records_that_refer_to_it(
     # "Add one" opens a new contract with the customer chosen already.
     new = ann.get(f"/admin/records/contract/new?customer={acme['id']}").text
     assert f'<option value="{acme["id"]}" selected>Acme</option>' in new
+
+
+def test_a_reference_to_a_user_is_chosen_and_shown_by_name(ann: TestClient, db: Database) -> None:
+    """A task's assignee is a platform user, not a record: the form lists users by name, the
+    record, its list and its history name them, and the pages never fail on them."""
+    with db.write() as conn:
+        bo = create_user(conn, "bo@example.com", ("editor",), name="Bo Kim")
+        create_user(conn, "cy@example.com", ("editor",))  # no name: shown by e-mail
+    form = ann.get("/admin/records/task/new")
+    assert form.status_code == 200
+    assert f'<option value="{bo.id}">Bo Kim</option>' in form.text
+    assert ">cy@example.com</option>" in form.text
+    saved = submit(ann, "/admin/records/task/new", title="Call back", assignee=bo.id)
+    assert saved.status_code == 303
+    task = saved.headers["location"].split("?")[0]
+    page = ann.get(task)
+    assert page.status_code == 200 and "Bo Kim" in page.text
+    listing = ann.get("/admin/records/task?columns=title,assignee")
+    assert listing.status_code == 200 and "Bo Kim" in listing.text
+    cy = find_user_id(db, "cy@example.com")
+    assert submit(ann, task, title="Call back", assignee=cy).status_code == 303
+    history = ann.get(task)
+    assert history.status_code == 200
+    assert "Assignee: Bo Kim → cy@example.com" in history.text
+
+
+def find_user_id(db: Database, email: str) -> str:
+    return actor(db, email).id

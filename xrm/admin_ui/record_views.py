@@ -34,12 +34,20 @@ from xrm.admin_ui.record_fields import (
 from xrm.admin_ui.record_filters import Filters, read_filters
 from xrm.entities.records import RecordSession, formats_uuid
 from xrm.errors import Forbidden, ValidationFailed
+from xrm.platform import identity
 from xrm.schemas.model import NUMERIC_KINDS, EntityType, Property
 
 Gettext = Callable[[str], str]
 
+USER = "user"  # the referent of a reference to a platform user (definitions.md)
 MAX_OPTIONS = 200  # a reference with more records to choose from is typed by name instead
 SYSTEM_SORTS = ("updated_at", "created_at")
+
+
+def may_pick(session: RecordSession, referent: str) -> bool:
+    """Whether the user may choose among the records a reference points at: any reader of a
+    record may see who its users are (the API's ``User``), other types need read."""
+    return referent == USER or session.permissions.scope(referent, "read") != "none"
 
 
 def names_of(
@@ -49,6 +57,9 @@ def names_of(
     names: dict[str, str] = {}
     for entity, ids in wanted.items():
         ids = [i for i in ids if i]
+        if ids and entity == USER:  # the platform's users, not an entity type
+            names.update(identity.user_names(session.conn, ids))
+            continue
         if not ids or session.permissions.scope(entity, "read") == "none":
             continue
         et = session.catalog.entity(entity)
@@ -367,6 +378,8 @@ def _options(
 ) -> tuple[list[tuple[str, str]], bool]:
     """A reference's choices ``(id, name)`` by name, and whether there are too many to list."""
     assert prop.ref is not None
+    if prop.ref.entity == USER:
+        return identity.user_choices(session.conn, MAX_OPTIONS)
     target = session.catalog.entity(prop.ref.entity)
     hidden = session.hidden(target.name)
     shown = display_field(target, hidden)
@@ -422,14 +435,16 @@ def form_inputs(
         if prop.kind == "enum" or widget == "choices":
             item.options = [(v, enum_label(prop, v, lang)) for v in enum_values(prop)]
         if prop.ref is not None and not fixed:
-            if session.permissions.scope(prop.ref.entity, "read") == "none":
+            if not may_pick(session, prop.ref.entity):
                 item.read_only = True
             else:
                 item.options, item.search = _options(session, prop, lang, _)
                 current = str(values.get(prop.name) or "")
                 if item.search:
                     item.hint = _("Type the name of the record exactly.")
-                    item.picker = f"/admin/records/{prop.ref.entity}"
+                    item.picker = (
+                        "" if prop.ref.entity == USER else f"/admin/records/{prop.ref.entity}"
+                    )
                     typed_ref = (typed or {}).get(prop.name)
                     item.value = typed_ref if typed_ref is not None else names.get(current, "")
                 elif current and current not in {v for v, _n in item.options}:
@@ -455,6 +470,13 @@ def resolve_references(
         if not isinstance(typed, str) or looks_like_id(typed):
             continue
         assert prop.ref is not None
+        if prop.ref.entity == USER:  # a user is typed by e-mail address
+            user = identity.find_user(session.conn, typed)
+            if user is None:
+                errors[prop.name] = _("No user has this e-mail address.")
+            else:
+                values[prop.name] = user.id
+            continue
         target = session.catalog.entity(prop.ref.entity)
         shown = display_field(target, session.hidden(target.name))
         if shown is None:

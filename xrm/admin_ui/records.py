@@ -288,10 +288,7 @@ async def _save(
         for prop in et.properties.values():
             if prop.name in hidden or prop.name in fixed or prop.autonumber:
                 continue
-            if (
-                prop.ref is not None
-                and records.permissions.scope(prop.ref.entity, "read") == "none"
-            ):
+            if prop.ref is not None and not rv.may_pick(records, prop.ref.entity):
                 continue
             values[prop.name] = rf.posted_value(prop, form)
             typed[prop.name] = rf.typed_back(prop, values[prop.name])

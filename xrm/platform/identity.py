@@ -81,6 +81,36 @@ def actor_by_id(conn: Connection, user_id: str) -> Actor | None:
     return Actor(str(row.id), row.email, roles_of_user(conn, row.id), row.locale)
 
 
+def user_names(conn: Connection, ids: Iterable[str]) -> dict[str, str]:
+    """``{id: name}`` of users referred to by records (a reference to ``user``): the user's
+    name, else their e-mail, as the API's ``User`` shows them to any reader."""
+    keys = []
+    for user_id in ids:
+        try:
+            keys.append(str(uuid.UUID(user_id)))
+        except ValueError:
+            continue  # not a user's id: nothing to name
+    if not keys:
+        return {}
+    t = tables.users
+    rows = conn.execute(sa.select(t.c.id, t.c.name, t.c.email).where(t.c.id.in_(keys)))
+    return {str(r.id): r.name or r.email for r in rows}
+
+
+def user_choices(conn: Connection, limit: int) -> tuple[list[tuple[str, str]], bool]:
+    """Active users ``(id, name)`` by name, at most ``limit``, and whether there are more:
+    the choices for a reference to ``user`` in a form."""
+    t = tables.users
+    shown = sa.func.coalesce(t.c.name, t.c.email)
+    rows = conn.execute(
+        sa.select(t.c.id, shown.label("shown"))
+        .where(t.c.active.is_(True))
+        .order_by(shown, t.c.id)
+        .limit(limit + 1)
+    ).all()
+    return [(str(r.id), r.shown) for r in rows[:limit]], len(rows) > limit
+
+
 def roles_of_user(conn: Connection, user_id: str) -> tuple[str, ...]:
     """The role names a user holds, sorted."""
     rows = conn.execute(
