@@ -25,6 +25,7 @@ never one per row.
 #   update        update, and the locked read changes start from
 #   delete        the onDelete cascade engine, erase, versions and restore
 #   links         link, unlink
+#   overview      counts of many types in one statement, the latest changes across types
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ from xrm.entities.query import Compiler
 from xrm.entities.records.create import CreateMixin, autonumber_pattern, autonumber_text
 from xrm.entities.records.delete import ERASED, DeleteMixin
 from xrm.entities.records.links import LinksMixin
+from xrm.entities.records.overview import OverviewMixin
 from xrm.entities.records.pages import Page, Record, StatementCache, page_size
 from xrm.entities.records.read import ReadMixin
 from xrm.entities.records.shape import formats_uuid
@@ -125,7 +127,7 @@ class RecordService:
         )
 
 
-class RecordSession(ReadMixin, CreateMixin, DeleteMixin, LinksMixin):
+class RecordSession(ReadMixin, CreateMixin, DeleteMixin, LinksMixin, OverviewMixin):
     """Reads and writes inside one transaction, seeing one schema version.
 
     A thin front: each concept is a mixin of its own module (see above); this
