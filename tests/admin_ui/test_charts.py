@@ -112,7 +112,7 @@ def test_labels_are_escaped_not_markup() -> None:
     assert all(not name.startswith("on") for e in root.iter() for name in e.attrib)
     assert root.find(f"{SVG}title").text == "<script>alert(1)</script> & co"  # type: ignore[union-attr]
     assert root.find(f"{SVG}desc").text == "Tier  → 등급"  # type: ignore[union-attr]
-    texts = [t.text for t in root.iter(f"{SVG}text")]
+    texts = ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
     assert "<b>gold</b>" in texts and "a & b" in texts
 
 

@@ -22,14 +22,15 @@ from decimal import Decimal
 from html import escape
 
 WIDTH = 640
-HEIGHT = 300
-LEFT = 72  # room for the value axis' labels
+HEIGHT = 320
+LEFT = 80  # room for the value axis' labels
 RIGHT = 12
 TOP = 12
-BOTTOM = 40  # room for the category labels
+BOTTOM = 60  # room for the category labels (two lines, larger on a phone)
 COLOURS = 8  # classes series-0 ... series-7 in admin.css
-CHAR_WIDTH = 7.0  # an estimate of one character's width at the labels' size, in SVG units
+CHAR_WIDTH = 7.5  # an estimate of one character's width at the labels' size, in SVG units
 TICKS = 4
+NARROW = 96  # labels closer than this (in SVG units) run into each other on a phone
 
 Number = int | float | Decimal
 Formatter = Callable[[float], str]
@@ -56,6 +57,9 @@ class Chart:
     categories: tuple[str, ...]
     series: tuple[Series, ...]
     stacked: bool = False
+    # What the axis says under each category, if not the category itself: short, a line break
+    # allowed ("Jul\n2024"); the bars' titles keep the full category.
+    axis: tuple[str, ...] = ()
 
 
 def text(value: str) -> str:
@@ -182,15 +186,23 @@ def bar_chart(chart: Chart, tick: Formatter = lambda v: f"{v:g}") -> str:
                 )
         parts.append("</g>")
         # Every n-th category is labelled, so that labels do not run into each other.
-        every = max(1, math.ceil(columns * 6 * CHAR_WIDTH / plot_w))
+        every = max(1, math.ceil(columns * 4 * CHAR_WIDTH / plot_w))
         room = slot * every - 4
         parts.append('<g class="categories">')
         for index, category in enumerate(chart.categories):
             if index % every:
                 continue
             x = round(LEFT + slot * (index + 0.5), 2)
-            said = text(shorten(category, room))
-            parts.append(f'<text x="{x}" y="{HEIGHT - BOTTOM + 18}">{said}</text>')
+            said = chart.axis[index] if index < len(chart.axis) else category
+            lines = [text(shorten(line, room)) for line in said.split("\n")[:2]]
+            spans = "".join(
+                f'<tspan x="{x}" dy="{"1.1em" if n == 0 else "1.15em"}">{line}</tspan>'
+                for n, line in enumerate(lines)
+            )
+            # Where labels are close, every other one is "odd": a narrow screen, which draws
+            # the text twice as large, hides those.
+            odd = ' class="odd"' if (index // every) % 2 and slot * every < NARROW else ""
+            parts.append(f'<text x="{x}" y="{HEIGHT - BOTTOM + 4}"{odd}>{spans}</text>')
         parts.append("</g>")
     zero = y(0.0)
     parts.append(f'<line class="axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{zero}" y2="{zero}"/>')

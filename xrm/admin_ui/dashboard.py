@@ -10,6 +10,7 @@ allow. A type the user may not read is in none of them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -85,6 +86,8 @@ def recent_activity(records: RecordSession, lang: str, _: Gettext) -> list[Activ
         exists = record_id in names
         name = names.get(record_id) or _gone_name(et, entry, records, _)
         line = history_lines(et, [entry], lang, _, names)[0]
+        if entry["action"] == "create":  # every field of a new record: too much for a summary
+            line = dataclasses.replace(line, changes=())
         out.append(
             Activity(
                 entity=entity,

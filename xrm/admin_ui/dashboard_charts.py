@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from babel.dates import format_date
+from babel.dates import format_date, format_skeleton
 from babel.numbers import format_compact_decimal
 
 from xrm.admin_ui import charts
@@ -214,8 +214,22 @@ def _order(prop: Property, values: set[Any]) -> list[Any]:
 
 def _bucket_label(value: str, unit: str, lang: str) -> str:
     day = dt.date.fromisoformat(value)
-    pattern = {"day": "MMM d", "week": "MMM d", "month": "MMM yyyy", "year": "yyyy"}[unit]
-    return format_date(day, pattern, locale=lang)
+    skeleton = {"day": "yMMMd", "week": "yMMMd", "month": "yMMM", "year": "y"}[unit]
+    return format_skeleton(skeleton, day, locale=lang)
+
+
+def _bucket_axis(values: list[str], unit: str, lang: str) -> list[str]:
+    """Short axis labels: a day or month alone, with its year under the first and each January."""
+    out = []
+    for index, value in enumerate(values):
+        day = dt.date.fromisoformat(value)
+        if unit == "year":
+            out.append(str(day.year))
+            continue
+        short = format_date(day, "MMM d" if unit in ("day", "week") else "MMM", locale=lang)
+        first_of_year = day.month == 1 and (unit == "month" or day.day <= 7)
+        out.append(f"{short}\n{day.year}" if index == 0 or first_of_year else short)
+    return out
 
 
 def draw(
@@ -257,11 +271,13 @@ def draw(
     if found.unit is not None:
         along_values: list[Any] = _window({k[1] for k in totals}, found.unit, spec.periods, today)
         along_names = [_bucket_label(v, found.unit, lang) for v in along_values]
+        axis = _bucket_axis(along_values, found.unit, lang)
         along_label = field_label(found.along, lang)
     else:
         shown = found.far[1] if found.far is not None else found.along
         along_values = _order(shown, {k[1] for k in totals})
         along_names = [_label(shown, v, lang, _) for v in along_values]
+        axis = along_names
         along_label = field_label(shown, lang)
         if found.far is not None:
             along_label = f"{type_label(found.far[0], lang)} · {along_label}"
@@ -285,10 +301,11 @@ def draw(
         table = [
             [totals.get((split, a, s), Decimal(0)) for s in series_values] for a in along_values
         ]
-        names = along_names
+        names, ticks = along_names, axis
         if found.unit is None:  # categories without a number in this chart are left out
             kept = [i for i, row in enumerate(table) if any(row)]
             table, names = [table[i] for i in kept], [along_names[i] for i in kept]
+            ticks = names
         if not any(v for row in table for v in row):
             continue
         chart = charts.Chart(
@@ -296,6 +313,7 @@ def draw(
             title=shown_title,
             description=_describe(found, along_label, series_names, lang, _),
             categories=tuple(names),
+            axis=tuple(ticks),
             series=tuple(
                 charts.Series(name, tuple(row[i] for row in table))
                 for i, name in enumerate(series_names)
