@@ -268,3 +268,30 @@ def test_the_dashboard_reads_in_one_transaction_with_few_statements(
         sa.event.remove(engine, "before_cursor_execute", note)
     counting = [s for s in seen if s.lower().count("count(*)") >= 7]
     assert len(counting) == 1
+
+
+def test_a_chart_over_a_hidden_field_is_left_out(
+    app_settings: Settings, registry: Registry, service: RecordService, db: Database
+) -> None:
+    """Contract values hidden from a role: no chart of them, though contracts are readable."""
+    _demo_like(service, db)
+    registry.apply(
+        [
+            {
+                "role": "clerk",
+                "title": "Clerk",
+                "entities": {
+                    "contract": {"read": "all", "fields": {"value": "hidden"}},
+                    "customer": {"read": "all"},
+                    "grievance": {"read": "all", "fields": {"status": "hidden"}},
+                },
+            }
+        ]
+    )
+    with db.write() as conn:
+        create_user(conn, "cid@example.com", ("clerk",), password=PASSWORD)
+    clients = client_for(app_settings, "cid@example.com")
+    html = next(clients).get("/admin/").text
+    clients.close()
+    assert set(counts_on(html)) == {"contract", "customer", "grievance"}
+    assert "chart-card" not in html and "3,500,000" not in html
