@@ -15,6 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 from test_record_screens import SALES_ROLE, actor, client_for, make
 from test_signin import PASSWORD
@@ -295,3 +297,82 @@ def test_a_chart_over_a_hidden_field_is_left_out(
     clients.close()
     assert set(counts_on(html)) == {"contract", "customer", "grievance"}
     assert "chart-card" not in html and "3,500,000" not in html
+
+
+def test_a_reader_of_their_own_records_counts_and_sees_only_those(
+    app_settings: Settings, registry: Registry, service: RecordService, db: Database
+) -> None:
+    registry.apply(
+        [
+            {
+                "role": "rep",
+                "title": "Rep",
+                "entities": {"customer": {"read": "own", "create": "all", "update": "own"}},
+            }
+        ]
+    )
+    with db.write() as conn:
+        create_user(conn, "owen@example.com", ("rep",), password=PASSWORD)
+    make(service, db, "customer", name="Theirs Co")
+    with service.session(actor(db, "owen@example.com"), "admin") as records:
+        records.create("customer", {"name": "Mine Co"})
+    clients = client_for(app_settings, "owen@example.com")
+    html = next(clients).get("/admin/").text
+    clients.close()
+    assert counts_on(html) == {"customer": 1}
+    activity = section(html, "activity-heading")
+    assert "Mine Co" in activity and "Theirs Co" not in activity
+
+
+OWN_FIELDS = {
+    "grievance": ["status", "severity", "channel", "customer.tier", "customer.name", "subject"],
+    "contract": ["currency", "status", "customer.tier", "customer.country", "value", "title"],
+    "customer": ["tier", "country", "partner.name", "revenue", "since"],
+}
+ODD_FIELDS = [
+    "nope",
+    "",
+    ".",
+    "customer.",
+    "customer.tier.x",
+    "id",
+    "tags",
+    "status:month",
+    "raised_at:month",
+    "raised_at:hour",
+    "created_at:month",
+    "due_date:year",
+]
+
+
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data(), periods=st.integers(min_value=0, max_value=30))
+def test_any_chart_description_draws_or_is_left_out_and_never_fails(
+    filled: RecordService, db: Database, data: st.DataObject, periods: int
+) -> None:
+    """A chart described with any fields (a catalog changed under it): drawn with numbers that
+    add up to the type's count or sum, or left out; never an error."""
+    entity = data.draw(st.sampled_from([*OWN_FIELDS, *OWN_FIELDS, "nothing", "user"]))
+    fields = OWN_FIELDS.get(entity, ["nope"])
+    odd = st.sampled_from(ODD_FIELDS)
+    along = data.draw(st.one_of(st.sampled_from(fields), st.sampled_from(fields), odd))
+    measure = data.draw(st.one_of(st.none(), st.sampled_from(["value", "revenue", "title"])))
+    series = data.draw(st.one_of(st.none(), st.sampled_from(fields), odd))
+    split = data.draw(st.one_of(st.none(), st.none(), st.sampled_from(fields), odd))
+    spec = ChartSpec("any", lambda _: "Any", entity, along, measure, series, split, periods)
+    with filled.session(actor(db, "ann@example.com"), "api", write=False) as records:
+        drawn = dashboard_charts.draw(spec, records, "ko", lambda s: s, dt.date(2026, 1, 1))
+        if not drawn or ":" in along:
+            return
+        whole = records.aggregate(entity)[0]
+    total = sum(sum(d.totals.values(), Decimal(0)) for d in drawn)
+    expected = whole["count"] if measure is None else whole["sum"][measure]
+    assert total == Decimal(str(expected))
+
+
+@pytest.fixture
+def filled(service: RecordService, db: Database) -> RecordService:
+    _demo_like(service, db)
+    return service

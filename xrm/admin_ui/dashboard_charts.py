@@ -11,7 +11,8 @@ A chart is left out, never broken, when its type or one of its fields does
 not exist, is of the wrong kind, or is hidden from the reader; and so is a
 chart of a type the reader may not read. Its numbers come from the record
 service's ``aggregate`` (one query per chart), as the reader may see them;
-a field of a referenced record is read for the groups' references at once.
+a field of a referenced record is read for the groups' references at once
+(a referenced record the reader may not see counts as "not set").
 """
 
 from __future__ import annotations
@@ -150,6 +151,9 @@ def plan(spec: ChartSpec, session: RecordSession) -> _Plan | None:
             found is None or found.kind not in GROUPABLE or found.ref is not None
         ):
             return None
+    grouped = [along.name, *(p.name for p in (series, split) if p is not None)]
+    if len(set(grouped)) != len(grouped):  # one field twice: nothing to tell apart
+        return None
     return _Plan(et, along, far, unit or None, measure, series, split)
 
 
