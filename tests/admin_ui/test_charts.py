@@ -35,7 +35,7 @@ labels = st.text(max_size=80)
 
 @st.composite
 def chart_data(draw: st.DrawFn) -> charts.Chart:
-    categories = draw(st.lists(labels, max_size=15))
+    categories = draw(st.lists(labels, max_size=12))
     series = draw(
         st.lists(
             st.builds(
@@ -43,7 +43,7 @@ def chart_data(draw: st.DrawFn) -> charts.Chart:
                 labels,
                 st.lists(numbers, min_size=len(categories), max_size=len(categories)).map(tuple),
             ),
-            max_size=12,
+            max_size=8,
         )
     )
     return charts.Chart(
