@@ -15,18 +15,27 @@ in one read transaction:
    related lists (contacts, contracts, grievances), its history and the
    partner choices of its form; floor: ``get``, ``history``, the three
    related queries and the partner choices.
+4. ``GET /admin/``: the dashboard (counts of every type, the latest 20
+   changes, the two charts) over the same table plus ``--dashboard`` contracts
+   and grievances made through the service (audited); floor: ``counts``,
+   ``recent`` and the names it shows, and the charts' aggregates with the
+   customers' tiers.
 
 Medians of ``--runs`` requests and their ratio to the floor (target: at most
 3x: issue 12 wants a list of 100k records to open as fast as a page of 50).
 
     python bench/bench_admin_records.py [--db URL] [--schema NAME] [--rows 100000] [--runs 15]
+        [--dashboard 2000]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import re
+from typing import Any
 
+import sqlalchemy as sa
 from bench_graphql import bench_database, catalog_platform, drop_bench_database, median_seconds
 from bench_records import PARTNERS, Names, fill, fill_contacts
 from starlette.testclient import TestClient
@@ -45,6 +54,9 @@ def main() -> None:
     parser.add_argument("--schema", help="PostgreSQL schema to create, use and drop")
     parser.add_argument("--rows", type=int, default=100_000, help="customers in the table")
     parser.add_argument("--runs", type=int, default=15, help="runs per latency median")
+    parser.add_argument(
+        "--dashboard", type=int, default=2000, help="contracts and grievances, each"
+    )
     args = parser.parse_args()
     folder, url, admin_engine = bench_database(args.db, args.schema)
     settings = Settings(database_url=url, database_schema=args.schema)
@@ -61,6 +73,10 @@ def main() -> None:
             contacts = s.catalog.tables["contact"]
         fill(db, table, Names(args.rows), partners, str(admin.id), 0, args.rows)
         fill_contacts(db, table, contacts, str(admin.id))
+        with db.read() as conn:
+            some_customers = [str(r[0]) for r in conn.execute(sa.select(table.c.id).limit(500))]
+        with service.session(admin, channel="import") as s:
+            fill_dashboard(s, some_customers, args.dashboard)
         with db.write() as conn:
             create_user(conn, "bench@example.com", ("admin",), password=PASSWORD)
         print(f"database: {db.dialect}, {args.rows} customers", flush=True)
@@ -84,6 +100,36 @@ def main() -> None:
         db.dispose()
     finally:
         drop_bench_database(folder, admin_engine, args.schema)
+
+
+def fill_dashboard(s: Any, customers: list[str], n: int) -> None:
+    """``n`` contracts and ``n`` grievances over two years, through the service (audited)."""
+    start = dt.datetime(2024, 1, 1, 9, tzinfo=dt.UTC)
+    statuses = ("open", "in_progress", "escalated", "resolved", "closed")
+    s.create_many(
+        "contract",
+        [
+            {
+                "title": f"Contract {i}",
+                "customer": customers[i % len(customers)],
+                "value": f"{(i * 7919) % 1_000_000}.50",
+                "currency": ("KRW", "USD")[i % 2],
+            }
+            for i in range(n)
+        ],
+    )
+    s.create_many(
+        "grievance",
+        [
+            {
+                "subject": f"Grievance {i}",
+                "customer": customers[i % len(customers)],
+                "status": statuses[i % len(statuses)],
+                "raised_at": (start + dt.timedelta(hours=9 * i)).isoformat(),
+            }
+            for i in range(n)
+        ],
+    )
 
 
 def screens(client: TestClient, service: object, admin: object, rows: int) -> list:
@@ -140,10 +186,27 @@ def screens(client: TestClient, service: object, admin: object, rows: int) -> li
                 )
             s.query("partner", order_by=[{"name": "ASC"}], first=200, with_total=False)
 
+    def dashboard() -> None:
+        assert client.get("/admin/").status_code == 200
+
+    def dashboard_floor() -> None:
+        with service.session(admin, "admin", write=False) as s:  # type: ignore[arg-type]
+            s.counts(s.readable_types())
+            wanted: dict[str, set[str]] = {}
+            for entry in s.recent(20):
+                wanted.setdefault(entry["entity"], set()).add(entry["record_id"])
+            for entity, ids in wanted.items():
+                s.fetch(entity, ids)
+            s.aggregate("grievance", group_by=["raised_at:month", "status"])
+            by_customer = s.aggregate("contract", group_by=["customer", "currency"])
+            ids = {g["group"]["customer"] for g in by_customer}
+            s.fetch("customer", ids, fields=frozenset({"tier"}))
+
     return [
         ("list, first page of 50", first_page, list_floor),
         ("list, a page after a deep cursor", deep_page, lambda: list_floor(deep_after)),
         ("a customer with 3 related lists, history, choices", record_page, record_floor),
+        ("dashboard: counts, 20 changes, 2 charts", dashboard, dashboard_floor),
     ]
 
 

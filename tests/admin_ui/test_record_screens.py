@@ -103,7 +103,8 @@ def names_in_list(html: str) -> list[str]:
 
 def test_the_home_page_links_each_readable_type_by_its_label(ann: TestClient) -> None:
     home = ann.get("/admin/", headers={"Accept-Language": "ko"})
-    assert '<li data-type="customer"><a href="/admin/records/customer">고객</a></li>' in home.text
+    link = '<a href="/admin/records/customer"><span class="name">고객</span>'
+    assert f'<li data-type="customer">{link}' in home.text
     assert 'data-type="grievance"' in home.text
 
 

@@ -66,6 +66,7 @@ def history_lines(
         "create": _("created"),
         "update": _("changed"),
         "restore": _("restored"),
+        "delete": _("deleted"),
         "erase": _("erased personal data"),
         "merge": _("merged"),
     }

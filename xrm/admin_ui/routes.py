@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from xrm.admin_ui import plugins, record_changes, records, roles, signin, types, users, workflows
+from xrm.admin_ui import (
+    dashboard,
+    plugins,
+    record_changes,
+    records,
+    roles,
+    signin,
+    types,
+    users,
+    workflows,
+)
 
 
 def routes() -> list[BaseRoute]:
     """The admin UI's routes under ``/admin``."""
     return [
         Route("/admin", signin.admin_root, methods=["GET"]),
-        Route("/admin/", signin.home, methods=["GET"]),
+        Route("/admin/", dashboard.home, methods=["GET"], name="home"),
         Route("/admin/login", signin.login_form, methods=["GET"]),
         Route("/admin/login", signin.login, methods=["POST"]),
         Route("/admin/logout", signin.logout, methods=["POST"]),

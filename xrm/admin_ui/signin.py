@@ -1,4 +1,4 @@
-"""Signing in and out of the admin UI, and its home page.
+"""Signing in and out of the admin UI (its home page, the dashboard, is ``dashboard.py``).
 
 A failed sign-in says only "wrong e-mail or password", whatever was wrong,
 and costs the same time; throttling is checked before any password is hashed.
@@ -20,15 +20,10 @@ from xrm.admin_ui.auth import (
     client_address,
     csrf_refused,
     door_of,
-    page,
     same,
-    signed_in,
 )
-from xrm.admin_ui.pages import gettext_for, language, render
-from xrm.admin_ui.record_fields import type_label
-from xrm.entities.registry import Registry
+from xrm.admin_ui.pages import gettext_for, render
 from xrm.platform import sessions, throttle
-from xrm.platform.access import Permissions
 from xrm.platform.identity import Actor, check_password
 
 log = logging.getLogger("xrm.admin")
@@ -157,25 +152,6 @@ async def logout(request: Request) -> Response:
     response = RedirectResponse("/admin/login", status_code=303)
     door.clear_cookie(response, SESSION_COOKIE)
     return response
-
-
-async def home(request: Request) -> Response:
-    session = await signed_in(request)
-    if not isinstance(session, sessions.Session):
-        return session
-    registry: Registry = request.app.state.registry
-    catalog = await run_in_threadpool(registry.current)
-    lang = language(request, session.locale)
-    readable = Permissions.of(session.actor, catalog.roles)
-    types = sorted(
-        (
-            {"name": et.name, "label": type_label(et, lang)}
-            for et in catalog.types.values()
-            if not et.system and readable.scope(et.name, "read") != "none"
-        ),
-        key=lambda t: t["label"],
-    )
-    return page(request, session, "home.html", {"types": types})
 
 
 async def admin_root(request: Request) -> Response:

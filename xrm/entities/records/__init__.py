@@ -27,6 +27,7 @@ never one per row.
 #   delete        the onDelete cascade engine, erase, versions and restore
 #   links         link, unlink
 #   merge         two records into one: references and links moved, both histories kept
+#   overview      counts of many types in one statement, the latest changes across types
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ from xrm.entities.records.create import CreateMixin, autonumber_pattern, autonum
 from xrm.entities.records.delete import ERASED
 from xrm.entities.records.links import LinksMixin
 from xrm.entities.records.merge import MergeMixin
+from xrm.entities.records.overview import OverviewMixin
 from xrm.entities.records.pages import Page, Record, StatementCache, page_size
 from xrm.entities.records.read import ReadMixin
 from xrm.entities.records.shape import formats_uuid
@@ -128,7 +130,7 @@ class RecordService:
         )
 
 
-class RecordSession(ReadMixin, CreateMixin, MergeMixin, LinksMixin):
+class RecordSession(ReadMixin, CreateMixin, MergeMixin, LinksMixin, OverviewMixin):
     """Reads and writes inside one transaction, seeing one schema version.
 
     A thin front: each concept is a mixin of its own module (see above); this
