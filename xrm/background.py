@@ -16,6 +16,7 @@ import signal
 import threading
 from types import FrameType
 
+from xrm.entities.imports.job import IMPORT_JOB, import_job
 from xrm.platform.jobs import Worker, WorkerConfig
 from xrm.platform.settings import Settings
 from xrm.workflows import runs
@@ -32,7 +33,7 @@ class Background:
         self.settings = settings
         self.worker = Worker(
             engine.records.db,
-            engine.job_handlers(),
+            {**engine.job_handlers(), IMPORT_JOB: import_job(engine.records)},
             WorkerConfig.from_settings(settings),
             on_failure=engine.failure_hooks(),
         )

@@ -136,6 +136,10 @@ def menu(request: Request, session: sessions.Session) -> list[MenuItem]:
     items = [MenuItem("/admin/", _("Home"))]
     if may(request, session, "manage_users"):
         items.append(MenuItem("/admin/users", _("Users")))
+    from xrm.admin_ui.imports import may_import  # the wizard's own module knows who may
+
+    if may_import(request, session):
+        items.append(MenuItem("/admin/import", _("Import")))
     items.append(MenuItem("/admin/roles", _("Roles")))  # every signed-in user may read roles
     items.append(MenuItem(f"/admin/users/{session.actor.id}", _("My account")))
     return items
