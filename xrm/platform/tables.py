@@ -267,3 +267,19 @@ import_rejects = sa.Table(
     sa.Column("cells", sa.JSON(), nullable=False),
     sa.Column("reason", sa.Text(), nullable=False),
 )
+
+# Pairs of records a duplicate scan found (``xrm duplicates scan``), best first per type:
+# one row per pair (``first_id`` < ``second_id``), under the rule that scored it highest.
+# No foreign keys: records are of any type; a merged or deleted record's pairs are dropped by
+# the next scan and never shown meanwhile (readers join the pair to both records). Added in 0008.
+duplicate_pairs = sa.Table(
+    "xrm_duplicate_pairs",
+    metadata,
+    sa.Column("entity", sa.String(40), primary_key=True),
+    sa.Column("first_id", id_type(), primary_key=True),
+    sa.Column("second_id", id_type(), primary_key=True),
+    sa.Column("rule", sa.String(80), nullable=False),
+    sa.Column("score", sa.Float(), nullable=False),
+    sa.Column("found_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_xrm_duplicate_pairs_best", "entity", "score", "first_id", "second_id"),
+)
