@@ -17,6 +17,7 @@ import threading
 from collections.abc import Mapping
 from types import FrameType
 
+from xrm.entities.imports.job import IMPORT_JOB, import_job
 from xrm.platform.jobs import Handler, Worker, WorkerConfig
 from xrm.platform.settings import Settings
 from xrm.workflows import runs
@@ -39,7 +40,11 @@ class Background:
         self.settings = settings
         self.worker = Worker(
             engine.records.db,
-            {**(handlers or {}), **engine.job_handlers()},
+            {
+                **(handlers or {}),
+                **engine.job_handlers(),
+                IMPORT_JOB: import_job(engine.records),
+            },
             WorkerConfig.from_settings(settings),
             on_failure=engine.failure_hooks(),
         )

@@ -185,6 +185,7 @@ def test_the_menu_leads_only_where_the_user_may_go(ann: TestClient, vic: TestCli
                 "/admin/",
                 "/admin/types",
                 "/admin/users",
+                "/admin/import",
                 "/admin/roles",
                 "/admin/workflows",
                 "/admin/plugins",

@@ -120,6 +120,40 @@ def test_options_that_cannot_work_are_one_line_and_write_nothing(
     assert _count(db, "e_customer") == 0 and _count(db, "xrm_imports") == 0
 
 
+def test_resume_by_id_continues_a_crashed_import_from_its_stored_file(
+    xrm: Any, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xrm.entities.imports import store
+
+    path = tmp_path / "six.csv"
+    path.write_bytes(csv_bytes([["name"], *([f"C{n}"] for n in range(6))]))
+    monkeypatch.setenv("XRM_IMPORT_BATCH_SIZE", "2")
+    real = store.advance
+    calls: list[int] = []
+
+    def power_cut(*args: Any, **kwargs: Any) -> bool:
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("the power went out")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "advance", power_cut)
+    crashed = xrm("import", "customer", str(path))
+    assert crashed.code == 1 and "Traceback" not in crashed.err
+    assert crashed.err.splitlines()[-1] == "xrm: error: the power went out"
+    monkeypatch.setattr(store, "advance", real)
+    assert _count(db, "e_customer") == 4  # two whole batches; the third rolled back
+    import_id = xrm("imports", "list").lines[0].split()[0]
+    path.unlink()  # a resume by id reads the copy kept with the import
+    resumed = xrm("import", "--resume", import_id)
+    assert resumed.code == 0, resumed.err
+    assert resumed.lines[0] == (
+        f"import {import_id}: 6 rows: 6 created, 0 updated, 0 unchanged, 0 rejected"
+    )
+    assert _count(db, "e_customer") == 6
+    assert_one_line_error(xrm("import", "--resume", import_id))  # done: nothing to resume
+
+
 # Runs ``xrm import`` with each batch's commit slowed down, so the test can kill it between
 # (and inside) batches; the import itself is the real command.
 SLOW_IMPORT = (

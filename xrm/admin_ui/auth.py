@@ -138,6 +138,10 @@ def menu(request: Request, session: sessions.Session) -> list[MenuItem]:
         items.append(MenuItem("/admin/types", _("Types")))
     if may(request, session, "manage_users"):
         items.append(MenuItem("/admin/users", _("Users")))
+    from xrm.admin_ui.imports import may_import  # the wizard's own module knows who may
+
+    if may_import(request, session):
+        items.append(MenuItem("/admin/import", _("Import")))
     items.append(MenuItem("/admin/roles", _("Roles")))  # every signed-in user may read roles
     if may(request, session, "define_workflows"):
         items.append(MenuItem("/admin/workflows", _("Workflows")))

@@ -6,6 +6,7 @@ from starlette.routing import BaseRoute, Route
 
 from xrm.admin_ui import (
     dashboard,
+    imports,
     plugins,
     record_changes,
     records,
@@ -36,6 +37,38 @@ def routes() -> list[BaseRoute]:
             methods=["POST"],
         ),
         Route("/admin/users/{user_id}/active", users.set_active_form, methods=["POST"]),
+        Route("/admin/import", imports.import_page, methods=["GET"], name="import_page"),
+        Route("/admin/import", imports.upload, methods=["POST"], name="import_upload"),
+        Route(
+            "/admin/import/{import_id}",
+            imports.import_detail,
+            methods=["GET"],
+            name="import_detail",
+        ),
+        Route(
+            "/admin/import/{import_id}/check",
+            imports.check_import,
+            methods=["POST"],
+            name="import_check",
+        ),
+        Route(
+            "/admin/import/{import_id}/run",
+            imports.run_import,
+            methods=["POST"],
+            name="import_run",
+        ),
+        Route(
+            "/admin/import/{import_id}/rejected.csv",
+            imports.rejected_rows,
+            methods=["GET"],
+            name="import_rejected",
+        ),
+        Route(
+            "/admin/import/{import_id}/undo",
+            imports.undo_import,
+            methods=["POST"],
+            name="import_undo",
+        ),
         Route("/admin/roles", roles.roles_page, methods=["GET"]),
         Route("/admin/roles", roles.save_role, methods=["POST"]),
         Route("/admin/roles/{name}", roles.role_page, methods=["GET"]),

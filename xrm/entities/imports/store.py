@@ -22,7 +22,8 @@ from xrm.platform.identity import Actor
 from xrm.platform.ids import new_id
 from xrm.schemas.formats import uuid_text
 
-RUNNING, DONE, UNDONE = "running", "done", "undone"
+# draft: uploaded in the admin UI, not started (its mapping is still being chosen).
+DRAFT, RUNNING, DONE, UNDONE = "draft", "running", "done", "undone"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class ImportRow:
     created: int
     updated: int
     rejected: int
+    actor_id: str | None
     actor_email: str | None
     created_at: dt.datetime
     finished_at: dt.datetime | None
@@ -76,8 +78,9 @@ def start(
     batch_size: int,
     total_rows: int,
     actor: Actor,
+    status: str = RUNNING,
 ) -> ImportRow:
-    """Record a new import (status running, nothing done yet)."""
+    """Record a new import (running, or a draft to be configured), nothing done yet."""
     now = _now()
     values = {
         "id": new_id(),
@@ -86,7 +89,7 @@ def start(
         "file_sha256": sha256(source),
         "source": source,
         "options": dict(options),
-        "status": RUNNING,
+        "status": status,
         "batch_size": batch_size,
         "batches_done": 0,
         "total_rows": total_rows,
@@ -194,6 +197,19 @@ def finish(conn: Connection, import_id: str) -> None:
         .where(t.c.id == import_id, t.c.status == RUNNING)
         .values(status=DONE, finished_at=now, updated_at=now)
     )
+
+
+def configure(
+    conn: Connection, import_id: str, options: Mapping[str, Any], total_rows: int
+) -> bool:
+    """Start a draft with the options chosen for it; False when it is no draft any more."""
+    t = tables.imports
+    done = conn.execute(
+        t.update()
+        .where(t.c.id == import_id, t.c.status == DRAFT)
+        .values(status=RUNNING, options=dict(options), total_rows=total_rows, updated_at=_now())
+    )
+    return done.rowcount == 1
 
 
 def mark(conn: Connection, import_id: str, status: str) -> None:

@@ -1,0 +1,29 @@
+// The import page while its import runs: reload the progress section every two seconds
+// until the import is no longer running. Without JavaScript the page has a Refresh link.
+(function () {
+  "use strict";
+  function poll() {
+    var section = document.querySelector("[data-import-progress][data-running]");
+    if (!section) {
+      return;
+    }
+    window.setTimeout(function () {
+      fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (!html) {
+            return;
+          }
+          var fresh = new DOMParser().parseFromString(html, "text/html");
+          var card = fresh.querySelector("main .card");
+          var here = document.querySelector("main .card");
+          if (card && here) {
+            here.replaceWith(card);
+          }
+          poll();
+        })
+        .catch(function () { poll(); });
+    }, 2000);
+  }
+  document.addEventListener("DOMContentLoaded", poll);
+})();
