@@ -4,10 +4,7 @@ its own, and what disabling one does to the workflows that use it."""
 
 from __future__ import annotations
 
-import sys
-import tomllib
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -23,29 +20,6 @@ if TYPE_CHECKING:
     from plugin_fixtures import Wired
 
 pytest_plugins = ["plugin_fixtures"]
-
-SAMPLE = Path(__file__).parent / "sample_plugin"
-
-
-@pytest.fixture
-def sample_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Install the sample package the way pip's editable install does: its source on
-    sys.path and a ``*.dist-info`` with the entry points its own pyproject.toml declares."""
-    project = tomllib.loads((SAMPLE / "pyproject.toml").read_text())["project"]
-    info = tmp_path / f"xrm_sample_plugin-{project['version']}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n"
-    )
-    lines = [
-        f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in points.items())
-        for group, points in project["entry-points"].items()
-    ]
-    (info / "entry_points.txt").write_text("\n".join(lines))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.syspath_prepend(str(SAMPLE / "src"))
-    yield
-    sys.modules.pop("xrm_sample_plugin", None)
 
 
 def plugins(**options: Any) -> Plugins:
@@ -77,7 +51,11 @@ def test_a_package_xrm_knows_nothing_about_is_discovered(sample_installed: None)
         "0.3.0",
         True,
     )
-    assert sample.provides == {"actions": ("sample_stamp",), "packs": ("sample_helpdesk",)}
+    assert sample.provides == {
+        "actions": ("sample_stamp",),
+        "packs": ("sample_helpdesk",),
+        "pages": ("stamps",),
+    }
 
 
 def test_the_sample_pack_installs_and_its_action_runs_until_the_plugin_is_disabled(

@@ -10,14 +10,17 @@ record by its type and a link, never by its id.
 
 from __future__ import annotations
 
+import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from xrm.admin_ui.auth import database, forbidden, may, page, signed_form, signed_in
 from xrm.admin_ui.messages import Gettext, Shown, explain
@@ -27,6 +30,7 @@ from xrm.entities.registry import Registry
 from xrm.errors import FaultsError, XrmError
 from xrm.platform import sessions
 from xrm.plugins.manager import Plugins
+from xrm.plugins.spec import AdminPage
 from xrm.plugins.webhook import store
 
 RIGHT = "define_workflows"
@@ -299,3 +303,59 @@ async def remove_destination_form(request: Request) -> Response:
 
     await run_in_threadpool(remove)
     return RedirectResponse("/admin/plugins#destinations", status_code=303)
+
+
+# --- pages that plugins add (AdminPage), behind the same door as this screen ------------------
+
+
+def page_href(plugin: str, extra: AdminPage) -> str:
+    return f"/admin/plugins/{plugin}/{extra.path.strip('/')}"
+
+
+def pick(text: str | Mapping[str, str], lang: str) -> str:
+    """A plugin's label in the page's language (English, then any, when it lacks that one)."""
+    if isinstance(text, str):
+        return text
+    return text.get(lang) or text.get("en") or next(iter(text.values()), "")
+
+
+def _plugin_endpoint(plugin: str, extra: AdminPage) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        if request.method == "POST":
+            checked = await signed_form(request, RIGHT)
+            if isinstance(checked, Response):
+                return checked
+            session = checked[0]
+        else:
+            signed = await signed_in(request)
+            if not isinstance(signed, sessions.Session):
+                return signed
+            session = signed
+            if not may(request, session, RIGHT):
+                return forbidden(request, session)
+        request.state.csrf = session.csrf
+        if inspect.iscoroutinefunction(extra.endpoint):
+            answer = await extra.endpoint(request)
+        else:
+            answer = await run_in_threadpool(extra.endpoint, request)
+        if isinstance(answer, Response):
+            return answer
+        lang = language(request, session.locale)
+        return page(
+            request,
+            session,
+            "plugin_page.html",
+            {"title": pick(extra.title, lang) or plugin, "body": Markup(str(answer))},
+        )
+
+    return endpoint
+
+
+def page_routes(plugins: Plugins) -> list[BaseRoute]:
+    """The routes of every enabled plugin's admin pages."""
+    return [
+        Route(
+            page_href(plugin, extra), _plugin_endpoint(plugin, extra), methods=list(extra.methods)
+        )
+        for plugin, extra in plugins.admin_pages()
+    ]

@@ -185,8 +185,13 @@ class Plugins:
             raise NotFound(f"no catalog pack named {name!r} among the enabled plugins")
         return registry.apply(list(pack.definitions), actor=actor or SYSTEM_ACTOR, channel="plugin")
 
-    def admin_pages(self) -> list[AdminPage]:
-        return self._each("xrm_admin_pages")
+    def admin_pages(self) -> list[tuple[str, AdminPage]]:
+        """Every enabled plugin's admin pages, with the plugin's name."""
+        return [
+            (plugin, page)
+            for plugin, pages in self._by_plugin("xrm_admin_pages").items()
+            for page in pages
+        ]
 
     def tables(self) -> list[sa.Table]:
         return self._each("xrm_tables")

@@ -124,14 +124,21 @@ class CatalogPack:
 
 @dataclass(frozen=True, slots=True)
 class AdminPage:
-    """A page of the admin UI a plugin adds: a Starlette route and, optionally, a menu item.
+    """A page of the admin UI a plugin adds, at ``/admin/plugins/<plugin>/<path>``.
 
-    ``path`` is below ``/admin/plugins/<plugin>/``; only administrators see it.
+    Only users whose role has ``define_workflows`` reach it (the admin UI checks
+    the sign-in, the right and, for a POST, the CSRF token before calling it).
+    ``endpoint(request)`` (plain or async) returns a Starlette response, or an
+    HTML fragment (``str``, escaped by the plugin) that the admin UI puts in
+    its page layout under ``title``; a form on it carries
+    ``request.state.csrf`` as its ``csrf`` field. ``menu_label`` (text, or one
+    per language: ``{"en": ..., "ko": ...}``) adds it to the menu.
     """
 
     path: str
     endpoint: Callable[..., Any]
-    menu_label: str | None = None
+    title: str | Mapping[str, str] = ""
+    menu_label: str | Mapping[str, str] | None = None
     methods: tuple[str, ...] = ("GET",)
 
 
