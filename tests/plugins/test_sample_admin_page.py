@@ -76,3 +76,25 @@ def test_a_user_without_the_right_neither_sees_nor_opens_it(
         assert answer.status_code == 403
     with TestClient(create_app(settings), follow_redirects=False) as stranger:
         assert stranger.get(PAGE).status_code == 303  # to the sign-in page
+
+
+def test_an_admin_installs_the_sample_pack_from_the_plugins_page(
+    people: None, settings: Settings, registry: Registry
+) -> None:
+    for ann in signed_in(settings, "ann@example.com"):
+        page = ann.get("/admin/plugins").text
+        assert 'data-pack="sample_helpdesk"' in page
+        assert "A tiny help desk" in page and "1 record types, 1 workflows" in page
+        installed = ann.post("/admin/plugins/packs/sample_helpdesk", data={"csrf": csrf_of(page)})
+        assert installed.status_code == 200 and "A tiny help desk is installed." in installed.text
+        catalog = registry.current()
+        assert "sample_ticket" in catalog.types and "stamp_tickets" in catalog.workflows
+        again = ann.post("/admin/plugins/packs/sample_helpdesk", data={"csrf": csrf_of(page)})
+        assert again.status_code == 200  # nothing to change, nothing refused
+        assert (
+            ann.post("/admin/plugins/packs/nope", data={"csrf": csrf_of(page)}).status_code == 403
+        )
+    for vic in signed_in(settings, "vic@example.com"):
+        home = vic.get("/admin/").text
+        refused = vic.post("/admin/plugins/packs/sample_helpdesk", data={"csrf": csrf_of(home)})
+        assert refused.status_code == 403

@@ -168,6 +168,8 @@ async def _page(
     errors: list[Shown] | None = None,
     form: dict[str, Any] | None = None,
     status: int = 200,
+    notice: str | None = None,
+    pack_errors: list[Shown] | None = None,
 ) -> Response:
     if not may(request, session, RIGHT):
         return forbidden(request, session)
@@ -221,12 +223,23 @@ async def _page(
         }
         for info in _plugins(request).infos
     ]
+    packs = [
+        {
+            "name": pack.name,
+            "title": pick(pack.title, lang) or pack.name,
+            "contents": _contents(pack.definitions, _),
+        }
+        for pack in _plugins(request).catalog_packs().values()
+    ]
     return page(
         request,
         session,
         "plugins.html",
         {
             "plugins": plugins,
+            "packs": packs,
+            "may_install": may(request, session, "define_types"),
+            "notice": notice,
             "webhooks_on": _webhooks_on(request),
             "destinations": [
                 {
@@ -241,6 +254,7 @@ async def _page(
             "types": types,
             "event_choices": list(events.items()),
             "errors": errors or [],
+            "pack_errors": pack_errors or [],
             "form": form or {"events": []},
         },
         status,
@@ -277,6 +291,48 @@ async def save_destination_form(request: Request) -> Response:
         errors = _errors(request, session, exc)
         return await _page(request, session, errors=errors, form=shown, status=400)
     return RedirectResponse("/admin/plugins#destinations", status_code=303)
+
+
+def _contents(definitions: Any, _: Gettext) -> str:
+    """What a pack holds, in words: how many record types, workflows and other definitions."""
+    types = sum(1 for d in definitions if "x-xrm" in d)
+    workflows = sum(1 for d in definitions if "on" in d and "actions" in d and "x-xrm" not in d)
+    others = len(definitions) - types - workflows
+    parts = []
+    if types:
+        parts.append(_("%(n)s record types") % {"n": types})
+    if workflows:
+        parts.append(_("%(n)s workflows") % {"n": workflows})
+    if others:
+        parts.append(_("%(n)s other definitions") % {"n": others})
+    return ", ".join(parts)
+
+
+async def install_pack_form(request: Request) -> Response:
+    """Install a catalog pack: its definitions applied in one change, audited as ``plugin``."""
+    checked = await signed_form(request, RIGHT)
+    if isinstance(checked, Response):
+        return checked
+    session, _form = checked
+    if not may(request, session, "define_types"):
+        return forbidden(request, session)
+    name = str(request.path_params["name"])
+    plugins = _plugins(request)
+    if name not in plugins.catalog_packs():
+        return forbidden(request, session)
+    registry: Registry = request.app.state.registry
+
+    def install() -> None:
+        plugins.install_pack(registry, name, session.actor)
+
+    _ = gettext_for(request, session.locale)
+    try:
+        await run_in_threadpool(install)
+    except XrmError as exc:
+        return await _page(request, session, pack_errors=explain(exc, _), status=400)
+    title = pick(plugins.catalog_packs()[name].title, language(request, session.locale))
+    notice = _("%(title)s is installed.") % {"title": title or name}
+    return await _page(request, session, notice=notice)
 
 
 def _shown(form: FormData) -> dict[str, Any]:

@@ -115,10 +115,13 @@ class FieldFormat:
 
 @dataclass(frozen=True, slots=True)
 class CatalogPack:
-    """Entity types, relationships and workflows that belong together, installed in one apply."""
+    """Entity types, relationships and workflows that belong together, installed in one apply.
+
+    ``title`` is text, or one per language (``{"en": ..., "ko": ...}``).
+    """
 
     name: str
-    title: str
+    title: str | Mapping[str, str]
     definitions: Sequence[Mapping[str, Any]]
 
 
