@@ -84,7 +84,7 @@ def test_an_admin_installs_the_sample_pack_from_the_plugins_page(
     for ann in signed_in(settings, "ann@example.com"):
         page = ann.get("/admin/plugins").text
         assert 'data-pack="sample_helpdesk"' in page
-        assert "A tiny help desk" in page and "1 record types, 1 workflows" in page
+        assert "A tiny help desk" in page and "record types: 1, workflows: 1" in page
         installed = ann.post("/admin/plugins/packs/sample_helpdesk", data={"csrf": csrf_of(page)})
         assert installed.status_code == 200 and "A tiny help desk is installed." in installed.text
         catalog = registry.current()

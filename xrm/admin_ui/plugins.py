@@ -300,11 +300,11 @@ def _contents(definitions: Any, _: Gettext) -> str:
     others = len(definitions) - types - workflows
     parts = []
     if types:
-        parts.append(_("%(n)s record types") % {"n": types})
+        parts.append(_("record types: %(n)s") % {"n": types})
     if workflows:
-        parts.append(_("%(n)s workflows") % {"n": workflows})
+        parts.append(_("workflows: %(n)s") % {"n": workflows})
     if others:
-        parts.append(_("%(n)s other definitions") % {"n": others})
+        parts.append(_("other definitions: %(n)s") % {"n": others})
     return ", ".join(parts)
 
 

@@ -79,7 +79,8 @@ STAMP_TICKETS = {
 
 @hookimpl
 def xrm_catalog_packs() -> list[CatalogPack]:
-    return [CatalogPack("sample_helpdesk", "A tiny help desk", [TICKET, STAMP_TICKETS])]
+    title = {"en": "A tiny help desk", "ko": "작은 헬프데스크"}
+    return [CatalogPack("sample_helpdesk", title, [TICKET, STAMP_TICKETS])]
 
 
 def stamps_page(request: Any) -> str:
