@@ -5,6 +5,7 @@ its own, and what disabling one does to the workflows that use it."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -13,6 +14,7 @@ from xrm.errors import DefinitionError, XrmError
 from xrm.platform.identity import Actor
 from xrm.platform.settings import PluginSettings, Settings
 from xrm.plugins.manager import Plugins
+from xrm.plugins.spec import ActionSpec, hookimpl
 from xrm.workflows import runs
 from xrm.workflows.runs import RunStatus
 
@@ -88,3 +90,35 @@ def test_the_sample_pack_installs_and_its_action_runs_until_the_plugin_is_disabl
         off.records.registry.apply([{**STAMP_TICKETS, "name": "other"}])
     assert [f.field for f in refused.value.faults] == ["actions.0.type"]
     assert "unknown action type 'sample_stamp'" in refused.value.faults[0].message
+
+
+class Clashing:
+    """A plugin whose action types clash with a built-in, with the webhook plugin, or whose
+    settings schema is not a JSON Schema; its good one must still work."""
+
+    @hookimpl
+    def xrm_action_types(self) -> list[ActionSpec]:
+        def noop(call: object) -> None:
+            return None
+
+        return [
+            ActionSpec("set", {"type": "object"}, noop),
+            ActionSpec("webhook", {"type": "object"}, noop),
+            ActionSpec("broken", {"type": "no-such-type"}, noop),
+            ActionSpec("fine", {"type": "object"}, noop, mode="inline"),
+        ]
+
+
+CLASHING = Clashing()
+
+
+def test_a_plugin_with_clashing_actions_loses_those_and_nothing_else() -> None:
+    points = [
+        *entry_points(group="xrm.plugins"),
+        EntryPoint("clashing", f"{__name__}:CLASHING", "xrm.plugins"),
+    ]
+    manager = Plugins(Settings(), points=points)
+    assert set(manager.actions) == {"webhook", "email", "fine"}
+    assert manager.action_plugin("webhook") == "webhook"
+    assert len(manager.problems) == 3 and all(p.startswith("clashing:") for p in manager.problems)
+    assert set(manager.action_types().names) == {"webhook", "email", "fine"}

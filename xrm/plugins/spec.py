@@ -89,10 +89,10 @@ class ActionSpec:
 
 @dataclass(frozen=True, slots=True)
 class TriggerSource:
-    """Something outside record writes that can start workflows (an inbox, a timer, a feed).
+    """Something outside record writes that could start workflows (an inbox, a feed).
 
-    ``events`` names what it emits; the source itself enqueues a
-    ``workflow.run`` job when one happens.
+    ``events`` names what it emits. Listed on the plugins page; workflows cannot
+    name a plugin's trigger yet (docs/plugins.md).
     """
 
     name: str
@@ -105,7 +105,8 @@ class FieldFormat:
     """A string format for entity type properties (``"format": name``).
 
     ``normalize`` turns an accepted value into its stored spelling;
-    ``problem`` says why a value is refused (None when it is fine).
+    ``problem`` says why a value is refused (None when it is fine). Listed on
+    the plugins page; definitions accept only built-in formats yet.
     """
 
     name: str
