@@ -11,10 +11,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from starlette.testclient import TestClient
 
+from xrm.app import create_app
+from xrm.entities.catalog import definitions
+from xrm.entities.registry import Registry
 from xrm.errors import DefinitionError, ValidationFailed
-from xrm.platform.identity import Actor
+from xrm.platform.db import Database
+from xrm.platform.identity import Actor, create_token, first_admin
 from xrm.platform.jobs import JobStatus, list_jobs
+from xrm.platform.settings import Settings
 from xrm.plugins.webhook import store
 from xrm.workflows import runs
 
@@ -173,3 +179,31 @@ def test_a_run_of_a_missing_destination_fails_and_the_job_says_why(
     assert run.log == (f"webhook: queued as job {job.id}",)  # the run queued it and is done
     assert job.status == JobStatus.FAILED
     assert job.last_error is not None and "no webhook destination named 'nowhere'" in job.last_error
+
+
+def test_define_workflow_over_graphql_checks_webhook_settings_by_path(
+    settings: Settings, registry: Registry, db: Database
+) -> None:
+    registry.apply(definitions())
+    with db.write() as conn:
+        token = create_token(conn, first_admin(conn))
+    define = "mutation($d: JSON!) { defineWorkflow(definition: $d) { name } }"
+    with TestClient(create_app(settings)) as client:
+
+        def call(definition: dict[str, Any]) -> dict[str, Any]:
+            answer = client.post(
+                "/graphql",
+                json={"query": define, "variables": {"d": definition}},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert answer.status_code == 200
+            body: dict[str, Any] = answer.json()
+            return body
+
+        bad = {**hook_on_create(), "actions": [{"type": "webhook", "destination": 7}]}
+        (error,) = call(bad)["errors"]
+        assert error["extensions"]["code"] == "BAD_DEFINITION"
+        faults = error["extensions"]["errors"]
+        assert [f["field"] for f in faults] == ["actions.0.destination"]
+        assert "is not of type 'string'" in faults[0]["message"]
+        assert call(hook_on_create())["data"] == {"defineWorkflow": {"name": "tell_erp"}}
