@@ -113,21 +113,21 @@ def test_a_failing_receiver_is_retried_with_backoff_and_every_attempt_logged(
 def test_a_slow_or_redirecting_receiver_is_cut_off_and_logged(
     make_wired: Callable[..., Wired], receiver: Receiver, admin: Actor
 ) -> None:
-    wired = make_wired(
-        webhook_allow=(f"http://127.0.0.1:{receiver.port}/",), webhook_timeout_seconds=0.3
-    )
-    add_destination(wired, receiver.url())
-    wired.records.registry.apply([hook_on_create()])
-    receiver.delay = 1.0
-    with wired.records.session(admin) as session:
+    allow = (f"http://127.0.0.1:{receiver.port}/",)
+    impatient = make_wired(webhook_allow=allow, webhook_timeout_seconds=0.5)
+    add_destination(impatient, receiver.url())
+    impatient.records.registry.apply([hook_on_create()])
+    receiver.delay = 3.0
+    with impatient.records.session(admin) as session:
         session.create("customer", {"name": "Slow Co"})
-    wired.worker().drain()
+    impatient.worker().drain()
     receiver.delay = 0.0
     receiver.answers, receiver.redirect_to = [302], "http://169.254.169.254/latest/meta-data"
-    wired.later(11)
-    wired.worker().drain()
-    assert [(d.status_code, d.error) for d in deliveries(wired)] == [
-        (None, "no answer within 0.3 s"),
+    patient = make_wired(webhook_allow=allow, webhook_timeout_seconds=10.0)
+    patient.later(11)
+    patient.worker().drain()
+    assert [(d.status_code, d.error) for d in deliveries(patient)] == [
+        (None, "no answer within 0.5 s"),
         (302, "answered 302 (a redirect; webhooks do not follow redirects)"),
     ]
     assert len(receiver.received) == 2  # the redirect's target was never asked
