@@ -36,6 +36,7 @@ from xrm.plugins.spec import (
     PluginContext,
     PluginError,
     TriggerSource,
+    not_installed,
 )
 from xrm.schemas.workflows import ActionType, ActionTypes
 
@@ -262,14 +263,6 @@ class Plugins:
             )
 
         return run
-
-
-def not_installed(action: str) -> str:
-    """The error of a workflow whose action's plugin is disabled or gone."""
-    return (
-        f"action type {action!r} is provided by a plugin that is not installed or is "
-        "disabled (XRM_PLUGINS_DISABLED); enable it or change the workflow"
-    )
 
 
 def load(settings: Settings) -> Plugins:

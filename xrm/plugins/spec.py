@@ -44,6 +44,14 @@ class PluginError(Exception):
     """
 
 
+def not_installed(action: str) -> str:
+    """The error of a workflow whose action's plugin is disabled or gone."""
+    return (
+        f"action type {action!r} is provided by a plugin that is not installed or is "
+        "disabled (XRM_PLUGINS_DISABLED); enable it or change the workflow"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ActionCall:
     """One run of a plugin action: its settings (already checked), and what fired it.
