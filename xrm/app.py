@@ -21,6 +21,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from xrm.admin_ui import headers as admin_headers
+from xrm.admin_ui import plugins as plugin_pages
 from xrm.admin_ui.auth import Door
 from xrm.admin_ui.routes import routes as admin_routes
 from xrm.api import graphiql
@@ -66,7 +67,6 @@ def create_app(settings: Settings, *, serving: bool = False) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings)
-        plugins = load_plugins(settings)
         await run_in_threadpool(plugins.prepare, db)
         registry = Registry(db, settings, plugins.action_types())
         records = RecordService(db, registry, settings)
@@ -102,12 +102,15 @@ def create_app(settings: Settings, *, serving: bool = False) -> Starlette:
             await run_in_threadpool(pool.stop)
             await run_in_threadpool(db.dispose)
 
+    # Found once, before the routes: plugins may add admin pages.
+    plugins = load_plugins(settings)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/graphql", _GraphQLEndpoint(), methods=["GET", "POST"]),
         Route(graphiql.ASSET_PATH + "/{name}", graphiql.asset, methods=["GET"]),
         admin_headers.static_files(),
         *admin_routes(),
+        *plugin_pages.page_routes(plugins),
     ]
     middleware = [
         # Outermost: no route reads a body before its size and pace are checked.

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import sys
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +30,29 @@ from xrm.platform.settings import PluginSettings, SandboxSettings, Settings
 from xrm.plugins.manager import Plugins, load
 from xrm.workflows.engine import WorkflowEngine
 from xrm.workflows.pool import SandboxPool
+
+SAMPLE = Path(__file__).parent / "sample_plugin"
+
+
+@pytest.fixture
+def sample_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Install the sample package the way pip's editable install does: its source on
+    sys.path and a ``*.dist-info`` with the entry points its own pyproject.toml declares."""
+    project = tomllib.loads((SAMPLE / "pyproject.toml").read_text())["project"]
+    info = tmp_path / f"xrm_sample_plugin-{project['version']}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n"
+    )
+    lines = [
+        f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in points.items())
+        for group, points in project["entry-points"].items()
+    ]
+    (info / "entry_points.txt").write_text("\n".join(lines))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(SAMPLE / "src"))
+    yield
+    sys.modules.pop("xrm_sample_plugin", None)
 
 
 @pytest.fixture(scope="session")

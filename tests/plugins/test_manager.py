@@ -4,10 +4,8 @@ its own, and what disabling one does to the workflows that use it."""
 
 from __future__ import annotations
 
-import sys
-import tomllib
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
+from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -16,6 +14,7 @@ from xrm.errors import DefinitionError, XrmError
 from xrm.platform.identity import Actor
 from xrm.platform.settings import PluginSettings, Settings
 from xrm.plugins.manager import Plugins
+from xrm.plugins.spec import ActionSpec, hookimpl
 from xrm.workflows import runs
 from xrm.workflows.runs import RunStatus
 
@@ -23,29 +22,6 @@ if TYPE_CHECKING:
     from plugin_fixtures import Wired
 
 pytest_plugins = ["plugin_fixtures"]
-
-SAMPLE = Path(__file__).parent / "sample_plugin"
-
-
-@pytest.fixture
-def sample_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Install the sample package the way pip's editable install does: its source on
-    sys.path and a ``*.dist-info`` with the entry points its own pyproject.toml declares."""
-    project = tomllib.loads((SAMPLE / "pyproject.toml").read_text())["project"]
-    info = tmp_path / f"xrm_sample_plugin-{project['version']}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n"
-    )
-    lines = [
-        f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in points.items())
-        for group, points in project["entry-points"].items()
-    ]
-    (info / "entry_points.txt").write_text("\n".join(lines))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.syspath_prepend(str(SAMPLE / "src"))
-    yield
-    sys.modules.pop("xrm_sample_plugin", None)
 
 
 def plugins(**options: Any) -> Plugins:
@@ -77,7 +53,11 @@ def test_a_package_xrm_knows_nothing_about_is_discovered(sample_installed: None)
         "0.3.0",
         True,
     )
-    assert sample.provides == {"actions": ("sample_stamp",), "packs": ("sample_helpdesk",)}
+    assert sample.provides == {
+        "actions": ("sample_stamp",),
+        "packs": ("sample_helpdesk",),
+        "pages": ("stamps",),
+    }
 
 
 def test_the_sample_pack_installs_and_its_action_runs_until_the_plugin_is_disabled(
@@ -110,3 +90,35 @@ def test_the_sample_pack_installs_and_its_action_runs_until_the_plugin_is_disabl
         off.records.registry.apply([{**STAMP_TICKETS, "name": "other"}])
     assert [f.field for f in refused.value.faults] == ["actions.0.type"]
     assert "unknown action type 'sample_stamp'" in refused.value.faults[0].message
+
+
+class Clashing:
+    """A plugin whose action types clash with a built-in, with the webhook plugin, or whose
+    settings schema is not a JSON Schema; its good one must still work."""
+
+    @hookimpl
+    def xrm_action_types(self) -> list[ActionSpec]:
+        def noop(call: object) -> None:
+            return None
+
+        return [
+            ActionSpec("set", {"type": "object"}, noop),
+            ActionSpec("webhook", {"type": "object"}, noop),
+            ActionSpec("broken", {"type": "no-such-type"}, noop),
+            ActionSpec("fine", {"type": "object"}, noop, mode="inline"),
+        ]
+
+
+CLASHING = Clashing()
+
+
+def test_a_plugin_with_clashing_actions_loses_those_and_nothing_else() -> None:
+    points = [
+        *entry_points(group="xrm.plugins"),
+        EntryPoint("clashing", f"{__name__}:CLASHING", "xrm.plugins"),
+    ]
+    manager = Plugins(Settings(), points=points)
+    assert set(manager.actions) == {"webhook", "email", "fine"}
+    assert manager.action_plugin("webhook") == "webhook"
+    assert len(manager.problems) == 3 and all(p.startswith("clashing:") for p in manager.problems)
+    assert set(manager.action_types().names) == {"webhook", "email", "fine"}

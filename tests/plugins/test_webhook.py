@@ -11,10 +11,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from starlette.testclient import TestClient
 
+from xrm.app import create_app
+from xrm.entities.catalog import definitions
+from xrm.entities.registry import Registry
 from xrm.errors import DefinitionError, ValidationFailed
-from xrm.platform.identity import Actor
+from xrm.platform.db import Database
+from xrm.platform.identity import Actor, create_token, first_admin
 from xrm.platform.jobs import JobStatus, list_jobs
+from xrm.platform.settings import Settings
 from xrm.plugins.webhook import store
 from xrm.workflows import runs
 
@@ -107,21 +113,21 @@ def test_a_failing_receiver_is_retried_with_backoff_and_every_attempt_logged(
 def test_a_slow_or_redirecting_receiver_is_cut_off_and_logged(
     make_wired: Callable[..., Wired], receiver: Receiver, admin: Actor
 ) -> None:
-    wired = make_wired(
-        webhook_allow=(f"http://127.0.0.1:{receiver.port}/",), webhook_timeout_seconds=0.3
-    )
-    add_destination(wired, receiver.url())
-    wired.records.registry.apply([hook_on_create()])
-    receiver.delay = 1.0
-    with wired.records.session(admin) as session:
+    allow = (f"http://127.0.0.1:{receiver.port}/",)
+    impatient = make_wired(webhook_allow=allow, webhook_timeout_seconds=0.5)
+    add_destination(impatient, receiver.url())
+    impatient.records.registry.apply([hook_on_create()])
+    receiver.delay = 3.0
+    with impatient.records.session(admin) as session:
         session.create("customer", {"name": "Slow Co"})
-    wired.worker().drain()
+    impatient.worker().drain()
     receiver.delay = 0.0
     receiver.answers, receiver.redirect_to = [302], "http://169.254.169.254/latest/meta-data"
-    wired.later(11)
-    wired.worker().drain()
-    assert [(d.status_code, d.error) for d in deliveries(wired)] == [
-        (None, "no answer within 0.3 s"),
+    patient = make_wired(webhook_allow=allow, webhook_timeout_seconds=10.0)
+    patient.later(11)
+    patient.worker().drain()
+    assert [(d.status_code, d.error) for d in deliveries(patient)] == [
+        (None, "no answer within 0.5 s"),
         (302, "answered 302 (a redirect; webhooks do not follow redirects)"),
     ]
     assert len(receiver.received) == 2  # the redirect's target was never asked
@@ -173,3 +179,31 @@ def test_a_run_of_a_missing_destination_fails_and_the_job_says_why(
     assert run.log == (f"webhook: queued as job {job.id}",)  # the run queued it and is done
     assert job.status == JobStatus.FAILED
     assert job.last_error is not None and "no webhook destination named 'nowhere'" in job.last_error
+
+
+def test_define_workflow_over_graphql_checks_webhook_settings_by_path(
+    settings: Settings, registry: Registry, db: Database
+) -> None:
+    registry.apply(definitions())
+    with db.write() as conn:
+        token = create_token(conn, first_admin(conn))
+    define = "mutation($d: JSON!) { defineWorkflow(definition: $d) { name } }"
+    with TestClient(create_app(settings)) as client:
+
+        def call(definition: dict[str, Any]) -> dict[str, Any]:
+            answer = client.post(
+                "/graphql",
+                json={"query": define, "variables": {"d": definition}},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert answer.status_code == 200
+            body: dict[str, Any] = answer.json()
+            return body
+
+        bad = {**hook_on_create(), "actions": [{"type": "webhook", "destination": 7}]}
+        (error,) = call(bad)["errors"]
+        assert error["extensions"]["code"] == "BAD_DEFINITION"
+        faults = error["extensions"]["errors"]
+        assert [f["field"] for f in faults] == ["actions.0.destination"]
+        assert "is not of type 'string'" in faults[0]["message"]
+        assert call(hook_on_create())["data"] == {"defineWorkflow": {"name": "tell_erp"}}

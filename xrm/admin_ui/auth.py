@@ -22,7 +22,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from xrm.admin_ui.pages import gettext_for, render
+from xrm.admin_ui.pages import gettext_for, language, render
 from xrm.entities.registry import Registry
 from xrm.platform import sessions
 from xrm.platform.access import Permissions
@@ -146,8 +146,24 @@ def menu(request: Request, session: sessions.Session) -> list[MenuItem]:
     if may(request, session, "define_workflows"):
         items.append(MenuItem("/admin/workflows", _("Workflows")))
         items.append(MenuItem("/admin/plugins", _("Plugins")))
+        items.extend(_plugin_items(request, session))
     items.append(MenuItem(f"/admin/users/{session.actor.id}", _("My account")))
     return items
+
+
+def _plugin_items(request: Request, session: sessions.Session) -> list[MenuItem]:
+    """Menu items of the pages plugins add (their labels in the page's language)."""
+    from xrm.admin_ui.plugins import page_href, pick
+
+    plugins = getattr(request.app.state, "plugins", None)
+    if plugins is None:
+        return []
+    lang = language(request, session.locale)
+    return [
+        MenuItem(page_href(plugin, extra), pick(extra.menu_label, lang))
+        for plugin, extra in plugins.admin_pages()
+        if extra.menu_label
+    ]
 
 
 def page(

@@ -10,14 +10,17 @@ record by its type and a link, never by its id.
 
 from __future__ import annotations
 
+import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from xrm.admin_ui.auth import database, forbidden, may, page, signed_form, signed_in
 from xrm.admin_ui.messages import Gettext, Shown, explain
@@ -27,6 +30,7 @@ from xrm.entities.registry import Registry
 from xrm.errors import FaultsError, XrmError
 from xrm.platform import sessions
 from xrm.plugins.manager import Plugins
+from xrm.plugins.spec import AdminPage
 from xrm.plugins.webhook import store
 
 RIGHT = "define_workflows"
@@ -164,6 +168,8 @@ async def _page(
     errors: list[Shown] | None = None,
     form: dict[str, Any] | None = None,
     status: int = 200,
+    notice: str | None = None,
+    pack_errors: list[Shown] | None = None,
 ) -> Response:
     if not may(request, session, RIGHT):
         return forbidden(request, session)
@@ -217,12 +223,23 @@ async def _page(
         }
         for info in _plugins(request).infos
     ]
+    packs = [
+        {
+            "name": pack.name,
+            "title": pick(pack.title, lang) or pack.name,
+            "contents": _contents(pack.definitions, _),
+        }
+        for pack in _plugins(request).catalog_packs().values()
+    ]
     return page(
         request,
         session,
         "plugins.html",
         {
             "plugins": plugins,
+            "packs": packs,
+            "may_install": may(request, session, "define_types"),
+            "notice": notice,
             "webhooks_on": _webhooks_on(request),
             "destinations": [
                 {
@@ -237,6 +254,7 @@ async def _page(
             "types": types,
             "event_choices": list(events.items()),
             "errors": errors or [],
+            "pack_errors": pack_errors or [],
             "form": form or {"events": []},
         },
         status,
@@ -275,6 +293,48 @@ async def save_destination_form(request: Request) -> Response:
     return RedirectResponse("/admin/plugins#destinations", status_code=303)
 
 
+def _contents(definitions: Any, _: Gettext) -> str:
+    """What a pack holds, in words: how many record types, workflows and other definitions."""
+    types = sum(1 for d in definitions if "x-xrm" in d)
+    workflows = sum(1 for d in definitions if "on" in d and "actions" in d and "x-xrm" not in d)
+    others = len(definitions) - types - workflows
+    parts = []
+    if types:
+        parts.append(_("record types: %(n)s") % {"n": types})
+    if workflows:
+        parts.append(_("workflows: %(n)s") % {"n": workflows})
+    if others:
+        parts.append(_("other definitions: %(n)s") % {"n": others})
+    return ", ".join(parts)
+
+
+async def install_pack_form(request: Request) -> Response:
+    """Install a catalog pack: its definitions applied in one change, audited as ``plugin``."""
+    checked = await signed_form(request, RIGHT)
+    if isinstance(checked, Response):
+        return checked
+    session, _form = checked
+    if not may(request, session, "define_types"):
+        return forbidden(request, session)
+    name = str(request.path_params["name"])
+    plugins = _plugins(request)
+    if name not in plugins.catalog_packs():
+        return forbidden(request, session)
+    registry: Registry = request.app.state.registry
+
+    def install() -> None:
+        plugins.install_pack(registry, name, session.actor)
+
+    _ = gettext_for(request, session.locale)
+    try:
+        await run_in_threadpool(install)
+    except XrmError as exc:
+        return await _page(request, session, pack_errors=explain(exc, _), status=400)
+    title = pick(plugins.catalog_packs()[name].title, language(request, session.locale))
+    notice = _("%(title)s is installed.") % {"title": title or name}
+    return await _page(request, session, notice=notice)
+
+
 def _shown(form: FormData) -> dict[str, Any]:
     return {
         "name": str(form.get("name") or "").strip(),
@@ -299,3 +359,59 @@ async def remove_destination_form(request: Request) -> Response:
 
     await run_in_threadpool(remove)
     return RedirectResponse("/admin/plugins#destinations", status_code=303)
+
+
+# --- pages that plugins add (AdminPage), behind the same door as this screen ------------------
+
+
+def page_href(plugin: str, extra: AdminPage) -> str:
+    return f"/admin/plugins/{plugin}/{extra.path.strip('/')}"
+
+
+def pick(text: str | Mapping[str, str], lang: str) -> str:
+    """A plugin's label in the page's language (English, then any, when it lacks that one)."""
+    if isinstance(text, str):
+        return text
+    return text.get(lang) or text.get("en") or next(iter(text.values()), "")
+
+
+def _plugin_endpoint(plugin: str, extra: AdminPage) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        if request.method == "POST":
+            checked = await signed_form(request, RIGHT)
+            if isinstance(checked, Response):
+                return checked
+            session = checked[0]
+        else:
+            signed = await signed_in(request)
+            if not isinstance(signed, sessions.Session):
+                return signed
+            session = signed
+            if not may(request, session, RIGHT):
+                return forbidden(request, session)
+        request.state.csrf = session.csrf
+        if inspect.iscoroutinefunction(extra.endpoint):
+            answer = await extra.endpoint(request)
+        else:
+            answer = await run_in_threadpool(extra.endpoint, request)
+        if isinstance(answer, Response):
+            return answer
+        lang = language(request, session.locale)
+        return page(
+            request,
+            session,
+            "plugin_page.html",
+            {"title": pick(extra.title, lang) or plugin, "body": Markup(str(answer))},
+        )
+
+    return endpoint
+
+
+def page_routes(plugins: Plugins) -> list[BaseRoute]:
+    """The routes of every enabled plugin's admin pages."""
+    return [
+        Route(
+            page_href(plugin, extra), _plugin_endpoint(plugin, extra), methods=list(extra.methods)
+        )
+        for plugin, extra in plugins.admin_pages()
+    ]

@@ -113,6 +113,12 @@ def routes() -> list[BaseRoute]:
             name="webhook_destinations",
         ),
         Route(
+            "/admin/plugins/packs/{name}",
+            plugins.install_pack_form,
+            methods=["POST"],
+            name="catalog_pack_install",
+        ),
+        Route(
             "/admin/plugins/destinations/{name}/remove",
             plugins.remove_destination_form,
             methods=["POST"],

@@ -36,6 +36,7 @@ from xrm.plugins.spec import (
     PluginContext,
     PluginError,
     TriggerSource,
+    not_installed,
 )
 from xrm.schemas.workflows import ActionType, ActionTypes
 
@@ -86,6 +87,9 @@ class Plugins:
             entry_points(group=GROUP) if points is None else points, key=lambda p: p.name
         )
         infos: list[PluginInfo] = []
+        # What was left out of enabled plugins (a clashing or broken action type), for the log.
+        self.problems: list[str] = []
+        self._own: set[str] = set()  # xrm's own plugins: asked first, so they keep their names
         seen: set[str] = set()
         for point in found:
             if point.name in seen:  # the same distribution seen twice on sys.path
@@ -103,6 +107,8 @@ class Plugins:
                 infos.append(PluginInfo(point.name, version, dist, enabled=False, error=error))
                 continue
             infos.append(PluginInfo(point.name, version, dist, enabled=True))
+            if dist == "xrm":
+                self._own.add(point.name)
         self._actions = self._collect_actions()
         self._packs = {p.name: p for p in self._each("xrm_catalog_packs")}
         self.infos = tuple(self._with_provides(info) for info in infos)
@@ -115,21 +121,35 @@ class Plugins:
 
     def _by_plugin(self, hook: str) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {}
-        for name, plugin in self.manager.list_name_plugin():
+        ordered = sorted(
+            self.manager.list_name_plugin(), key=lambda p: (p[0] not in self._own, p[0] or "")
+        )
+        for name, plugin in ordered:
             impl = getattr(plugin, hook, None)
             if impl is not None and name is not None:
                 out[name] = list(impl() or ())
         return out
 
     def _collect_actions(self) -> dict[str, tuple[str, ActionSpec]]:
+        """Every enabled plugin's action types; one that clashes with a built-in or another
+        plugin's (xrm's own plugins are asked first, then the others by name), or whose
+        settings schema is broken, is left out and logged (the server and the other
+        plugins still start)."""
         actions: dict[str, tuple[str, ActionSpec]] = {}
         for plugin, specs in self._by_plugin("xrm_action_types").items():
             for spec in specs:
+                problem = None
                 if spec.name in actions:
-                    raise ValueError(
-                        f"plugins {actions[spec.name][0]} and {plugin} both add an action "
-                        f"type named {spec.name!r}; disable one (XRM_PLUGINS_DISABLED)"
-                    )
+                    problem = f"plugin {actions[spec.name][0]} already adds it"
+                else:
+                    try:
+                        ActionTypes([ActionType(spec.name, spec.schema, spec.check)])
+                    except ValueError as exc:
+                        problem = str(exc)
+                if problem is not None:
+                    log.error("plugin %s: action type %r left out: %s", plugin, spec.name, problem)
+                    self.problems.append(f"{plugin}: action type {spec.name!r} left out: {problem}")
+                    continue
                 actions[spec.name] = (plugin, spec)
         return actions
 
@@ -185,8 +205,13 @@ class Plugins:
             raise NotFound(f"no catalog pack named {name!r} among the enabled plugins")
         return registry.apply(list(pack.definitions), actor=actor or SYSTEM_ACTOR, channel="plugin")
 
-    def admin_pages(self) -> list[AdminPage]:
-        return self._each("xrm_admin_pages")
+    def admin_pages(self) -> list[tuple[str, AdminPage]]:
+        """Every enabled plugin's admin pages, with the plugin's name."""
+        return [
+            (plugin, page)
+            for plugin, pages in self._by_plugin("xrm_admin_pages").items()
+            for page in pages
+        ]
 
     def tables(self) -> list[sa.Table]:
         return self._each("xrm_tables")
@@ -238,14 +263,6 @@ class Plugins:
             )
 
         return run
-
-
-def not_installed(action: str) -> str:
-    """The error of a workflow whose action's plugin is disabled or gone."""
-    return (
-        f"action type {action!r} is provided by a plugin that is not installed or is "
-        "disabled (XRM_PLUGINS_DISABLED); enable it or change the workflow"
-    )
 
 
 def load(settings: Settings) -> Plugins:

@@ -44,6 +44,14 @@ class PluginError(Exception):
     """
 
 
+def not_installed(action: str) -> str:
+    """The error of a workflow whose action's plugin is disabled or gone."""
+    return (
+        f"action type {action!r} is provided by a plugin that is not installed or is "
+        "disabled (XRM_PLUGINS_DISABLED); enable it or change the workflow"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ActionCall:
     """One run of a plugin action: its settings (already checked), and what fired it.
@@ -89,10 +97,10 @@ class ActionSpec:
 
 @dataclass(frozen=True, slots=True)
 class TriggerSource:
-    """Something outside record writes that can start workflows (an inbox, a timer, a feed).
+    """Something outside record writes that could start workflows (an inbox, a feed).
 
-    ``events`` names what it emits; the source itself enqueues a
-    ``workflow.run`` job when one happens.
+    ``events`` names what it emits. Listed on the plugins page; workflows cannot
+    name a plugin's trigger yet (docs/plugins.md).
     """
 
     name: str
@@ -105,7 +113,8 @@ class FieldFormat:
     """A string format for entity type properties (``"format": name``).
 
     ``normalize`` turns an accepted value into its stored spelling;
-    ``problem`` says why a value is refused (None when it is fine).
+    ``problem`` says why a value is refused (None when it is fine). Listed on
+    the plugins page; definitions accept only built-in formats yet.
     """
 
     name: str
@@ -115,23 +124,33 @@ class FieldFormat:
 
 @dataclass(frozen=True, slots=True)
 class CatalogPack:
-    """Entity types, relationships and workflows that belong together, installed in one apply."""
+    """Entity types, relationships and workflows that belong together, installed in one apply.
+
+    ``title`` is text, or one per language (``{"en": ..., "ko": ...}``).
+    """
 
     name: str
-    title: str
+    title: str | Mapping[str, str]
     definitions: Sequence[Mapping[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
 class AdminPage:
-    """A page of the admin UI a plugin adds: a Starlette route and, optionally, a menu item.
+    """A page of the admin UI a plugin adds, at ``/admin/plugins/<plugin>/<path>``.
 
-    ``path`` is below ``/admin/plugins/<plugin>/``; only administrators see it.
+    Only users whose role has ``define_workflows`` reach it (the admin UI checks
+    the sign-in, the right and, for a POST, the CSRF token before calling it).
+    ``endpoint(request)`` (plain or async) returns a Starlette response, or an
+    HTML fragment (``str``, escaped by the plugin) that the admin UI puts in
+    its page layout under ``title``; a form on it carries
+    ``request.state.csrf`` as its ``csrf`` field. ``menu_label`` (text, or one
+    per language: ``{"en": ..., "ko": ...}``) adds it to the menu.
     """
 
     path: str
     endpoint: Callable[..., Any]
-    menu_label: str | None = None
+    title: str | Mapping[str, str] = ""
+    menu_label: str | Mapping[str, str] | None = None
     methods: tuple[str, ...] = ("GET",)
 
 

@@ -26,8 +26,7 @@ from xrm.errors import Fault, ValidationFailed, XrmError
 from xrm.platform.db import Database
 from xrm.platform.identity import Actor
 from xrm.platform.jobs import enqueue
-from xrm.plugins.manager import not_installed
-from xrm.plugins.spec import ACTION_JOB, ActionCall, ActionSpec, PluginError
+from xrm.plugins.spec import ACTION_JOB, ActionCall, ActionSpec, PluginError, not_installed
 from xrm.schemas.workflows import (
     Action,
     CreateAction,

@@ -7,9 +7,17 @@ plugin specification, ``xrm.plugins.spec``.
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
-from xrm.plugins.spec import ActionCall, ActionSpec, CatalogPack, PluginError, hookimpl
+from xrm.plugins.spec import (
+    ActionCall,
+    ActionSpec,
+    AdminPage,
+    CatalogPack,
+    PluginError,
+    hookimpl,
+)
 
 # What the stamp action did, for whoever wants to look (the tests do).
 STAMPED: list[dict[str, Any]] = []
@@ -71,4 +79,30 @@ STAMP_TICKETS = {
 
 @hookimpl
 def xrm_catalog_packs() -> list[CatalogPack]:
-    return [CatalogPack("sample_helpdesk", "A tiny help desk", [TICKET, STAMP_TICKETS])]
+    title = {"en": "A tiny help desk", "ko": "작은 헬프데스크"}
+    return [CatalogPack("sample_helpdesk", title, [TICKET, STAMP_TICKETS])]
+
+
+def stamps_page(request: Any) -> str:
+    """An admin page: the stamps so far, and a form that clears them (an HTML fragment)."""
+    if request.method == "POST":
+        STAMPED.clear()
+    items = "".join(f"<li>{escape(str(s['label']))}</li>" for s in STAMPED)
+    return (
+        f"<p data-stamps>{len(STAMPED)}</p><ul>{items}</ul>"
+        f'<form method="post"><input type="hidden" name="csrf" '
+        f'value="{escape(request.state.csrf)}"><button type="submit">Clear</button></form>'
+    )
+
+
+@hookimpl
+def xrm_admin_pages() -> list[AdminPage]:
+    return [
+        AdminPage(
+            "stamps",
+            stamps_page,
+            title={"en": "Stamps", "ko": "스탬프"},
+            menu_label={"en": "Stamps", "ko": "스탬프"},
+            methods=("GET", "POST"),
+        )
+    ]
