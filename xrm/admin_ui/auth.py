@@ -141,8 +141,21 @@ def menu(request: Request, session: sessions.Session) -> list[MenuItem]:
     items.append(MenuItem("/admin/roles", _("Roles")))  # every signed-in user may read roles
     if may(request, session, "define_workflows"):
         items.append(MenuItem("/admin/workflows", _("Workflows")))
+    if _finds_duplicates(request, session):
+        items.append(MenuItem("/admin/duplicates", _("Duplicates")))
     items.append(MenuItem(f"/admin/users/{session.actor.id}", _("My account")))
     return items
+
+
+def _finds_duplicates(request: Request, session: sessions.Session) -> bool:
+    """Whether the user may read some type that has duplicate rules (the duplicates page)."""
+    registry: Registry = request.app.state.registry
+    catalog = registry.current()
+    permissions = Permissions.of(session.actor, catalog.roles)
+    return any(
+        et.duplicates and not et.system and permissions.scope(et.name, "read") != "none"
+        for et in catalog.types.values()
+    )
 
 
 def page(

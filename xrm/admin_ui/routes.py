@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from xrm.admin_ui import record_changes, records, roles, signin, types, users, workflows
+from xrm.admin_ui import (
+    duplicates,
+    record_changes,
+    records,
+    roles,
+    signin,
+    types,
+    users,
+    workflows,
+)
 
 
 def routes() -> list[BaseRoute]:
@@ -26,6 +35,8 @@ def routes() -> list[BaseRoute]:
             methods=["POST"],
         ),
         Route("/admin/users/{user_id}/active", users.set_active_form, methods=["POST"]),
+        Route("/admin/duplicates", duplicates.duplicates_page, methods=["GET"], name="duplicates"),
+        Route("/admin/duplicates/scan", duplicates.scan_now, methods=["POST"]),
         Route("/admin/roles", roles.roles_page, methods=["GET"]),
         Route("/admin/roles", roles.save_role, methods=["POST"]),
         Route("/admin/roles/{name}", roles.role_page, methods=["GET"]),
@@ -70,6 +81,13 @@ def routes() -> list[BaseRoute]:
             name="record_new",
         ),
         Route("/admin/records/{entity}/new", records.create_record, methods=["POST"]),
+        Route(
+            "/admin/records/{entity}/merge",
+            duplicates.merge_page,
+            methods=["GET"],
+            name="records_merge",
+        ),
+        Route("/admin/records/{entity}/merge", duplicates.merge_records, methods=["POST"]),
         Route(
             "/admin/records/{entity}/delete",
             record_changes.delete_records,
