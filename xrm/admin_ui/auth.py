@@ -141,6 +141,7 @@ def menu(request: Request, session: sessions.Session) -> list[MenuItem]:
     items.append(MenuItem("/admin/roles", _("Roles")))  # every signed-in user may read roles
     if may(request, session, "define_workflows"):
         items.append(MenuItem("/admin/workflows", _("Workflows")))
+        items.append(MenuItem("/admin/plugins", _("Plugins")))
     if _finds_duplicates(request, session):
         items.append(MenuItem("/admin/duplicates", _("Duplicates")))
     items.append(MenuItem(f"/admin/users/{session.actor.id}", _("My account")))

@@ -6,6 +6,7 @@ from starlette.routing import BaseRoute, Route
 
 from xrm.admin_ui import (
     duplicates,
+    plugins,
     record_changes,
     records,
     roles,
@@ -73,6 +74,19 @@ def routes() -> list[BaseRoute]:
         Route("/admin/types/new", types.save_type, methods=["POST"]),
         Route("/admin/types/{name}", types.type_page, methods=["GET"], name="type"),
         Route("/admin/types/{name}", types.save_type, methods=["POST"]),
+        Route("/admin/plugins", plugins.plugins_page, methods=["GET"], name="plugins"),
+        Route(
+            "/admin/plugins/destinations",
+            plugins.save_destination_form,
+            methods=["POST"],
+            name="webhook_destinations",
+        ),
+        Route(
+            "/admin/plugins/destinations/{name}/remove",
+            plugins.remove_destination_form,
+            methods=["POST"],
+            name="webhook_destination_remove",
+        ),
         Route("/admin/records/{entity}", records.records_page, methods=["GET"], name="records"),
         Route(
             "/admin/records/{entity}/new",

@@ -53,8 +53,14 @@ class Settings:
     schedule_poll_seconds: int = 15
     jobs_in_server: bool = True
     jobs_concurrency: int = 2
+    # Imports (docs/import.md): rows per batch (one transaction each), and the largest file
+    # (an XLSX counted unpacked) an import reads.
+    import_batch_size: int = 500
+    import_max_file_mb: int = 100
     # Rule code's worker processes and limits (xrm/workflows, docs/workflows-sandbox.md).
     sandbox: SandboxSettings = field(default_factory=lambda: SandboxSettings())
+    # Plugins (xrm/plugins, docs/plugins.md): which are off, where webhooks may go, SMTP.
+    plugins: PluginSettings = field(default_factory=lambda: PluginSettings())
 
     @property
     def max_body_bytes(self) -> int:
@@ -98,7 +104,10 @@ class Settings:
             schedule_poll_seconds=_int(env, "XRM_SCHEDULE_POLL_SECONDS", 15),
             jobs_in_server=env.get("XRM_JOBS_IN_SERVER", "1").lower()
             not in ("0", "false", "no", "off"),
+            import_batch_size=_int(env, "XRM_IMPORT_BATCH_SIZE", 500),
+            import_max_file_mb=_int(env, "XRM_IMPORT_MAX_FILE_MB", 100),
             sandbox=SandboxSettings.from_env(env),
+            plugins=PluginSettings.from_env(env),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **clean)  # type: ignore[arg-type]
@@ -193,3 +202,45 @@ def _seconds(env: os._Environ[str], name: str, default: float) -> float:
     if not 0 < value < 86_400:
         raise ValueError(f"{name} must be more than 0 and less than a day, not {raw}")
     return value
+
+
+# ---- plugins (xrm.plugins): which are switched off, the webhook allow-list, SMTP ----
+
+
+def _names(raw: str | None) -> tuple[str, ...]:
+    """A comma-separated list, blanks dropped, in the order given."""
+    return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class PluginSettings:
+    """Settings of the plugin manager and the built-in webhook and email plugins.
+
+    ``disabled`` names plugins (entry-point names) that stay installed but are
+    not loaded: their actions, listeners and pages disappear. Webhooks go only
+    to ``webhook_allow`` (hosts or URL prefixes); everything else is refused.
+    """
+
+    disabled: tuple[str, ...] = ()
+    webhook_allow: tuple[str, ...] = ()
+    webhook_timeout_seconds: float = 10.0
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str | None = None
+    smtp_starttls: bool = False
+
+    @classmethod
+    def from_env(cls, env: os._Environ[str]) -> PluginSettings:
+        return cls(
+            disabled=_names(env.get("XRM_PLUGINS_DISABLED")),
+            webhook_allow=_names(env.get("XRM_WEBHOOK_ALLOW")),
+            webhook_timeout_seconds=_seconds(env, "XRM_WEBHOOK_TIMEOUT_SECONDS", 10.0),
+            smtp_host=env.get("XRM_SMTP_HOST") or None,
+            smtp_port=_int(env, "XRM_SMTP_PORT", 25),
+            smtp_user=env.get("XRM_SMTP_USER") or None,
+            smtp_password=env.get("XRM_SMTP_PASSWORD") or None,
+            smtp_from=env.get("XRM_SMTP_FROM") or None,
+            smtp_starttls=env.get("XRM_SMTP_STARTTLS", "0").lower() in ("1", "true", "yes", "on"),
+        )

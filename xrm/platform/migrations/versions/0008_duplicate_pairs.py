@@ -1,7 +1,7 @@
 """Duplicate pairs: what ``xrm duplicates scan`` found, best first per entity type.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from xrm.schemas.tables import UTCDateTime, id_type
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 
 
 def upgrade() -> None:
