@@ -99,7 +99,7 @@ def test_scan_now_scans_again(ann: TestClient) -> None:
     page = ann.get("/admin/duplicates?entity=lead")
     done = ann.post("/admin/duplicates/scan", data={"entity": "lead", "csrf": csrf_of(page.text)})
     assert done.status_code == 303 and "found=1" in done.headers["location"]
-    assert "The scan found 1 pairs." in ann.get(done.headers["location"]).text
+    assert "Scan done. Pairs found: 1." in ann.get(done.headers["location"]).text
 
 
 def test_merge_page_picks_values_and_merges(
