@@ -203,7 +203,12 @@ def group_of(name: str, root: str) -> str:
     if name in WORKFLOWS:
         return "workflows"
     if root == "Mutation":
-        if name.startswith(RECORD_WRITES) or name in {"link", "unlink", "eraseRecord"}:
+        if name.startswith(RECORD_WRITES) or name in {
+            "link",
+            "unlink",
+            "eraseRecord",
+            "mergeRecords",
+        }:
             return "record writes"
         return "unknown"
     return "aggregates" if name.endswith("Aggregate") else "record reads"
@@ -311,7 +316,12 @@ def seeds_of(api: Api, schema: graphql.GraphQLSchema) -> Seeds:  # noqa: F811 (a
     """A few real ids of every type, and the names a ``String`` argument may mean."""
     query = schema.query_type
     assert query is not None
-    lists = [n for n, f in query.fields.items() if str(f.type).endswith("Connection!")]
+    lists = [  # the entity lists: connections that need no argument (duplicatePairs needs one)
+        n
+        for n, f in query.fields.items()
+        if str(f.type).endswith("Connection!")
+        and not any(graphql.is_non_null_type(a.type) for a in f.args.values())
+    ]
     ids = api("{ " + " ".join(f"{n}(first: 3) {{ nodes {{ id }} }}" for n in lists) + " }")
     metadata = api("{ entityTypes { name } relationships { name } workflows { name } }")
     names = [t["name"] for key in metadata for t in metadata[key]]

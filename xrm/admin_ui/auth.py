@@ -147,6 +147,8 @@ def menu(request: Request, session: sessions.Session) -> list[MenuItem]:
         items.append(MenuItem("/admin/workflows", _("Workflows")))
         items.append(MenuItem("/admin/plugins", _("Plugins")))
         items.extend(_plugin_items(request, session))
+    if _finds_duplicates(request, session):
+        items.append(MenuItem("/admin/duplicates", _("Duplicates")))
     items.append(MenuItem(f"/admin/users/{session.actor.id}", _("My account")))
     return items
 
@@ -164,6 +166,17 @@ def _plugin_items(request: Request, session: sessions.Session) -> list[MenuItem]
         for plugin, extra in plugins.admin_pages()
         if extra.menu_label
     ]
+
+
+def _finds_duplicates(request: Request, session: sessions.Session) -> bool:
+    """Whether the user may read some type that has duplicate rules (the duplicates page)."""
+    registry: Registry = request.app.state.registry
+    catalog = registry.current()
+    permissions = Permissions.of(session.actor, catalog.roles)
+    return any(
+        et.duplicates and not et.system and permissions.scope(et.name, "read") != "none"
+        for et in catalog.types.values()
+    )
 
 
 def page(

@@ -258,6 +258,16 @@ def _rules() -> list[Rule]:
             r"^must be unique; repeats .*$",
             lambda _, m: _("Another record has this value already; it must be unique."),
         ),
+        rule(
+            r"^looks like a duplicate of a record you cannot see \(rule '(?P<rule>.+)'\)$",
+            lambda _, m: (
+                _("This looks like a duplicate of a record you cannot see (rule: %(rule)s).") % m
+            ),
+        ),
+        rule(
+            r"^looks like a duplicate of (?P<name>.+) \(rule '(?P<rule>.+)'\)$",
+            lambda _, m: _("This looks like a duplicate of %(name)s (rule: %(rule)s).") % m,
+        ),
         rule(r"^a record always has an owner$", lambda _, m: _("A record always has an owner.")),
     ]
 

@@ -6,6 +6,7 @@ from starlette.routing import BaseRoute, Route
 
 from xrm.admin_ui import (
     dashboard,
+    duplicates,
     imports,
     plugins,
     record_changes,
@@ -69,6 +70,8 @@ def routes() -> list[BaseRoute]:
             methods=["POST"],
             name="import_undo",
         ),
+        Route("/admin/duplicates", duplicates.duplicates_page, methods=["GET"], name="duplicates"),
+        Route("/admin/duplicates/scan", duplicates.scan_now, methods=["POST"]),
         Route("/admin/roles", roles.roles_page, methods=["GET"]),
         Route("/admin/roles", roles.save_role, methods=["POST"]),
         Route("/admin/roles/{name}", roles.role_page, methods=["GET"]),
@@ -132,6 +135,13 @@ def routes() -> list[BaseRoute]:
             name="record_new",
         ),
         Route("/admin/records/{entity}/new", records.create_record, methods=["POST"]),
+        Route(
+            "/admin/records/{entity}/merge",
+            duplicates.merge_page,
+            methods=["GET"],
+            name="records_merge",
+        ),
+        Route("/admin/records/{entity}/merge", duplicates.merge_records, methods=["POST"]),
         Route(
             "/admin/records/{entity}/delete",
             record_changes.delete_records,

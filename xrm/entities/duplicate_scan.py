@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from rapidfuzz import fuzz, process
 
-from xrm.entities.duplicates import CANDIDATES, blocking_value, score
+from xrm.entities.duplicates import CANDIDATES, group_key, score
 from xrm.entities.records import RecordSession
 from xrm.entities.records.pages import chunks
 from xrm.errors import Fault, ValidationFailed
@@ -65,24 +66,48 @@ def find_pairs(session: RecordSession, entity: str) -> list[Pair]:
     et = session.catalog.entity(entity)
     session.permissions.require(entity, "read")
     best: dict[tuple[str, str], Pair] = {}
+
+    def found(rule: DuplicateRule, one: dict[str, Any], two: dict[str, Any]) -> None:
+        alike = score(rule, one, two)
+        if alike is None:
+            return
+        a, b = sorted((str(one["id"]), str(two["id"])))
+        held = best.get((a, b))
+        if held is None or alike > held.score:
+            best[(a, b)] = Pair(rule.name, alike, a, b)
+
     for rule in et.duplicates:
         groups: dict[Any, list[dict[str, Any]]] = {}
         for row in _rows(session, et, rule):
-            key = blocking_value(rule, row)
+            key = group_key(rule, row)
             if key is not None:
                 groups.setdefault(key, []).append(row)
         for group in groups.values():
-            for i in range(1, len(group)):
-                row = group[i]
-                for other in group[max(0, i - CANDIDATES) : i]:
-                    alike = score(rule, row, other)
-                    if alike is None:
-                        continue
-                    a, b = sorted((str(row["id"]), str(other["id"])))
-                    held = best.get((a, b))
-                    if held is None or alike > held.score:
-                        best[(a, b)] = Pair(rule.name, alike, a, b)
+            if len(group) > 1:
+                _compare(rule, group, found)
     return sorted(best.values(), key=lambda p: (-p.score, p.first_id, p.second_id))
+
+
+def _compare(rule: DuplicateRule, group: list[dict[str, Any]], found: Any) -> None:
+    """Each record of a group against the ``CANDIDATES`` before it. A group shares every exact
+    field, so an exact-only rule matches them all; otherwise rapidfuzz compares the first
+    fuzzy field in one C++ call per record, and only its hits are scored in full."""
+    if not rule.fuzzy:
+        for i in range(1, len(group)):
+            for other in group[max(0, i - CANDIDATES) : i]:
+                found(rule, group[i], other)
+        return
+    first = rule.fuzzy[0]
+    assert first.fuzzy is not None
+    texts = [str(r[first.field]).casefold() for r in group]
+    cutoff = first.fuzzy * 100
+    for i in range(1, len(group)):
+        low = max(0, i - CANDIDATES)
+        hits = process.extract(
+            texts[i], texts[low:i], scorer=fuzz.ratio, score_cutoff=cutoff, limit=None
+        )
+        for _text, _score, j in hits:
+            found(rule, group[i], group[low + j])
 
 
 def scan(session: RecordSession, entity: str) -> int:

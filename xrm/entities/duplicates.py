@@ -65,12 +65,30 @@ def blocking_value(rule: DuplicateRule, values: Mapping[str, Any]) -> Any:
     return text[: rule.prefix] if len(text) >= rule.prefix else None
 
 
-def candidate_filter(table: sa.Table, et: EntityType, rule: DuplicateRule, key: Any) -> Any:
-    """The indexed condition that selects the rows sharing ``key`` (see ``blocking_value``)."""
+def candidate_filter(table: sa.Table, et: EntityType, rule: DuplicateRule) -> Any:
+    """The indexed condition that selects the rows sharing the bound ``key`` (see
+    ``blocking_value`` and ``candidate_params``); built once per rule and schema version."""
     column = table.c[et.properties[rule.blocking].column]
     if rule.exact:
-        return column == key
-    return sa.and_(column >= key, column < key + _TOP)
+        return column == sa.bindparam("key", type_=column.type)
+    return sa.and_(
+        column >= sa.bindparam("key", type_=column.type),
+        column < sa.bindparam("top", type_=column.type),
+    )
+
+
+def candidate_params(rule: DuplicateRule, key: Any) -> dict[str, Any]:
+    """The values ``candidate_filter`` is bound to for the blocking value ``key``."""
+    return {"key": key} if rule.exact else {"key": key, "top": key + _TOP}
+
+
+def group_key(rule: DuplicateRule, values: Mapping[str, Any]) -> Any:
+    """What records must share to be compared by a scan: every exact field, and for a
+    fuzzy-only rule the blocking prefix (None: the rule cannot match this record)."""
+    key = blocking_value(rule, values)
+    if key is None or not rule.exact:
+        return key
+    return tuple(values[f] for f in rule.exact)
 
 
 def score(rule: DuplicateRule, values: Mapping[str, Any], other: Mapping[str, Any]) -> float | None:

@@ -22,6 +22,7 @@ from xrm.entities.duplicates import (
     DuplicateMatch,
     blocking_value,
     candidate_filter,
+    candidate_params,
     score,
 )
 from xrm.entities.records.checks import ChecksMixin
@@ -62,20 +63,27 @@ class DuplicatesMixin(ChecksMixin):
         if key is None:
             return []
         table = self.catalog.tables[et.name]
-        fields = [et.properties[m.field] for m in rule.match]
         shown = et.properties.get(et.display or "")
-        columns = [table.c[p.column].label(p.name) for p in fields]
-        if shown is not None and shown not in fields:
-            columns.append(table.c[shown.column].label(shown.name))
-        query = (
-            sa.select(table.c.id, table.c.owner_id, *columns)
-            .where(candidate_filter(table, et, rule, key))
-            .limit(limit)
-        )
+        cached = (self.catalog.version, "duplicates", et.name, rule.name, limit, exclude is None)
+        query = self._statements.get(cached)
+        if query is None:
+            fields = [et.properties[m.field] for m in rule.match]
+            columns = [table.c[p.column].label(p.name) for p in fields]
+            if shown is not None and shown not in fields:
+                columns.append(table.c[shown.column].label(shown.name))
+            query = (
+                sa.select(table.c.id, table.c.owner_id, *columns)
+                .where(candidate_filter(table, et, rule))
+                .limit(limit)
+            )
+            if exclude is not None:
+                query = query.where(table.c.id != sa.bindparam("exclude", type_=table.c.id.type))
+            self._statements[cached] = query
+        params = candidate_params(rule, key)
         if exclude is not None:
-            query = query.where(table.c.id != exclude)
+            params["exclude"] = exclude
         found: list[DuplicateMatch] = []
-        for row in self.conn.execute(query).mappings():
+        for row in self.conn.execute(query, params).mappings():
             alike = score(rule, values, dict(row))
             if alike is None:
                 continue
@@ -129,6 +137,13 @@ def _needed(rule: DuplicateRule) -> int:
     return 1 if rule.action == "block" and not rule.fuzzy else CANDIDATES
 
 
+def _fault_text(rule: DuplicateRule, match: DuplicateMatch) -> str:
+    """What a form shows beside each field of the rule (the admin UI translates this shape)."""
+    if match.name is None:
+        return f"looks like a duplicate of a record you cannot see (rule {rule.name!r})"
+    return f"looks like a duplicate of {match.name} (rule {rule.name!r})"
+
+
 def _message(et: EntityType, rule: DuplicateRule, match: DuplicateMatch) -> str:
     who = match.name or match.record or "a record you cannot see"
     return f"{et.name} looks like a duplicate of {who} (rule {rule.name!r}, score {match.score})"
@@ -140,8 +155,7 @@ def _refusal(et: EntityType, rule: DuplicateRule, prefix: str, match: DuplicateM
     return Duplicate(
         message,
         errors=[
-            Fault(f"{prefix}{m.field}", f"matches duplicate rule {rule.name!r}").as_dict()
-            for m in rule.match
+            Fault(f"{prefix}{m.field}", _fault_text(rule, match)).as_dict() for m in rule.match
         ],
         rule=rule.name,
         score=match.score,
