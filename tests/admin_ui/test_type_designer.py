@@ -258,7 +258,8 @@ def test_rows_are_added_moved_and_removed_without_javascript(ann: TestClient) ->
     [
         ("f1_max", "five", "Enter a number."),
         ("f1_kind", "spreadsheet", "Choose a kind from the list."),
-        ("name", "Vendor!", "bad"),
+        ("name", "Vendor!", "is not a valid name"),
+        ("plural", "vendor", "The plural name must differ from the name."),
     ],
 )
 def test_bad_input_is_named_beside_its_field(
@@ -266,4 +267,5 @@ def test_bad_input_is_named_beside_its_field(
 ) -> None:
     answer = _post(ann, "/admin/types/new", {**VENDOR_FORM, field: typed}, "plan")
     assert answer.status_code == 400
-    assert re.search(rf'id="e-{field}">', answer.text), answer.text
+    found = re.search(rf'id="e-{field}">([^<]*)<', answer.text)
+    assert found is not None and said in html.unescape(found.group(1))

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from xrm.admin_ui import type_form as tf
+from xrm.admin_ui import type_messages
 from xrm.admin_ui import type_plan as tp
 from xrm.admin_ui.auth import admin_form, admin_view, forbidden, may, message, page
 from xrm.admin_ui.json_lines import path_lines, pretty
@@ -293,8 +294,10 @@ def _place(exc: FaultsError, screen: Screen, definition: Any, _: Gettext) -> Non
     """Each fault next to its input when the form has one, and by JSON path and line always."""
     text = pretty(definition)
     lines = path_lines(definition)
-    shown = explain(exc, _)
-    for fault, said in zip(exc.faults, shown, strict=False):
+    if not exc.faults:
+        screen.general.extend(explain(exc, _))
+    for fault in exc.faults:
+        said = type_messages.shown(fault, _)
         where = tf.input_for(fault.field, screen.state)
         if where is not None:
             screen.errors.setdefault(where, said.text)
