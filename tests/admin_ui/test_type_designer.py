@@ -269,3 +269,35 @@ def test_bad_input_is_named_beside_its_field(
     assert answer.status_code == 400
     found = re.search(rf'id="e-{field}">([^<]*)<', answer.text)
     assert found is not None and said in html.unescape(found.group(1))
+
+
+def test_a_relationship_with_an_attribute_is_added_from_the_types_page(
+    ann: TestClient, registry: Registry
+) -> None:
+    page = ann.get("/admin/types/partner").text
+    assert 'href="/admin/types/partner/relationships/new"' in page
+    form = {
+        "relationship": "partner_assets",
+        "other": "asset",
+        "from_field": "serviced_assets",
+        "to_field": "service_partners",
+        "label_en": "Serviced assets",
+        "label_ko": "정비 자산",
+        "f0_name": "since",
+        "f0_kind": "date",
+        "f0_label_en": "Since",
+        "f0_label_ko": "시작일",
+    }
+    path = "/admin/types/partner/relationships/new"
+    shown = _post(ann, path, form, "plan")
+    assert _steps(shown.text) == ["Creates the relationship partner_assets."]
+    assert "partner_assets" not in registry.current().relationships
+    data = {**form, "csrf": csrf_of(shown.text), "action": "apply"}
+    done = ann.post(path, data={**data, "planned": _planned(shown.text)})
+    assert done.status_code == 303
+    rel = registry.current().relationships["partner_assets"]
+    assert (rel.from_entity, rel.to_entity) == ("partner", "asset")
+    assert rel.properties["since"].label == {"en": "Since", "ko": "시작일"}
+    assert 'data-relationship="partner_assets"' in ann.get("/admin/types/asset").text
+    taken = _post(ann, path, {**form, "f0_kind": "reference"}, "plan")
+    assert taken.status_code == 400 and 'id="e-f0_kind"' in taken.text

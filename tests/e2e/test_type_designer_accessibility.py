@@ -30,7 +30,12 @@ def test_the_type_designer_has_no_serious_accessibility_violation(
             page.context.set_extra_http_headers({"Accept-Language": language})
             for width in (1280, 390):
                 page.set_viewport_size({"width": width, "height": 900})
-                for path in ("/admin/types", "/admin/types/new", "/admin/types/partner"):
+                for path in (
+                    "/admin/types",
+                    "/admin/types/new",
+                    "/admin/types/partner",
+                    "/admin/types/partner/relationships/new",
+                ):
                     page.goto(base + path)
                     found += [f"{language} {width} {path}: {v}" for v in serious_violations(page)]
                 # The plan of a conversion that stored phone numbers block.

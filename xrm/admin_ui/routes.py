@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from xrm.admin_ui import record_changes, records, roles, signin, types, users
+from xrm.admin_ui import (
+    record_changes,
+    records,
+    roles,
+    signin,
+    type_relationships,
+    types,
+    users,
+)
 
 
 def routes() -> list[BaseRoute]:
@@ -34,6 +42,17 @@ def routes() -> list[BaseRoute]:
         Route("/admin/types/new", types.save_type, methods=["POST"]),
         Route("/admin/types/{name}", types.type_page, methods=["GET"], name="type"),
         Route("/admin/types/{name}", types.save_type, methods=["POST"]),
+        Route(
+            "/admin/types/{name}/relationships/new",
+            type_relationships.new_relationship_page,
+            methods=["GET"],
+            name="relationship_new",
+        ),
+        Route(
+            "/admin/types/{name}/relationships/new",
+            type_relationships.save_relationship,
+            methods=["POST"],
+        ),
         Route("/admin/records/{entity}", records.records_page, methods=["GET"], name="records"),
         Route(
             "/admin/records/{entity}/new",

@@ -147,7 +147,7 @@ async def save_type(request: Request, session: sessions.Session, form: FormData)
     action = str(form.get("action") or "")
     state = tf.state_from(form)
     screen = Screen(state, original, version)
-    if _rearrange(state, action):
+    if rearrange(state, action):
         return await _show(request, session, screen)
     if action.startswith("restore:") and original is not None:
         _restore_row(state, original, action.removeprefix("restore:"))
@@ -204,7 +204,7 @@ async def save_type(request: Request, session: sessions.Session, form: FormData)
     return await _show(request, session, screen)
 
 
-def _rearrange(state: tf.FormState, action: str) -> bool:
+def rearrange(state: tf.FormState, action: str) -> bool:
     """Rows added, moved or removed (no JavaScript needed: each is a submit button)."""
     if action == "add_field":
         state.rows.append(tf.blank_row())
