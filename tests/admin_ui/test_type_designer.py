@@ -301,3 +301,30 @@ def test_a_relationship_with_an_attribute_is_added_from_the_types_page(
     assert 'data-relationship="partner_assets"' in ann.get("/admin/types/asset").text
     taken = _post(ann, path, {**form, "f0_kind": "reference"}, "plan")
     assert taken.status_code == 400 and 'id="e-f0_kind"' in taken.text
+
+
+def test_a_text_field_holding_ids_becomes_a_reference_and_the_plan_names_the_strays(
+    ann: TestClient, registry: Registry, service: RecordService, db: Database
+) -> None:
+    registry.define(
+        {
+            "type": "object",
+            "x-xrm": {"name": "lead", "plural": "leads", "display": "name"},
+            "properties": {"name": {"type": "string"}, "partner": {"type": "string"}},
+        }
+    )
+    partner = _make(service, db, "partner", name="Acme")
+    _make(service, db, "lead", name="Known", partner=partner)
+    stray = _make(service, db, "lead", name="Stray", partner="not an id")
+    form = _form_of(ann, "lead")
+    row = next(k for k, v in form.items() if v == "partner" and k.endswith("_name"))
+    index = row.removesuffix("_name")
+    form.update({f"{index}_kind": "reference", f"{index}_ref_entity": "partner"})
+    shown = _post(ann, "/admin/types/lead", form, "plan")
+    assert (
+        "Converts 'partner' from Text to Reference to a record. Stored values to convert: 2."
+        in (_steps(shown.text))
+    )
+    assert "Values that point at no record: 1." in shown.text
+    assert f'href="/admin/records/lead/{stray}">Stray</a>' in shown.text
+    assert 'value="apply"' not in shown.text
