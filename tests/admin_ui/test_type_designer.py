@@ -8,6 +8,7 @@ says is what the API would do.
 from __future__ import annotations
 
 import html
+import json
 import re
 from typing import Any
 
@@ -119,7 +120,7 @@ def test_a_new_type_shows_its_plan_then_applies_with_korean_labels(
 ) -> None:
     shown = _post(ann, "/admin/types/new", VENDOR_FORM, "plan")
     assert shown.status_code == 200
-    assert _steps(shown.text) == ["Creates the type vendor."]
+    assert _steps(shown.text) == ["Creates the type 'Vendor'."]
     assert "vendor" not in registry.current().types  # only shown, not applied
     done = _apply(ann, "/admin/types/new", VENDOR_FORM)
     assert done.status_code == 303 and done.headers["location"] == "/admin/types/vendor?applied=1"
@@ -290,7 +291,7 @@ def test_a_relationship_with_an_attribute_is_added_from_the_types_page(
     }
     path = "/admin/types/partner/relationships/new"
     shown = _post(ann, path, form, "plan")
-    assert _steps(shown.text) == ["Creates the relationship partner_assets."]
+    assert _steps(shown.text) == ["Creates the relationship 'Serviced assets'."]
     assert "partner_assets" not in registry.current().relationships
     data = {**form, "csrf": csrf_of(shown.text), "action": "apply"}
     done = ann.post(path, data={**data, "planned": _planned(shown.text)})
@@ -328,3 +329,24 @@ def test_a_text_field_holding_ids_becomes_a_reference_and_the_plan_names_the_str
     assert "Values that point at no record: 1." in shown.text
     assert f'href="/admin/records/lead/{stray}">Stray</a>' in shown.text
     assert 'value="apply"' not in shown.text
+
+
+def test_a_script_posting_only_the_definition_applies_a_change_that_touches_no_records(
+    ann: TestClient, registry: Registry
+) -> None:
+    """CONTRACT §2: submitting applies; the plan is shown first only where stored data is
+    touched."""
+    csrf = csrf_of(ann.get("/admin/types/new").text)
+    definition = {
+        "type": "object",
+        "x-xrm": {"name": "kiosk", "plural": "kiosks", "label": {"en": "Kiosk", "ko": "키오스크"}},
+        "properties": {"name": {"type": "string"}},
+    }
+    done = ann.post("/admin/types/new", data={"csrf": csrf, "definition": json.dumps(definition)})
+    assert done.status_code == 303 and registry.current().types["kiosk"].version == 1
+    definition["properties"] = {}  # retiring 'name' touches stored data: the plan comes first
+    shown = ann.post(
+        "/admin/types/kiosk", data={"csrf": csrf, "definition": json.dumps(definition)}
+    )
+    assert shown.status_code == 200 and "Retires 'name'" in html.unescape(shown.text)
+    assert "name" in registry.current().types["kiosk"].properties

@@ -51,7 +51,7 @@ def _define_vendor(page: Any, base: str) -> None:
     page.select_option("#f3_ref_entity", "partner")
     page.locator("button[value=plan]").first.click()
     steps = page.locator("[data-plan] li[data-step]").all_inner_texts()
-    assert steps == ["Creates the type vendor."]
+    assert steps == ["Creates the type 'Vendor'."]
     page.click("button:has-text('Apply')")
     page.wait_for_url(f"{base}/admin/types/vendor?applied=1")
     assert "The change is applied." in page.inner_text("main")

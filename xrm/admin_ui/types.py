@@ -175,7 +175,9 @@ async def save_type(request: Request, session: sessions.Session, form: FormData)
         return await _show(request, session, screen)
     meta = definition.get("x-xrm")
     new_name = meta.get("name") if isinstance(meta, Mapping) else None
-    expected = version if original is not None and new_name == original.name else 0
+    expected: int | None = version if original is not None and new_name == original.name else 0
+    if scripted and "version" not in form:
+        expected = None  # a script that sent no version asks for no optimistic lock
     canonical = json.dumps(definition, sort_keys=True, ensure_ascii=False)
     confirmed = action == "apply" and str(form.get("planned") or "") == canonical
     plan = await _run(request, session, screen, definition, expected, dry_run=not confirmed)
@@ -259,7 +261,7 @@ async def _run(
     session: sessions.Session,
     screen: Screen,
     definition: dict[str, Any],
-    expected: int,
+    expected: int | None,
     *,
     dry_run: bool,
 ) -> Plan | None:
