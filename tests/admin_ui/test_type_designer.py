@@ -8,6 +8,7 @@ says is what the API would do.
 from __future__ import annotations
 
 import html
+import json
 import re
 from typing import Any
 
@@ -119,7 +120,7 @@ def test_a_new_type_shows_its_plan_then_applies_with_korean_labels(
 ) -> None:
     shown = _post(ann, "/admin/types/new", VENDOR_FORM, "plan")
     assert shown.status_code == 200
-    assert _steps(shown.text) == ["Creates the type vendor."]
+    assert _steps(shown.text) == ["Creates the type 'Vendor'."]
     assert "vendor" not in registry.current().types  # only shown, not applied
     done = _apply(ann, "/admin/types/new", VENDOR_FORM)
     assert done.status_code == 303 and done.headers["location"] == "/admin/types/vendor?applied=1"
@@ -258,7 +259,8 @@ def test_rows_are_added_moved_and_removed_without_javascript(ann: TestClient) ->
     [
         ("f1_max", "five", "Enter a number."),
         ("f1_kind", "spreadsheet", "Choose a kind from the list."),
-        ("name", "Vendor!", "bad"),
+        ("name", "Vendor!", "is not a valid name"),
+        ("plural", "vendor", "The plural name must differ from the name."),
     ],
 )
 def test_bad_input_is_named_beside_its_field(
@@ -266,4 +268,85 @@ def test_bad_input_is_named_beside_its_field(
 ) -> None:
     answer = _post(ann, "/admin/types/new", {**VENDOR_FORM, field: typed}, "plan")
     assert answer.status_code == 400
-    assert re.search(rf'id="e-{field}">', answer.text), answer.text
+    found = re.search(rf'id="e-{field}">([^<]*)<', answer.text)
+    assert found is not None and said in html.unescape(found.group(1))
+
+
+def test_a_relationship_with_an_attribute_is_added_from_the_types_page(
+    ann: TestClient, registry: Registry
+) -> None:
+    page = ann.get("/admin/types/partner").text
+    assert 'href="/admin/types/partner/relationships/new"' in page
+    form = {
+        "relationship": "partner_assets",
+        "other": "asset",
+        "from_field": "serviced_assets",
+        "to_field": "service_partners",
+        "label_en": "Serviced assets",
+        "label_ko": "정비 자산",
+        "f0_name": "since",
+        "f0_kind": "date",
+        "f0_label_en": "Since",
+        "f0_label_ko": "시작일",
+    }
+    path = "/admin/types/partner/relationships/new"
+    shown = _post(ann, path, form, "plan")
+    assert _steps(shown.text) == ["Creates the relationship 'Serviced assets'."]
+    assert "partner_assets" not in registry.current().relationships
+    data = {**form, "csrf": csrf_of(shown.text), "action": "apply"}
+    done = ann.post(path, data={**data, "planned": _planned(shown.text)})
+    assert done.status_code == 303
+    rel = registry.current().relationships["partner_assets"]
+    assert (rel.from_entity, rel.to_entity) == ("partner", "asset")
+    assert rel.properties["since"].label == {"en": "Since", "ko": "시작일"}
+    assert 'data-relationship="partner_assets"' in ann.get("/admin/types/asset").text
+    taken = _post(ann, path, {**form, "f0_kind": "reference"}, "plan")
+    assert taken.status_code == 400 and 'id="e-f0_kind"' in taken.text
+
+
+def test_a_text_field_holding_ids_becomes_a_reference_and_the_plan_names_the_strays(
+    ann: TestClient, registry: Registry, service: RecordService, db: Database
+) -> None:
+    registry.define(
+        {
+            "type": "object",
+            "x-xrm": {"name": "lead", "plural": "leads", "display": "name"},
+            "properties": {"name": {"type": "string"}, "partner": {"type": "string"}},
+        }
+    )
+    partner = _make(service, db, "partner", name="Acme")
+    _make(service, db, "lead", name="Known", partner=partner)
+    stray = _make(service, db, "lead", name="Stray", partner="not an id")
+    form = _form_of(ann, "lead")
+    row = next(k for k, v in form.items() if v == "partner" and k.endswith("_name"))
+    index = row.removesuffix("_name")
+    form.update({f"{index}_kind": "reference", f"{index}_ref_entity": "partner"})
+    shown = _post(ann, "/admin/types/lead", form, "plan")
+    assert (
+        "Converts 'partner' from Text to Reference to a record. Stored values to convert: 2."
+        in (_steps(shown.text))
+    )
+    assert "Values that point at no record: 1." in shown.text
+    assert f'href="/admin/records/lead/{stray}">Stray</a>' in shown.text
+    assert 'value="apply"' not in shown.text
+
+
+def test_a_script_posting_only_the_definition_applies_a_change_that_touches_no_records(
+    ann: TestClient, registry: Registry
+) -> None:
+    """CONTRACT §2: submitting applies; the plan is shown first only where stored data is
+    touched."""
+    csrf = csrf_of(ann.get("/admin/types/new").text)
+    definition = {
+        "type": "object",
+        "x-xrm": {"name": "kiosk", "plural": "kiosks", "label": {"en": "Kiosk", "ko": "키오스크"}},
+        "properties": {"name": {"type": "string"}},
+    }
+    done = ann.post("/admin/types/new", data={"csrf": csrf, "definition": json.dumps(definition)})
+    assert done.status_code == 303 and registry.current().types["kiosk"].version == 1
+    definition["properties"] = {}  # retiring 'name' touches stored data: the plan comes first
+    shown = ann.post(
+        "/admin/types/kiosk", data={"csrf": csrf, "definition": json.dumps(definition)}
+    )
+    assert shown.status_code == 200 and "Retires 'name'" in html.unescape(shown.text)
+    assert "name" in registry.current().types["kiosk"].properties

@@ -13,6 +13,7 @@ from xrm.admin_ui import (
     records,
     roles,
     signin,
+    type_relationships,
     types,
     users,
     workflows,
@@ -108,6 +109,17 @@ def routes() -> list[BaseRoute]:
         Route("/admin/types/new", types.save_type, methods=["POST"]),
         Route("/admin/types/{name}", types.type_page, methods=["GET"], name="type"),
         Route("/admin/types/{name}", types.save_type, methods=["POST"]),
+        Route(
+            "/admin/types/{name}/relationships/new",
+            type_relationships.new_relationship_page,
+            methods=["GET"],
+            name="relationship_new",
+        ),
+        Route(
+            "/admin/types/{name}/relationships/new",
+            type_relationships.save_relationship,
+            methods=["POST"],
+        ),
         Route("/admin/plugins", plugins.plugins_page, methods=["GET"], name="plugins"),
         Route(
             "/admin/plugins/destinations",

@@ -533,7 +533,7 @@ def _applies(key: str, kind: str) -> bool:
     if key in _NUMBER_KEYS:
         return kind in NUMBER_KINDS
     if key in _STRING_KEYS:
-        return _BASE[kind].get("type") == "string"
+        return _BASE[kind].get("type") == "string" and kind != "reference"
     if key in ("enum", "x-xrm-enumLabels"):
         return kind in ("enum", "list")
     if key == "x-xrm-autonumber":

@@ -113,14 +113,19 @@ def _problem(rule: str, count: int, _: Gettext) -> str:
     return _("Stored values that break the new rule (%(rule)s): %(n)s.") % {**n, "rule": rule}
 
 
-def _sentence(step: Step, lang: str, _: Gettext, filled: int | None) -> str:
+def _sentence(plan: Plan, step: Step, lang: str, _: Gettext, filled: int | None) -> str:
     field_name = _label(step.prop or step.old, lang)
     said = {"field": field_name}
     group = ", ".join(step.group)
     if step.action == "create_table":
         if step.relationship:
-            return _("Creates the relationship %(name)s.") % {"name": step.target}
-        return _("Creates the type %(name)s.") % {"name": step.target}
+            rel = plan.relationships.get(step.target)
+            labels = rel.definition.get("label") if rel is not None else None
+            named = in_language(labels if isinstance(labels, Mapping) else None, lang, step.target)
+            return _("Creates the relationship '%(name)s'.") % {"name": named}
+        et = plan.types.get(step.target)
+        named = in_language(et.label, lang, step.target) if et is not None else step.target
+        return _("Creates the type '%(name)s'.") % {"name": named}
     if step.action == "add_column":
         text = _("Adds the field '%(field)s' (%(kind)s).") % {**said, "kind": _kind(step.prop, _)}
         if step.prop is not None and step.prop.has_default and not step.prop.autonumber:
@@ -177,7 +182,7 @@ def plan_lines(
         touches = step.action in TOUCHING or (
             step.action == "add_column" and step.prop is not None and step.prop.has_default
         )
-        line = PlanLine(_sentence(step, lang, _, counts.get(index)), step.action, touches)
+        line = PlanLine(_sentence(plan, step, lang, _, counts.get(index)), step.action, touches)
         for fault in plan.refusals.get(index, ()):
             if fault.count:
                 line.problems.append(_problem(fault.rule, fault.count, _))

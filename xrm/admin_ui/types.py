@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from xrm.admin_ui import type_form as tf
+from xrm.admin_ui import type_messages
 from xrm.admin_ui import type_plan as tp
 from xrm.admin_ui.auth import admin_form, admin_view, forbidden, may, message, page
 from xrm.admin_ui.json_lines import path_lines, pretty
@@ -146,7 +147,7 @@ async def save_type(request: Request, session: sessions.Session, form: FormData)
     action = str(form.get("action") or "")
     state = tf.state_from(form)
     screen = Screen(state, original, version)
-    if _rearrange(state, action):
+    if rearrange(state, action):
         return await _show(request, session, screen)
     if action.startswith("restore:") and original is not None:
         _restore_row(state, original, action.removeprefix("restore:"))
@@ -174,7 +175,9 @@ async def save_type(request: Request, session: sessions.Session, form: FormData)
         return await _show(request, session, screen)
     meta = definition.get("x-xrm")
     new_name = meta.get("name") if isinstance(meta, Mapping) else None
-    expected = version if original is not None and new_name == original.name else 0
+    expected: int | None = version if original is not None and new_name == original.name else 0
+    if scripted and "version" not in form:
+        expected = None  # a script that sent no version asks for no optimistic lock
     canonical = json.dumps(definition, sort_keys=True, ensure_ascii=False)
     confirmed = action == "apply" and str(form.get("planned") or "") == canonical
     plan = await _run(request, session, screen, definition, expected, dry_run=not confirmed)
@@ -203,7 +206,7 @@ async def save_type(request: Request, session: sessions.Session, form: FormData)
     return await _show(request, session, screen)
 
 
-def _rearrange(state: tf.FormState, action: str) -> bool:
+def rearrange(state: tf.FormState, action: str) -> bool:
     """Rows added, moved or removed (no JavaScript needed: each is a submit button)."""
     if action == "add_field":
         state.rows.append(tf.blank_row())
@@ -258,7 +261,7 @@ async def _run(
     session: sessions.Session,
     screen: Screen,
     definition: dict[str, Any],
-    expected: int,
+    expected: int | None,
     *,
     dry_run: bool,
 ) -> Plan | None:
@@ -293,8 +296,10 @@ def _place(exc: FaultsError, screen: Screen, definition: Any, _: Gettext) -> Non
     """Each fault next to its input when the form has one, and by JSON path and line always."""
     text = pretty(definition)
     lines = path_lines(definition)
-    shown = explain(exc, _)
-    for fault, said in zip(exc.faults, shown, strict=False):
+    if not exc.faults:
+        screen.general.extend(explain(exc, _))
+    for fault in exc.faults:
+        said = type_messages.shown(fault, _)
         where = tf.input_for(fault.field, screen.state)
         if where is not None:
             screen.errors.setdefault(where, said.text)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
+import re
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -51,6 +52,7 @@ from xrm.schemas.validate import compile_property
 from xrm.schemas.workflows import ActionTypes, Workflow
 
 VERSION_KEY = "schema_version"
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 class _DryRun(Exception):
@@ -816,6 +818,9 @@ class _Executor:
 
     def convert_column(self, step: Step, breaks: Breaks) -> None:
         assert step.prop is not None and step.old is not None
+        if step.old.ref is None and step.prop.ref is not None and not step.relationship:
+            self._text_to_reference(step, breaks)
+            return
         if (step.old.ref is None) != (step.prop.ref is None):
             raise DefinitionError(
                 [
@@ -844,6 +849,65 @@ class _Executor:
             return
         converted = [(k, new) for k, new, _ in values]
         self.changer.convert_column(table.name, step.old, step.prop, converted, "id")
+
+    def _text_to_reference(self, step: Step, breaks: Breaks) -> None:
+        """A text field holding record ids becomes a reference to those records.
+
+        Every stored value must be the id of a record of the referenced type
+        (spelled in any letter case: ids are lowercase UUIDs); each record
+        whose value points at none blocks the change, named like any other
+        refused conversion. The ids move to the reference's column
+        (``partner`` -> ``partner_id``), with its foreign key, and the text
+        column goes: every value it held is in the new one.
+        """
+        old, new = step.old, step.prop
+        assert old is not None and new is not None and new.ref is not None
+        path = f"properties.{new.name}"
+        if old.kind not in ("string", "uuid"):
+            raise DefinitionError(
+                [Fault(path, f"a {old.kind} field cannot become a reference; only a text field")]
+            )
+        et = self.old.types[step.target]
+        if any(old.name in group for group in (*et.unique, *et.indexes)):
+            raise DefinitionError(
+                [
+                    Fault(
+                        path,
+                        "a field in a unique set or an index cannot become a reference; "
+                        "take it out of them first",
+                    )
+                ]
+            )
+        table = self._old_table(step)
+        target = self.new.tables[new.ref.entity]
+        rows = self.conn.execute(
+            sa.select(table.c.id, table.c[old.column]).order_by(table.c.id)
+        ).all()
+        wanted = sorted(
+            {v.strip().lower() for _, v in rows if isinstance(v, str) and _UUID.match(v.strip())}
+        )
+        existing: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            found = self.conn.execute(sa.select(target.c.id).where(target.c.id.in_(chunk)))
+            existing.update(str(row[0]) for row in found)
+        converted: list[tuple[str, Any]] = []
+        for record_id, value in rows:
+            if value is None:
+                if new.required:
+                    breaks.add(path, "required", "is required", record_id)
+                continue
+            key = value.strip().lower() if isinstance(value, str) else ""
+            if key in existing:
+                converted.append((str(record_id), key))
+            else:
+                said = f"{str(value)[:60]!r} is not the id of a {new.ref.entity} record"
+                breaks.add(path, "ref", said, record_id)
+        if breaks:
+            return
+        self.changer.add_column(table.name, new)
+        self.changer.write_values(table.name, new, converted, "id")
+        self.changer.drop_column(table.name, old)
 
     def add_unique(self, step: Step, breaks: Breaks) -> None:
         et = self.new.types[step.target]
