@@ -140,8 +140,14 @@ def summary(workflow: Workflow, catalog: Catalog, lang: str, _: Gettext) -> dict
         "entity": rf.type_label(et, lang) if et is not None else workflow.entity,
         "on": ", ".join(triggers.get(t, t) for t in workflow.on),
         "stage": stage_words(_).get(workflow.stage, workflow.stage),
-        "title": str(workflow.definition.get("title") or workflow.name),
+        "title": workflow_title(workflow.definition, workflow.name, lang),
     }
+
+
+def workflow_title(definition: Mapping[str, Any], name: str, lang: str) -> str:
+    """The workflow's label in the page's language, else its title, else its name."""
+    labels = definition.get("label") or {}
+    return str(labels.get(lang) or definition.get("title") or labels.get("en") or name)
 
 
 # --- the form's context ------------------------------------------------------------------------
