@@ -112,6 +112,11 @@ class Choice:
     options: list[tuple[str, str]]
     chosen: str
 
+    @property
+    def param(self) -> str:
+        """The query parameter naming this filter (``f.<field>``)."""
+        return filter_param(self.name)
+
 
 def _choosable(prop: Property) -> bool:
     return prop.kind in ("enum", "boolean")
@@ -125,6 +130,27 @@ def _choices(prop: Property, lang: str, _: Gettext) -> list[tuple[str, str]]:
 
 def _typed_choice(prop: Property, value: str) -> Any:
     return value == "1" if prop.kind == "boolean" else value
+
+
+# The list's own parameters. A filter on a field is ``f.<field>=`` so that a type with a field
+# called ``sort`` or ``q`` can still be filtered by it; the older ``?<field>=`` still works for
+# every field whose name is none of these.
+LIST_PARAMS = frozenset({"q", "sort", "dir", "after", "columns", "deleted"})
+FILTER_PREFIX = "f."
+
+
+def filter_param(name: str) -> str:
+    """The query parameter that filters the list on the field ``name``."""
+    return FILTER_PREFIX + name
+
+
+def asked_filter(params: Mapping[str, str], name: str) -> str:
+    """The value the list is filtered by on ``name``: ``f.<name>=``, else (old links)
+    ``<name>=`` when that is not one of the list's own parameters."""
+    given = params.get(filter_param(name))
+    if given is None and name not in LIST_PARAMS:
+        given = params.get(name)
+    return str(given or "")
 
 
 def _asked_columns(params: Any) -> set[str]:
@@ -182,16 +208,16 @@ def list_page(
     if q and texts:
         parts.append({"or": [{n: {"contains": q}} for n in texts]})
     scoped = {
-        p.name: str(params.get(p.name))
+        p.name: asked_filter(params, p.name)
         for p in et.references
-        if p.name not in hidden and looks_like_id(str(params.get(p.name) or ""))
+        if p.name not in hidden and looks_like_id(asked_filter(params, p.name))
     }
     parts.extend({f"{name}_id": {"eq": value}} for name, value in scoped.items())
     choosable = [p for p in et.properties.values() if p.name not in hidden and _choosable(p)]
     chosen = {
-        p.name: str(params.get(p.name))
+        p.name: asked_filter(params, p.name)
         for p in choosable
-        if str(params.get(p.name) or "") in {v for v, _label in _choices(p, lang, _)}
+        if asked_filter(params, p.name) in {v for v, _label in _choices(p, lang, _)}
     }
     parts.extend({n: {"eq": _typed_choice(et.properties[n], v)}} for n, v in chosen.items())
     query_filter = {"and": parts} if parts else None
@@ -223,8 +249,8 @@ def list_page(
     names = _page_names(session, shown, page.items, _)
 
     def href(**changes: str) -> str:
-        kept = {**scoped, **chosen, "q": q, "sort": sort, "dir": direction}
-        kept["columns"] = ",".join(custom)
+        kept = {filter_param(n): v for n, v in {**scoped, **chosen}.items()}
+        kept.update(q=q, sort=sort, dir=direction, columns=",".join(custom))
         kept.update(changes)
         query = urlencode({k: v for k, v in kept.items() if v})
         return f"{base}?{query}" if query else base
@@ -261,7 +287,7 @@ def list_page(
         Scope(
             field_label(et.properties[n], lang),
             scope_names.get(v, _("(not visible to you)")),
-            href(**{n: ""}),
+            href(**{filter_param(n): ""}),
         )
         for n, v in scoped.items()
     ]
@@ -274,9 +300,9 @@ def list_page(
         custom=",".join(custom),
         new_href=f"{base}/new" + (f"?{urlencode(scoped)}" if scoped else ""),
         filters=filters,
-        all_href=href(q="", **dict.fromkeys(chosen, "")),
+        all_href=href(q="", **{filter_param(n): "" for n in chosen}),
         scopes=scopes,
-        kept=list(scoped.items()),
+        kept=[(filter_param(n), v) for n, v in scoped.items()],
         columns=cols,
         rows=rows,
         next_href=href(after=page.end_cursor or "") if page.has_next_page else None,
@@ -345,7 +371,7 @@ def related(
                 label=label,
                 entity=entity,
                 links=[(f"{base}/{r['id']}", record_name(other, r, _, hidden)) for r in page.items],
-                more_href=f"{base}?{prop.name}={record['id']}",
+                more_href=f"{base}?{urlencode({filter_param(prop.name): record['id']})}",
                 new_href=f"{base}/new?{prop.name}={record['id']}" if may_create else None,
             )
         )

@@ -24,6 +24,7 @@ from xrm.admin_ui.auth import (
     same,
     signed_in,
 )
+from xrm.admin_ui.navigation import trail
 from xrm.admin_ui.pages import gettext_for, language, render
 from xrm.admin_ui.record_fields import type_label
 from xrm.entities.registry import Registry
@@ -175,7 +176,9 @@ async def home(request: Request) -> Response:
         ),
         key=lambda t: t["label"],
     )
-    return page(request, session, "home.html", {"types": types})
+    _ = gettext_for(request, session.locale)
+    context = {"types": types, "crumbs": trail(request, _("Home"))}
+    return page(request, session, "home.html", context)
 
 
 async def admin_root(request: Request) -> Response:
