@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 from test_signin import PASSWORD, csrf_of
 
 from xrm.admin_ui import jobs as jobs_screen
+from xrm.entities.catalog import demo_workflows
 from xrm.entities.records import RecordService
 from xrm.entities.registry import Registry
 from xrm.platform import jobs, tables
@@ -66,6 +67,7 @@ def retry(client: TestClient, job_id: str, page: str = "/admin/jobs") -> Any:
 
 @pytest.fixture
 def service(app_settings: Settings, db: Database, registry: Registry) -> RecordService:
+    registry.apply(demo_workflows())  # grievance_sla, titled "Due date by severity"
     return RecordService(db, registry, app_settings)
 
 
@@ -99,7 +101,8 @@ def test_failed_and_dead_jobs_are_listed_in_words_with_counts(
     row = re.search(rf'<tr data-job="{dead}".*?</tr>', page.text, re.S)
     assert row
     text = row.group(0)
-    assert "Workflow run" in text and "Workflow “grievance_sla” for Customer “Acme Corp”" in text
+    assert "Workflow run" in text
+    assert "Workflow “Due date by severity” for Customer “Acme Corp”" in text
     assert "3 of 3" in text and "the mail server said no (try 3)" in text
     assert "2026-03-01 12:30 UTC" in text  # when it last changed, in UTC
     assert acme["id"] not in text  # the record by its name, not its id
@@ -197,7 +200,7 @@ def test_a_record_the_admin_may_not_read_is_named_by_its_type_alone(
     for ops in client_for(app_settings, "ops@example.com"):
         page = ops.get("/admin/jobs").text
         assert "Secret Holdings" not in page and secret["id"] not in page
-        assert "Workflow “grievance_sla” for a record of Customer" in page
+        assert "Workflow “Due date by severity” for a record of Customer" in page
 
 
 def test_the_list_pages_by_id_newest_first(

@@ -29,7 +29,7 @@ from starlette.responses import RedirectResponse, Response
 from xrm.admin_ui.auth import JOBS_RIGHT, admin_form, admin_view, forbidden, may, message, page
 from xrm.admin_ui.navigation import Crumb, path_for, trail
 from xrm.admin_ui.pages import gettext_for, language
-from xrm.admin_ui.record_fields import type_label, when
+from xrm.admin_ui.record_fields import in_language, type_label, when
 from xrm.admin_ui.record_views import names_of
 from xrm.entities.records import RecordService, RecordSession
 from xrm.platform import jobs, sessions
@@ -103,7 +103,7 @@ def purposes(records: RecordSession, found: list[Job], lang: str, _: Gettext) ->
     out: dict[str, str] = {}
     for job in found:
         payload = _payload(job)
-        workflow = str(payload.get("workflow") or "")
+        workflow = workflow_title(records, str(payload.get("workflow") or ""), lang)
         about = _record_of(job)
         if job.kind == SCHEDULE_JOB:
             tick = when(payload.get("tick")) if payload.get("tick") else ""
@@ -127,6 +127,15 @@ def purposes(records: RecordSession, found: list[Job], lang: str, _: Gettext) ->
         else:
             out[job.id] = "—"
     return out
+
+
+def workflow_title(records: RecordSession, name: str, lang: str) -> str:
+    """A workflow by its title (in the page's language when it has several), else its name."""
+    found = records.catalog.workflows.get(name)
+    title = found.definition.get("title") if found is not None else None
+    if isinstance(title, Mapping):
+        return in_language(title, lang, name)
+    return title if isinstance(title, str) and title else name
 
 
 def _chosen(request: Request) -> str:
