@@ -139,9 +139,14 @@ def menu(request: Request, session: sessions.Session) -> list[MenuItem]:
     """The menu for this user: only places their rights let them into."""
     _ = gettext_for(request, session.locale)
     items = [MenuItem(path_for(request, "home"), _("Home"))]
+    if may(request, session, "define_types"):
+        items.append(MenuItem(path_for(request, "types"), _("Types")))
     if may(request, session, "manage_users"):
         items.append(MenuItem(path_for(request, "users"), _("Users")))
     items.append(MenuItem(path_for(request, "roles"), _("Roles")))  # every user may read roles
+    if may(request, session, "define_workflows"):
+        items.append(MenuItem(path_for(request, "workflows"), _("Workflows")))
+        items.append(MenuItem(path_for(request, "plugins"), _("Plugins")))
     if may(request, session, JOBS_RIGHT):
         items.append(MenuItem(path_for(request, "jobs"), _("Jobs")))
     items.append(MenuItem(path_for(request, "user", user_id=session.actor.id), _("My account")))

@@ -194,6 +194,7 @@ async def jobs_page(request: Request, session: sessions.Session) -> Response:
         for job in found[:PAGE]
     ]
     more = len(found) > PAGE
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "retried"]
     query = {"status": chosen} if chosen != PROBLEMS else {}
     context = {
         "counts": [(s.value, labels[s], counts[s]) for s in JobStatus],
@@ -203,7 +204,7 @@ async def jobs_page(request: Request, session: sessions.Session) -> Response:
         "base": base,
         "next_href": f"{base}?{urlencode({**query, 'before': rows[-1].id})}" if more else None,
         "first_href": (f"{base}?{urlencode(query)}" if query else base) if before else None,
-        "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        "here": f"{base}?{urlencode(kept)}" if kept else base,
         "retried": request.query_params.get("retried") == "1",
         "crumbs": trail(request, _("Home"), Crumb(_("Jobs"))),
     }

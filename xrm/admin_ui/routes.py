@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Mount, Route
 
-from xrm.admin_ui import jobs, record_changes, records, roles, search, signin, users, vendor
+from xrm.admin_ui import (
+    jobs,
+    plugins,
+    record_changes,
+    records,
+    roles,
+    search,
+    signin,
+    types,
+    users,
+    vendor,
+    workflows,
+)
 
 
 def routes() -> list[BaseRoute]:
@@ -49,6 +61,52 @@ def routes() -> list[BaseRoute]:
         Route("/admin/search", search.search_page, methods=["GET"], name="search"),
         Route("/admin/jobs", jobs.jobs_page, methods=["GET"], name="jobs"),
         Route("/admin/jobs/{job_id}/retry", jobs.retry_job, methods=["POST"], name="job_retry"),
+        Route("/admin/workflows", workflows.workflows_page, methods=["GET"], name="workflows"),
+        Route(
+            "/admin/workflows/new",
+            workflows.new_workflow_page,
+            methods=["GET"],
+            name="workflow_new",
+        ),
+        Route("/admin/workflows/new", workflows.create_workflow, methods=["POST"]),
+        Route("/admin/workflows/{name}", workflows.workflow_page, methods=["GET"], name="workflow"),
+        Route("/admin/workflows/{name}", workflows.save_workflow, methods=["POST"]),
+        Route(
+            "/admin/workflows/{name}/enabled",
+            workflows.set_enabled,
+            methods=["POST"],
+            name="workflow_enabled",
+        ),
+        Route(
+            "/admin/workflows/{name}/test",
+            workflows.test_run,
+            methods=["POST"],
+            name="workflow_test",
+        ),
+        Route(
+            "/admin/workflows/{name}/runs/{run_id}/retry",
+            workflows.retry_run,
+            methods=["POST"],
+            name="workflow_retry",
+        ),
+        Route("/admin/types", types.types_page, methods=["GET"], name="types"),
+        Route("/admin/types/new", types.new_type_page, methods=["GET"], name="type_new"),
+        Route("/admin/types/new", types.save_type, methods=["POST"]),
+        Route("/admin/types/{name}", types.type_page, methods=["GET"], name="type"),
+        Route("/admin/types/{name}", types.save_type, methods=["POST"]),
+        Route("/admin/plugins", plugins.plugins_page, methods=["GET"], name="plugins"),
+        Route(
+            "/admin/plugins/destinations",
+            plugins.save_destination_form,
+            methods=["POST"],
+            name="webhook_destinations",
+        ),
+        Route(
+            "/admin/plugins/destinations/{name}/remove",
+            plugins.remove_destination_form,
+            methods=["POST"],
+            name="webhook_destination_remove",
+        ),
         Route("/admin/records/{entity}", records.records_page, methods=["GET"], name="records"),
         Route(
             "/admin/records/{entity}/new",
