@@ -189,6 +189,7 @@ def test_the_menu_leads_only_where_the_user_may_go(ann: TestClient, vic: TestCli
                 "/admin/roles",
                 "/admin/workflows",
                 "/admin/plugins",
+                "/admin/jobs",
                 "/admin/users/",
             ],
         ),

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from browser import chromium
+from playwright.sync_api import expect
 from server import ServedDatabase, running_server
 from test_admin_browser import create_user, sign_in
 
@@ -60,10 +61,13 @@ def test_an_admin_creates_fixes_edits_and_finds_a_record(
             assert "Tier: Gold → VIP" in history[0] and "changed" in history[0]
             assert "created" in history[-1] and "Name: Zephyr Test Works" in history[-1]
             page.click("nav.crumbs a:has-text('Customer')")
-            page.fill("input[name=q]", "zephyr")
+            page.fill("#q", "zephyr")
             page.click("form.search button")
+            # htmx updates the list in place and puts the search in the address.
+            page.wait_for_url("**/admin/records/customer?*q=zephyr*")
             rows = page.locator("table.records tbody tr")
-            assert rows.count() == 1 and "VIP" in rows.first.inner_text()
+            expect(rows).to_have_count(1)
+            assert "VIP" in rows.first.inner_text()
             rows.first.locator("a").click()
             assert page.inner_text("h1") == "Zephyr Test Works"
         except Exception:

@@ -22,6 +22,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from xrm.admin_ui.navigation import path_for, wants_fragment
 from xrm.admin_ui.pages import gettext_for, language, render
 from xrm.entities.registry import Registry
 from xrm.platform import sessions
@@ -34,6 +35,9 @@ LOGIN_COOKIE = "xrm_login"
 # "/", not "/admin": a signed-in session also opens GraphiQL at /graphql, where it
 # counts only together with its CSRF token (``xrm.api.view``).
 COOKIE_PATH = "/"
+# Who sees the job queue (/admin/jobs) and may retry its jobs: those who manage the
+# platform's users also look after its background work.
+JOBS_RIGHT = "manage_users"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +122,8 @@ async def signed_in(request: Request) -> sessions.Session | Response:
     session = await door_of(request).session(request)
     if session is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/admin/login?next={quote(target)}", status_code=303)
+        login = path_for(request, "login")
+        return RedirectResponse(f"{login}?next={quote(target)}", status_code=303)
     return session
 
 
@@ -133,23 +138,25 @@ class MenuItem:
 def menu(request: Request, session: sessions.Session) -> list[MenuItem]:
     """The menu for this user: only places their rights let them into."""
     _ = gettext_for(request, session.locale)
-    items = [MenuItem("/admin/", _("Home"))]
+    items = [MenuItem(path_for(request, "home"), _("Home"))]
     if may(request, session, "define_types"):
-        items.append(MenuItem("/admin/types", _("Types")))
+        items.append(MenuItem(path_for(request, "types"), _("Types")))
     if may(request, session, "manage_users"):
-        items.append(MenuItem("/admin/users", _("Users")))
+        items.append(MenuItem(path_for(request, "users"), _("Users")))
     from xrm.admin_ui.imports import may_import  # the wizard's own module knows who may
 
     if may_import(request, session):
-        items.append(MenuItem("/admin/import", _("Import")))
-    items.append(MenuItem("/admin/roles", _("Roles")))  # every signed-in user may read roles
+        items.append(MenuItem(path_for(request, "import_page"), _("Import")))
+    items.append(MenuItem(path_for(request, "roles"), _("Roles")))  # every user may read roles
     if may(request, session, "define_workflows"):
-        items.append(MenuItem("/admin/workflows", _("Workflows")))
-        items.append(MenuItem("/admin/plugins", _("Plugins")))
+        items.append(MenuItem(path_for(request, "workflows"), _("Workflows")))
+        items.append(MenuItem(path_for(request, "plugins"), _("Plugins")))
         items.extend(_plugin_items(request, session))
     if _finds_duplicates(request, session):
-        items.append(MenuItem("/admin/duplicates", _("Duplicates")))
-    items.append(MenuItem(f"/admin/users/{session.actor.id}", _("My account")))
+        items.append(MenuItem(path_for(request, "duplicates"), _("Duplicates")))
+    if may(request, session, JOBS_RIGHT):
+        items.append(MenuItem(path_for(request, "jobs"), _("Jobs")))
+    items.append(MenuItem(path_for(request, "user", user_id=session.actor.id), _("My account")))
     return items
 
 
@@ -185,9 +192,18 @@ def page(
     template: str,
     context: dict[str, Any],
     status: int = 200,
+    *,
+    fragment: str | None = None,
 ) -> HTMLResponse:
-    """A signed-in page: ``template`` with the user, their menu and the session's CSRF token."""
-    full = {"csrf": session.csrf, "user": session.actor, "menu": menu(request, session), **context}
+    """A signed-in page: ``template`` with the user, their menu and the session's CSRF token.
+
+    With ``fragment`` (a template holding part of the page), an htmx request
+    gets only that part, rendered from the same context.
+    """
+    full = {"csrf": session.csrf, "user": session.actor, **context}
+    if fragment is not None and wants_fragment(request):
+        return render(request, fragment, full, status, locale=session.locale)
+    full["menu"] = menu(request, session)
     return render(request, template, full, status, locale=session.locale)
 
 

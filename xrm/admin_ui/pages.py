@@ -7,7 +7,7 @@ rendered in.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from xrm.admin_ui import i18n
+from xrm.admin_ui.navigation import path_for
 
 _TEMPLATES = Path(__file__).with_name("templates")
 
@@ -45,8 +46,10 @@ def render(
 ) -> HTMLResponse:
     """The template ``name`` rendered in the request's language."""
     lang = language(request, locale)
-    html = _environment(lang).get_template(name).render(lang=lang, **context)
+    url = partial(path_for, request)  # templates name routes: url("records", entity="customer")
+    html = _environment(lang).get_template(name).render(lang=lang, url=url, **context)
     response = HTMLResponse(html, status_code=status)
+    response.headers["Vary"] = "Accept-Language, Cookie, HX-Request"
     response.headers["Content-Language"] = lang
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"

@@ -15,7 +15,8 @@ Values are checked here, with messages in the page's language naming the
 filter, and become the record service's own filter (``{"customer": {"tier":
 {"eq": "gold"}}}``), which alone decides what matches; no SQL is written here.
 A filter that does not hold is not applied and its problem is shown beside it.
-Plain ``?status=open`` and ``?customer=<id>`` stay where ``record_views`` reads them.
+Equality on an enum or a reference (``?status.eq=open``, ``?customer.id=<id>``, and the older
+``?status=open``) stays where ``record_views`` reads them.
 """
 
 from __future__ import annotations
@@ -228,9 +229,11 @@ def read_filters(
     params: Any,
     lang: str,
     _: Gettext,
+    skip: frozenset[str] = frozenset(),
 ) -> Filters:
     """Every ``?a.b=`` filter of a list's address: the record service's filter parts, the
-    chips in words, the form's inputs with what was typed and each problem beside its input."""
+    chips in words, the form's inputs with what was typed and each problem beside its input.
+    ``skip``: parameters read elsewhere (``status.eq``, ``customer.id``: ``record_views``)."""
     groups: dict[str, FilterGroup] = {}
     inputs: dict[str, tuple[Property, str, FilterInput, str]] = {}  # param -> prop, op, input, of
     for prop in _fields(session, et):
@@ -263,7 +266,7 @@ def read_filters(
     given: dict[str, list[str]] = {}
     items = params.multi_items() if hasattr(params, "multi_items") else list(params.items())
     for key, value in items:
-        if "." in key:
+        if "." in key and key not in skip:
             given.setdefault(key, []).append(value)
     for param, values in given.items():
         values = [v for v in values if v != ""]

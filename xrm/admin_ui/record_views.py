@@ -124,6 +124,11 @@ class Choice:
     options: list[tuple[str, str]]
     chosen: str
 
+    @property
+    def param(self) -> str:
+        """The query parameter naming this filter (``<field>.eq``)."""
+        return f"{self.name}.{EQUALS}"
+
 
 def _choosable(prop: Property) -> bool:
     return prop.kind in ("enum", "boolean")
@@ -137,6 +142,34 @@ def _choices(prop: Property, lang: str, _: Gettext) -> list[tuple[str, str]]:
 
 def _typed_choice(prop: Property, value: str) -> Any:
     return value == "1" if prop.kind == "boolean" else value
+
+
+# The list's own parameters. A filter on a field is ``<field>.eq=`` (an enum or yes/no field) or
+# ``<reference>.id=`` (the records referring to one record), in the dotted grammar of
+# ``record_filters``, so that a type with a field called ``sort`` or ``q`` can still be filtered
+# by it; the older ``?<field>=`` still works for every field whose name is none of these.
+LIST_PARAMS = frozenset({"q", "sort", "dir", "after", "columns", "deleted"})
+EQUALS = "eq"
+REFERS = "id"
+
+
+def filter_param(prop: Property) -> str:
+    """The query parameter that filters the list on ``prop`` by equality."""
+    return f"{prop.name}.{REFERS if prop.ref is not None else EQUALS}"
+
+
+def asked_filter(params: Mapping[str, str], prop: Property) -> str:
+    """The value the list is filtered by on ``prop``: ``<field>.eq=`` or ``<reference>.id=``,
+    else (older links) ``<field>=`` when that is not one of the list's own parameters."""
+    given = params.get(filter_param(prop))
+    if given is None and prop.name not in LIST_PARAMS:
+        given = params.get(prop.name)
+    return str(given or "")
+
+
+def equality_params(et: EntityType) -> frozenset[str]:
+    """The dotted parameters read here, which ``record_filters`` leaves alone."""
+    return frozenset(filter_param(p) for p in et.properties.values() if p.ref or _choosable(p))
 
 
 def _asked_columns(params: Any) -> set[str]:
@@ -195,19 +228,19 @@ def list_page(
     if q and texts:
         parts.append({"or": [{n: {"contains": q}} for n in texts]})
     scoped = {
-        p.name: str(params.get(p.name))
+        p.name: asked_filter(params, p)
         for p in et.references
-        if p.name not in hidden and looks_like_id(str(params.get(p.name) or ""))
+        if p.name not in hidden and looks_like_id(asked_filter(params, p))
     }
     parts.extend({f"{name}_id": {"eq": value}} for name, value in scoped.items())
     choosable = [p for p in et.properties.values() if p.name not in hidden and _choosable(p)]
     chosen = {
-        p.name: str(params.get(p.name))
+        p.name: asked_filter(params, p)
         for p in choosable
-        if str(params.get(p.name) or "") in {v for v, _label in _choices(p, lang, _)}
+        if asked_filter(params, p) in {v for v, _label in _choices(p, lang, _)}
     }
     parts.extend({n: {"eq": _typed_choice(et.properties[n], v)}} for n, v in chosen.items())
-    narrowed = read_filters(session, et, params, lang, _)
+    narrowed = read_filters(session, et, params, lang, _, skip=equality_params(et))
     parts.extend(narrowed.where)
     query_filter = {"and": parts} if parts else None
     order = [{sort: direction.upper()}]
@@ -238,8 +271,9 @@ def list_page(
     names = _page_names(session, shown, page.items, _)
 
     def href(**changes: str) -> str:
-        kept = {**scoped, **chosen, **dict(narrowed.kept), "q": q, "sort": sort, "dir": direction}
-        kept["columns"] = ",".join(custom)
+        kept = {filter_param(et.properties[n]): v for n, v in {**scoped, **chosen}.items()}
+        kept.update(dict(narrowed.kept))
+        kept.update(q=q, sort=sort, dir=direction, columns=",".join(custom))
         kept.update(changes)
         query = urlencode({k: v for k, v in kept.items() if v})
         return f"{base}?{query}" if query else base
@@ -278,7 +312,7 @@ def list_page(
         Scope(
             field_label(et.properties[n], lang),
             scope_names.get(v, _("(not visible to you)")),
-            href(**{n: ""}),
+            href(**{filter_param(et.properties[n]): ""}),
         )
         for n, v in scoped.items()
     ]
@@ -291,9 +325,13 @@ def list_page(
         custom=",".join(custom),
         new_href=f"{base}/new" + (f"?{urlencode(scoped)}" if scoped else ""),
         filters=filters,
-        all_href=href(q="", **dict.fromkeys(chosen, ""), **dict.fromkeys(dict(narrowed.kept), "")),
+        all_href=href(
+            q="",
+            **{filter_param(et.properties[n]): "" for n in chosen},
+            **dict.fromkeys(dict(narrowed.kept), ""),
+        ),
         scopes=scopes,
-        kept=list(scoped.items()),
+        kept=[(filter_param(et.properties[n]), v) for n, v in scoped.items()],
         columns=cols,
         rows=rows,
         next_href=href(after=page.end_cursor or "") if page.has_next_page else None,
@@ -363,7 +401,7 @@ def related(
                 label=label,
                 entity=entity,
                 links=[(f"{base}/{r['id']}", record_name(other, r, _, hidden)) for r in page.items],
-                more_href=f"{base}?{prop.name}={record['id']}",
+                more_href=f"{base}?{urlencode({filter_param(prop): record['id']})}",
                 new_href=f"{base}/new?{prop.name}={record['id']}" if may_create else None,
             )
         )

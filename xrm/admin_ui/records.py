@@ -25,6 +25,7 @@ from xrm.admin_ui import record_fields as rf
 from xrm.admin_ui import record_views as rv
 from xrm.admin_ui.auth import admin_form, admin_view, forbidden, message, page
 from xrm.admin_ui.messages import Shown, explain, say
+from xrm.admin_ui.navigation import Crumb, trail
 from xrm.admin_ui.pages import gettext_for, language
 from xrm.admin_ui.record_history import history_lines, referenced_ids
 from xrm.entities.records import RecordService, RecordSession
@@ -104,7 +105,8 @@ async def records_page(request: Request, session: sessions.Session) -> Response:
     deleted = request.query_params.get("deleted", "")
     found["deleted"] = int(deleted) if deleted.isdigit() else 0
     found["here"] = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return page(request, session, "records.html", found)
+    found["crumbs"] = trail(request, _("Home"), Crumb(found["type_label"]))
+    return page(request, session, "records.html", found, fragment="_records_list.html")
 
 
 # --- a new record ----------------------------------------------------------------------------
@@ -226,6 +228,12 @@ async def record_form(
         saved=saved,
         restored=restored if restored.isdigit() else "",
         creating=record_id is None,
+    )
+    found["crumbs"] = trail(
+        request,
+        _("Home"),
+        Crumb(found["type_label"], found["base"]),
+        Crumb(found["name"] if record_id is not None else _("New record")),
     )
     return page(request, session, "record.html", found, status)
 

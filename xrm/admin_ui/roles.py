@@ -15,11 +15,13 @@ import json
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from xrm.admin_ui.auth import forbidden, may, message, page, signed_form, signed_in
+from xrm.admin_ui.auth import admin_form, admin_view, forbidden, may, message, page
 from xrm.admin_ui.messages import Shown, explain
+from xrm.admin_ui.navigation import Crumb, path_for, trail
 from xrm.admin_ui.pages import gettext_for
 from xrm.entities.registry import ROLE, Registry
 from xrm.errors import Conflict, XrmError
@@ -52,22 +54,23 @@ def _pretty(definition: Any) -> str:
     return json.dumps(definition, indent=2, ensure_ascii=False)
 
 
-async def roles_page(request: Request) -> Response:
-    session = await signed_in(request)
-    if not isinstance(session, sessions.Session):
-        return session
+@admin_view
+async def roles_page(request: Request, session: sessions.Session) -> Response:
+    _ = gettext_for(request, session.locale)
     return page(
         request,
         session,
         "roles.html",
-        {"roles": _all_roles(request), "manager": may(request, session, "manage_users")},
+        {
+            "roles": _all_roles(request),
+            "manager": may(request, session, "manage_users"),
+            "crumbs": trail(request, _("Home"), Crumb(_("Roles"))),
+        },
     )
 
 
-async def role_page(request: Request) -> Response:
-    session = await signed_in(request)
-    if not isinstance(session, sessions.Session):
-        return session
+@admin_view
+async def role_page(request: Request, session: sessions.Session) -> Response:
     name = request.path_params["name"]
     if name == "new":
         if not may(request, session, "manage_users"):
@@ -90,6 +93,9 @@ def _editor(
     errors: list[Shown] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
+    _ = gettext_for(request, session.locale)
+    here = role.name if role is not None else _("New role")
+    crumbs = trail(request, _("Home"), Crumb(_("Roles"), path_for(request, "roles")), Crumb(here))
     return page(
         request,
         session,
@@ -101,17 +107,17 @@ def _editor(
             "editable": may(request, session, "manage_users") and not (role and role.builtin),
             "rights": ADMIN_RIGHTS,
             "errors": errors or [],
+            "crumbs": crumbs,
         },
         status,
     )
 
 
-async def save_role(request: Request) -> Response:
+@admin_form
+async def save_role(request: Request, session: sessions.Session, form: FormData) -> Response:
     """Apply the posted definition, refusing a stale version; faults are listed by JSON path."""
-    checked = await signed_form(request, "manage_users")
-    if isinstance(checked, Response):
-        return checked
-    session, form = checked
+    if not may(request, session, "manage_users"):
+        return forbidden(request, session)
     _ = gettext_for(request, session.locale)
     text = str(form.get("definition") or "")
     editing = str(form.get("name") or "")
@@ -162,4 +168,4 @@ async def save_role(request: Request) -> Response:
         return again([Shown("", said)], 409)
     except XrmError as exc:
         return again(explain(exc, _), 400)
-    return RedirectResponse(f"/admin/roles/{definition['role']}", status_code=303)
+    return RedirectResponse(path_for(request, "role", name=definition["role"]), status_code=303)

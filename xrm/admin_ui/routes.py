@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from xrm.admin_ui import (
     dashboard,
     duplicates,
     imports,
+    jobs,
     plugins,
     record_changes,
     records,
     roles,
+    search,
     signin,
     type_relationships,
     types,
     users,
+    vendor,
     workflows,
 )
 
@@ -25,20 +28,31 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/admin", signin.admin_root, methods=["GET"]),
         Route("/admin/", dashboard.home, methods=["GET"], name="home"),
-        Route("/admin/login", signin.login_form, methods=["GET"]),
+        Route("/admin/login", signin.login_form, methods=["GET"], name="login"),
         Route("/admin/login", signin.login, methods=["POST"]),
-        Route("/admin/logout", signin.logout, methods=["POST"]),
-        Route("/admin/users", users.users_page, methods=["GET"]),
+        Route("/admin/logout", signin.logout, methods=["POST"], name="logout"),
+        Route("/admin/users", users.users_page, methods=["GET"], name="users"),
         Route("/admin/users", users.create_user_form, methods=["POST"]),
-        Route("/admin/users/{user_id}", users.user_page, methods=["GET"]),
+        Route("/admin/users/{user_id}", users.user_page, methods=["GET"], name="user"),
         Route("/admin/users/{user_id}", users.update_user_form, methods=["POST"]),
-        Route("/admin/users/{user_id}/tokens", users.create_token_form, methods=["POST"]),
+        Route(
+            "/admin/users/{user_id}/tokens",
+            users.create_token_form,
+            methods=["POST"],
+            name="user_tokens",
+        ),
         Route(
             "/admin/users/{user_id}/tokens/{token_id}/revoke",
             users.revoke_token_form,
             methods=["POST"],
+            name="token_revoke",
         ),
-        Route("/admin/users/{user_id}/active", users.set_active_form, methods=["POST"]),
+        Route(
+            "/admin/users/{user_id}/active",
+            users.set_active_form,
+            methods=["POST"],
+            name="user_active",
+        ),
         Route("/admin/import", imports.import_page, methods=["GET"], name="import_page"),
         Route("/admin/import", imports.upload, methods=["POST"], name="import_upload"),
         Route(
@@ -73,9 +87,18 @@ def routes() -> list[BaseRoute]:
         ),
         Route("/admin/duplicates", duplicates.duplicates_page, methods=["GET"], name="duplicates"),
         Route("/admin/duplicates/scan", duplicates.scan_now, methods=["POST"]),
-        Route("/admin/roles", roles.roles_page, methods=["GET"]),
+        Route("/admin/roles", roles.roles_page, methods=["GET"], name="roles"),
         Route("/admin/roles", roles.save_role, methods=["POST"]),
-        Route("/admin/roles/{name}", roles.role_page, methods=["GET"]),
+        Route("/admin/roles/{name}", roles.role_page, methods=["GET"], name="role"),
+        # A Mount, not a page: the CSP test visits pages, and these are files.
+        Mount(
+            vendor.PATH,
+            routes=[Route("/{name}", vendor.asset, methods=["GET"], name="file")],
+            name="vendor",
+        ),
+        Route("/admin/search", search.search_page, methods=["GET"], name="search"),
+        Route("/admin/jobs", jobs.jobs_page, methods=["GET"], name="jobs"),
+        Route("/admin/jobs/{job_id}/retry", jobs.retry_job, methods=["POST"], name="job_retry"),
         Route("/admin/workflows", workflows.workflows_page, methods=["GET"], name="workflows"),
         Route(
             "/admin/workflows/new",

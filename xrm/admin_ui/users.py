@@ -11,6 +11,7 @@ once, on the page that answers its creation, and never again.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from contextlib import suppress
 from typing import Any, TypeVar
@@ -21,8 +22,18 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from xrm.admin_ui import i18n
-from xrm.admin_ui.auth import database, forbidden, message, page, signed_form, signed_in
+from xrm.admin_ui.auth import (
+    FormView,
+    admin_form,
+    admin_view,
+    database,
+    forbidden,
+    may,
+    message,
+    page,
+)
 from xrm.admin_ui.messages import Shown, explain
+from xrm.admin_ui.navigation import Crumb, path_for, trail
 from xrm.admin_ui.pages import gettext_for, language
 from xrm.admin_ui.user_history import history_lines, language_name, role_labels
 from xrm.entities.registry import Registry
@@ -78,10 +89,8 @@ def _chosen_roles(form: FormData) -> list[str]:
 # --- the list of users --------------------------------------------------------------------------
 
 
-async def users_page(request: Request) -> Response:
-    session = await signed_in(request)
-    if not isinstance(session, sessions.Session):
-        return session
+@admin_view
+async def users_page(request: Request, session: sessions.Session) -> Response:
     return await _users(request, session)
 
 
@@ -103,11 +112,13 @@ async def _users(
     except Forbidden:
         return forbidden(request, session)
     lang = language(request, session.locale)
+    _ = gettext_for(request, session.locale)
     return page(
         request,
         session,
         "users.html",
         {
+            "crumbs": trail(request, _("Home"), Crumb(_("Users"))),
             "users": users,
             "roles": roles,
             "role_label": role_labels(request.app.state.registry, lang),
@@ -119,11 +130,10 @@ async def _users(
     )
 
 
-async def create_user_form(request: Request) -> Response:
-    checked = await signed_form(request, "manage_users")
-    if isinstance(checked, Response):
-        return checked
-    session, form = checked
+@admin_form
+async def create_user_form(request: Request, session: sessions.Session, form: FormData) -> Response:
+    if not may(request, session, "manage_users"):
+        return forbidden(request, session)
     email = str(form.get("email") or "").strip()
     name = str(form.get("name") or "").strip() or None
     roles = _chosen_roles(form)
@@ -142,7 +152,7 @@ async def create_user_form(request: Request) -> Response:
     except XrmError as exc:
         errors = _errors(request, session, exc)
         return await _users(request, session, errors=errors, form=shown, status=400)
-    return RedirectResponse(f"/admin/users/{user_id}", status_code=303)
+    return RedirectResponse(path_for(request, "user", user_id=user_id), status_code=303)
 
 
 # --- one user's page ----------------------------------------------------------------------------
@@ -182,6 +192,9 @@ async def _user(
     lang = language(request, session.locale)
     role_label = role_labels(request.app.state.registry, lang)
     shown = found["shown"]
+    steps = [Crumb(shown.email)]
+    if found["manager"]:
+        steps.insert(0, Crumb(_("Users"), path_for(request, "users")))
     languages = i18n.language_names()
     if shown.locale and shown.locale not in {code for code, _label in languages}:
         languages.append((shown.locale, language_name(shown.locale, lang)))
@@ -202,43 +215,37 @@ async def _user(
             "form": form
             or {"name": shown.name or "", "locale": shown.locale or "", "roles": shown.roles},
             "saved": request.query_params.get("saved") == "1",
+            "crumbs": trail(request, _("Home"), *steps),
         },
         status,
     )
 
 
-async def user_page(request: Request) -> Response:
-    session = await signed_in(request)
-    if not isinstance(session, sessions.Session):
-        return session
+@admin_view
+async def user_page(request: Request, session: sessions.Session) -> Response:
     return await _user(request, session, request.path_params["user_id"])
 
 
-async def _checked_post(request: Request) -> tuple[sessions.Session, FormData] | Response:
-    """The session and form of a POST to a user's page, after the CSRF check.
+def _visible_user(view: FormView) -> FormView:
+    """A form post to a user's page, refused before anything is read when the signed-in
+    user may not see that page at all (the identity service decides the rest)."""
 
-    The identity service decides what this user may change; a page they may
-    not see at all is refused here before anything else is read.
-    """
-    checked = await signed_form(request)
-    if isinstance(checked, Response):
-        return checked
-    session, form = checked
+    @functools.wraps(view)
+    async def checked(request: Request, session: sessions.Session, form: FormData) -> Response:
+        def visible(accounts: Accounts) -> bool:
+            return accounts.manager or request.path_params["user_id"] == session.actor.id
 
-    def visible(accounts: Accounts) -> bool:
-        return accounts.manager or request.path_params["user_id"] == session.actor.id
+        if not await _run(request, session, visible):
+            return forbidden(request, session)
+        return await view(request, session, form)
 
-    if not await _run(request, session, visible):
-        return forbidden(request, session)
-    return session, form
+    return checked
 
 
-async def update_user_form(request: Request) -> Response:
+@admin_form
+@_visible_user
+async def update_user_form(request: Request, session: sessions.Session, form: FormData) -> Response:
     """Save the account form: name and language; roles and password for user managers."""
-    checked = await _checked_post(request)
-    if isinstance(checked, Response):
-        return checked
-    session, form = checked
     user_id = request.path_params["user_id"]
     roles = _chosen_roles(form) if form.get("roles_shown") == "1" else None
     password = str(form.get("password") or "")
@@ -262,15 +269,15 @@ async def update_user_form(request: Request) -> Response:
         shown = {"name": name, "locale": locale, "roles": roles or []}
         errors = _errors(request, session, exc)
         return await _user(request, session, user_id, errors=errors, form=shown, status=400)
-    return RedirectResponse(f"/admin/users/{user_id}?saved=1", status_code=303)
+    return RedirectResponse(
+        path_for(request, "user", user_id=user_id) + "?saved=1", status_code=303
+    )
 
 
-async def set_active_form(request: Request) -> Response:
+@admin_form
+@_visible_user
+async def set_active_form(request: Request, session: sessions.Session, form: FormData) -> Response:
     """Deactivate (their sessions end, their tokens stop working) or reactivate a user."""
-    checked = await _checked_post(request)
-    if isinstance(checked, Response):
-        return checked
-    session, form = checked
     user_id = request.path_params["user_id"]
     change = UserChange(active=form.get("active") == "1")
 
@@ -284,17 +291,17 @@ async def set_active_form(request: Request) -> Response:
     except XrmError as exc:
         errors = _errors(request, session, exc)
         return await _user(request, session, user_id, errors=errors, errors_at="status", status=400)
-    return RedirectResponse(f"/admin/users/{user_id}", status_code=303)
+    return RedirectResponse(path_for(request, "user", user_id=user_id), status_code=303)
 
 
 # --- tokens -------------------------------------------------------------------------------------
 
 
-async def create_token_form(request: Request) -> Response:
-    checked = await _checked_post(request)
-    if isinstance(checked, Response):
-        return checked
-    session, form = checked
+@admin_form
+@_visible_user
+async def create_token_form(
+    request: Request, session: sessions.Session, form: FormData
+) -> Response:
     user_id = request.path_params["user_id"]
     name = str(form.get("name") or "").strip() or None
     try:
@@ -316,11 +323,11 @@ async def create_token_form(request: Request) -> Response:
     return await _user(request, session, user_id, new_token=token)
 
 
-async def revoke_token_form(request: Request) -> Response:
-    checked = await _checked_post(request)
-    if isinstance(checked, Response):
-        return checked
-    session, _form = checked
+@admin_form
+@_visible_user
+async def revoke_token_form(
+    request: Request, session: sessions.Session, form: FormData
+) -> Response:
     user_id = request.path_params["user_id"]
     token_id = request.path_params["token_id"]
 
@@ -330,4 +337,4 @@ async def revoke_token_form(request: Request) -> Response:
     # Not this user's token (or not one this user may touch): nothing to do here.
     with suppress(NotFound, Forbidden):
         await _run(request, session, revoke, write=True)
-    return RedirectResponse(f"/admin/users/{user_id}", status_code=303)
+    return RedirectResponse(path_for(request, "user", user_id=user_id), status_code=303)

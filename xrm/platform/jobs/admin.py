@@ -7,6 +7,7 @@ rather than by offset, so a page stays cheap however many jobs are kept.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -34,19 +35,23 @@ def list_jobs(
     conn: Connection,
     *,
     status: JobStatus | str | None = None,
+    statuses: Sequence[JobStatus | str] = (),
     kind: str | None = None,
     before: str | None = None,
     limit: int = 50,
 ) -> list[Job]:
-    """Jobs newest first, optionally of one status and kind; ``before`` is the last id of
-    the previous page."""
+    """Jobs newest first, optionally of one status (or any of ``statuses``) and kind;
+    ``before`` is the last id of the previous page."""
     if status is not None:
         status = JobStatus(status)  # ValueError names an unknown status
+    wanted = [JobStatus(s).value for s in statuses]
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
     query = sa.select(t).order_by(t.c.id.desc()).limit(limit)
     if status is not None:
         query = query.where(t.c.status == status.value)
+    if wanted:
+        query = query.where(t.c.status.in_(wanted))
     if kind is not None:
         query = query.where(t.c.kind == kind)
     if before is not None:
