@@ -23,6 +23,7 @@ from starlette.responses import Response
 from xrm.admin_ui import record_views as rv
 from xrm.admin_ui.auth import admin_view, page
 from xrm.admin_ui.dashboard_charts import charts_for
+from xrm.admin_ui.navigation import trail
 from xrm.admin_ui.pages import gettext_for, language
 from xrm.admin_ui.record_fields import display_field, number_text, type_label
 from xrm.admin_ui.record_history import HistoryLine, history_lines, referenced_ids
@@ -125,4 +126,4 @@ async def home(request: Request, session: sessions.Session) -> Response:
         }
 
     found = await in_session(request, session, load, write=False)
-    return page(request, session, "home.html", found)
+    return page(request, session, "home.html", {**found, "crumbs": trail(request, _("Home"))})
