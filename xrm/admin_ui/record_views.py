@@ -60,7 +60,7 @@ def names_of(
     return names
 
 
-def _page_names(
+def page_names(
     session: RecordSession,
     props: Iterable[Property],
     records: Iterable[Mapping[str, Any]],
@@ -154,17 +154,29 @@ class ListPage:
     errors: list[str] = field(default_factory=list)
 
 
-def list_page(
-    session: RecordSession,
-    et: EntityType,
-    params: Mapping[str, str],
-    base: str,
-    lang: str,
-    _: Gettext,
-    size: int,
-) -> ListPage:
-    """One page of ``et``'s list for ``?q=&sort=&dir=&after=&columns=``; bad parameters fall
-    back."""
+@dataclass(slots=True)
+class ListQuery:
+    """What a list's address asks for: its columns, order and filter (the list and its export
+    read the same records)."""
+
+    shown: list[Property]
+    eligible: list[Property]
+    custom: list[str]
+    q: str
+    sort: str
+    direction: str
+    scoped: dict[str, str]
+    choosable: list[Property]
+    chosen: dict[str, str]
+    narrowed: Filters
+    filter: dict[str, Any] | None
+    order: list[dict[str, str]]
+
+
+def read_list_query(
+    session: RecordSession, et: EntityType, params: Mapping[str, str], lang: str, _: Gettext
+) -> ListQuery:
+    """``?q=&sort=&dir=&columns=`` and the filters, read once; bad parameters fall back."""
     hidden = session.hidden(et.name)
     default = columns(et, hidden)
     eligible = [p for p in et.properties.values() if p.name not in hidden and p.kind != "object"]
@@ -198,8 +210,39 @@ def list_page(
     parts.extend({n: {"eq": _typed_choice(et.properties[n], v)}} for n, v in chosen.items())
     narrowed = read_filters(session, et, params, lang, _)
     parts.extend(narrowed.where)
-    query_filter = {"and": parts} if parts else None
-    order = [{sort: direction.upper()}]
+    return ListQuery(
+        shown=shown,
+        eligible=eligible,
+        custom=custom,
+        q=q,
+        sort=sort,
+        direction=direction,
+        scoped=scoped,
+        choosable=choosable,
+        chosen=chosen,
+        narrowed=narrowed,
+        filter={"and": parts} if parts else None,
+        order=[{sort: direction.upper()}],
+    )
+
+
+def list_page(
+    session: RecordSession,
+    et: EntityType,
+    params: Mapping[str, str],
+    base: str,
+    lang: str,
+    _: Gettext,
+    size: int,
+) -> ListPage:
+    """One page of ``et``'s list for ``?q=&sort=&dir=&after=&columns=`` and the filters."""
+    hidden = session.hidden(et.name)
+    asked = read_list_query(session, et, params, lang, _)
+    shown, eligible, custom = asked.shown, asked.eligible, asked.custom
+    q, sort, direction = asked.q, asked.sort, asked.direction
+    scoped, choosable, chosen = asked.scoped, asked.choosable, asked.chosen
+    narrowed = asked.narrowed
+    query_filter, order = asked.filter, asked.order
     wanted = frozenset({*(p.name for p in shown), "updated_at"})
     errors: list[str] = []
     after = params.get("after") or None
@@ -224,7 +267,7 @@ def list_page(
             with_total=False,
             fields=wanted,
         )
-    names = _page_names(session, shown, page.items, _)
+    names = page_names(session, shown, page.items, _)
 
     def href(**changes: str) -> str:
         kept = {**scoped, **chosen, **dict(narrowed.kept), "q": q, "sort": sort, "dir": direction}
@@ -262,7 +305,7 @@ def list_page(
         cells = [shown_value(p, record.get(p.name), lang, _, names) for p in shown]
         cells.append(when(record["updated_at"]) if record.get("updated_at") else "—")
         rows.append(Row(record["id"], record_name(et, record, _, hidden), cells))
-    scope_names = _page_names(session, [et.properties[n] for n in scoped], [scoped], _)
+    scope_names = page_names(session, [et.properties[n] for n in scoped], [scoped], _)
     scopes = [
         Scope(
             field_label(et.properties[n], lang),
@@ -394,7 +437,7 @@ def form_inputs(
     hidden = session.hidden(et.name)
     read_only = session.permissions.read_only(et.name)
     refs = [p for p in et.properties.values() if p.ref is not None and p.name not in hidden]
-    names = _page_names(session, refs, [values], _)
+    names = page_names(session, refs, [values], _)
     inputs = []
     for prop in et.properties.values():
         if prop.name in hidden:

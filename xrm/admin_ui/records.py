@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -104,6 +105,8 @@ async def records_page(request: Request, session: sessions.Session) -> Response:
     deleted = request.query_params.get("deleted", "")
     found["deleted"] = int(deleted) if deleted.isdigit() else 0
     found["here"] = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    kept = urlencode([(k, v) for k, v in request.query_params.multi_items() if k not in ("after", "deleted")])
+    found["export_href"] = f"{base_of(entity)}/export.csv" + (f"?{kept}" if kept else "")
     return page(request, session, "records.html", found)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from xrm.admin_ui import record_changes, records, roles, signin, users
+from xrm.admin_ui import record_changes, record_export, records, roles, signin, users
 
 
 def routes() -> list[BaseRoute]:
@@ -43,6 +43,13 @@ def routes() -> list[BaseRoute]:
             methods=["POST"],
             name="records_delete",
         ),
+        Route(
+            "/admin/records/{entity}/export.csv",
+            record_export.export_list,
+            methods=["GET"],
+            name="records_export",
+        ),
+        Route("/admin/records/{entity}/export.csv", record_export.export_ticked, methods=["POST"]),
         Route(
             "/admin/records/{entity}/{record_id}",
             records.record_page,
