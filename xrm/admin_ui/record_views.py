@@ -22,12 +22,10 @@ from xrm.admin_ui.record_fields import (
     enum_label,
     enum_values,
     field_label,
-    in_language,
     input_value,
     record_name,
     shown_value,
     sortable,
-    type_label,
     when,
     widget_of,
 )
@@ -342,64 +340,6 @@ def _css(prop: Property) -> str:
     if prop.kind in NUMERIC_KINDS:
         return "num"
     return "nowrap" if prop.kind in ("date", "datetime", "phone") else ""
-
-
-# --- related records ------------------------------------------------------------------------
-
-RELATED_SHOWN = 5
-
-
-@dataclass(slots=True)
-class Related:
-    """The records of one type that refer to the record shown (its customer's contracts...)."""
-
-    label: str
-    entity: str
-    links: list[tuple[str, str]]  # (address, name): the first few
-    more_href: str  # the list of them all
-    new_href: str | None  # a new one, referring to this record already
-
-
-def related(
-    session: RecordSession, et: EntityType, record: Mapping[str, Any], lang: str, _: Gettext
-) -> list[Related]:
-    """For each reference to ``et`` the user may read: the first records by name (one query
-    per reference, each on its indexed column)."""
-    out = []
-    for entity, prop in session.catalog.referrers.get(et.name, ()):
-        other = session.catalog.entity(entity)
-        hidden = session.hidden(entity)
-        if (
-            other.system
-            or prop.name in hidden
-            or session.permissions.scope(entity, "read") == "none"
-        ):
-            continue
-        shown = display_field(other, hidden)
-        page = session.query(
-            entity,
-            filter={f"{prop.name}_id": {"eq": record["id"]}},
-            order_by=[{shown: "ASC"}] if shown else [{"updated_at": "DESC"}],
-            first=RELATED_SHOWN,
-            with_total=False,
-            fields=frozenset({shown}) if shown else frozenset(),
-        )
-        base = f"/admin/records/{entity}"
-        inverse = (prop.schema.get("x-xrm-ref") or {}).get("inverseLabel")
-        label = in_language(inverse, lang, "")
-        if not label:
-            label = f"{type_label(other, lang)} ({field_label(prop, lang)})"
-        may_create = session.permissions.scope(entity, "create") != "none"
-        out.append(
-            Related(
-                label=label,
-                entity=entity,
-                links=[(f"{base}/{r['id']}", record_name(other, r, _, hidden)) for r in page.items],
-                more_href=f"{base}?{prop.name}={record['id']}",
-                new_href=f"{base}/new?{prop.name}={record['id']}" if may_create else None,
-            )
-        )
-    return out
 
 
 # --- forms -----------------------------------------------------------------------------------

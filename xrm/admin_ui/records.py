@@ -28,6 +28,7 @@ from xrm.admin_ui.auth import admin_form, admin_view, forbidden, message, page
 from xrm.admin_ui.messages import Shown, explain, say
 from xrm.admin_ui.pages import gettext_for, language
 from xrm.admin_ui.record_history import history_lines, referenced_ids
+from xrm.admin_ui.record_related import tabs as related_tabs
 from xrm.entities.records import RecordService, RecordSession
 from xrm.errors import Conflict, Duplicate, FaultsError, Forbidden, NotFound, XrmError
 from xrm.platform import sessions
@@ -105,7 +106,8 @@ async def records_page(request: Request, session: sessions.Session) -> Response:
     deleted = request.query_params.get("deleted", "")
     found["deleted"] = int(deleted) if deleted.isdigit() else 0
     found["here"] = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    kept = urlencode([(k, v) for k, v in request.query_params.multi_items() if k not in ("after", "deleted")])
+    listed = request.query_params.multi_items()
+    kept = urlencode([(k, v) for k, v in listed if k not in ("after", "deleted")])
     found["export_href"] = f"{base_of(entity)}/export.csv" + (f"?{kept}" if kept else "")
     return page(request, session, "records.html", found)
 
@@ -214,7 +216,9 @@ async def record_form(
             history = records.history(entity, [record["id"]])[record["id"]]
             names = rv.names_of(records, referenced_ids(et, history), _)
             out["history"] = history_lines(et, history, lang, _, names)
-            out["related"] = rv.related(records, et, record, lang, _)
+            out["tabs"] = related_tabs(
+                records, et, record, request.query_params, request.url.path, lang, _
+            )
             out["created"] = rf.when(record["created_at"]) + " UTC"
             out["changed"] = rf.when(record["updated_at"]) + " UTC"
         return out
