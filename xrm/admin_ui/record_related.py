@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from xrm.admin_ui.record_fields import (
+    Input,
     display_field,
     field_label,
     in_language,
@@ -25,6 +26,7 @@ from xrm.admin_ui.record_fields import (
     shown_value,
     type_label,
 )
+from xrm.admin_ui.record_links import LinkState, attribute_inputs, choices
 from xrm.entities.records import RecordSession
 from xrm.errors import ValidationFailed
 from xrm.schemas.model import EntityType, Relationship
@@ -48,6 +50,8 @@ class Linked:
     name: str
     attributes: list[tuple[str, str]] = field(default_factory=list)  # (label, value shown)
     values: dict[str, Any] = field(default_factory=dict)  # the link's stored attributes
+    inputs: list[Input] = field(default_factory=list)  # the link's attributes, to change them
+    open: bool = False  # its change form comes back refused
 
 
 @dataclass(slots=True)
@@ -64,6 +68,14 @@ class Tab:
     outgoing: bool = True  # whether the record is the relationship's ``from`` side
     note: str = ""  # e.g. "that page no longer exists"
     extra: dict[str, Any] = field(default_factory=dict)  # what the link forms need
+    may_link: bool = False
+    new_inputs: list[Input] = field(default_factory=list)  # a new link's attributes
+    options: list[tuple[str, str]] = field(default_factory=list)  # records to link (id, name)
+    search: bool = False  # too many to list: the name is typed
+    picker: str = ""  # where typed names are looked up
+    other: str = ""  # the record chosen or typed in a refused form
+    other_error: str = ""
+    open_new: bool = False
 
 
 def _href(path: str, params: Mapping[str, str], key: str, cursor: str | None) -> str:
@@ -110,8 +122,11 @@ def tabs(
     path: str,
     lang: str,
     _: Gettext,
+    state: LinkState | None = None,
 ) -> list[Tab]:
-    """Every to-many field of ``et`` the user may read, each with a page of its records."""
+    """Every to-many field of ``et`` the user may read, each with a page of its records; the
+    many-to-many ones with their link forms when the user may change both sides (``state``:
+    a refused link form to show again)."""
     out: list[Tab] = []
     record_id = str(record["id"])
     for key, inverse in session.catalog.inverses.get(et.name, {}).items():
@@ -141,12 +156,45 @@ def tabs(
         label = in_language(labels, lang, type_label(other, lang))
         tab = _tab(session, et, key, other, record_id, params, path, label, _)
         tab.relationship, tab.outgoing = rel, link.outgoing
+        mine = state if state is not None and state.key == key else None
+        tab.may_link = all(
+            session.permissions.scope(name, "update") != "none" for name in (et.name, other.name)
+        )
         for row, values in zip(tab.rows, tab.extra.pop("attributes"), strict=True):
             row.values = dict(values or {})
             row.attributes = [
                 (field_label(p, lang), shown_value(p, row.values.get(p.name), lang, _))
                 for p in rel.properties.values()
             ]
+            if tab.may_link:
+                refused = mine is not None and mine.editing == row.id
+                row.inputs = attribute_inputs(
+                    rel,
+                    row.values,
+                    lang,
+                    _,
+                    typed=mine.typed if refused and mine else None,
+                    errors=mine.errors if refused and mine else None,
+                )
+                row.open = refused
+        if tab.may_link:
+            new = mine is not None and not mine.editing
+            tab.new_inputs = attribute_inputs(
+                rel,
+                {p.name: p.default for p in rel.properties.values() if p.has_default},
+                lang,
+                _,
+                typed=mine.typed if new and mine else None,
+                errors=mine.errors if new and mine else None,
+            )
+            tab.options, tab.search = choices(session, other, _)
+            tab.picker = f"/admin/records/{other.name}" if tab.search else ""
+            if new and mine:
+                tab.other, tab.other_error, tab.open_new = (
+                    mine.other,
+                    mine.errors.get("other", ""),
+                    True,
+                )
         out.append(tab)
     return out
 

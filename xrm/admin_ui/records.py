@@ -28,6 +28,7 @@ from xrm.admin_ui.auth import admin_form, admin_view, forbidden, message, page
 from xrm.admin_ui.messages import Shown, explain, say
 from xrm.admin_ui.pages import gettext_for, language
 from xrm.admin_ui.record_history import history_lines, referenced_ids
+from xrm.admin_ui.record_links import LinkState
 from xrm.admin_ui.record_related import tabs as related_tabs
 from xrm.entities.records import RecordService, RecordSession
 from xrm.errors import Conflict, Duplicate, FaultsError, Forbidden, NotFound, XrmError
@@ -137,6 +138,7 @@ async def record_page(request: Request, session: sessions.Session) -> Response:
         request.path_params["record_id"],
         saved=request.query_params.get("saved") == "1",
         restored=request.query_params.get("restored", ""),
+        linked=request.query_params.get("linked", ""),
     )
 
 
@@ -163,6 +165,8 @@ async def record_form(
     saved: bool = False,
     restored: str = "",
     status: int = 200,
+    link_state: LinkState | None = None,
+    linked: str = "",
 ) -> Response:
     """The new-record form (``record_id`` None) or a record's page with its form and history."""
     lang = language(request, session.locale)
@@ -217,7 +221,7 @@ async def record_form(
             names = rv.names_of(records, referenced_ids(et, history), _)
             out["history"] = history_lines(et, history, lang, _, names)
             out["tabs"] = related_tabs(
-                records, et, record, request.query_params, request.url.path, lang, _
+                records, et, record, request.query_params, request.url.path, lang, _, link_state
             )
             out["created"] = rf.when(record["created_at"]) + " UTC"
             out["changed"] = rf.when(record["updated_at"]) + " UTC"
@@ -233,6 +237,7 @@ async def record_form(
         saved=saved,
         restored=restored if restored.isdigit() else "",
         creating=record_id is None,
+        linked=linked,
     )
     return page(request, session, "record.html", found, status)
 

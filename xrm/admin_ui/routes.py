@@ -64,6 +64,18 @@ def routes() -> list[BaseRoute]:
             name="record_restore",
         ),
         Route(
+            "/admin/records/{entity}/{record_id}/link",
+            record_changes.link_record,
+            methods=["POST"],
+            name="record_link",
+        ),
+        Route(
+            "/admin/records/{entity}/{record_id}/unlink",
+            record_changes.unlink_record,
+            methods=["POST"],
+            name="record_unlink",
+        ),
+        Route(
             "/admin/records/{entity}/{record_id}/delete",
             record_changes.delete_record,
             methods=["POST"],
