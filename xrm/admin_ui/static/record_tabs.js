@@ -40,7 +40,6 @@
       tab.setAttribute("aria-controls", panel.id);
       panel.setAttribute("role", "tabpanel");
       panel.setAttribute("aria-labelledby", tab.id);
-      panel.setAttribute("tabindex", "0");
       panel.querySelector("h3").classList.add("visually-hidden");
       tab.addEventListener("click", function (event) {
         event.preventDefault();
