@@ -45,6 +45,8 @@ def test_the_record_screens_have_no_serious_accessibility_violation(
         customer = page.locator("table.records tbody tr a").first.get_attribute("href")
         page.goto(f"{base}/admin/records/grievance")
         grievance = page.locator("table.records tbody tr a").first.get_attribute("href")
+        page.goto(f"{base}/admin/records/contract")
+        contract = page.locator("table.records tbody tr a").first.get_attribute("href")
         found: list[str] = []
         for language in ("en-US", "ko-KR"):
             page.context.set_extra_http_headers({"Accept-Language": language})
@@ -56,9 +58,16 @@ def test_the_record_screens_have_no_serious_accessibility_violation(
                     "/admin/records/grievance?status=open&columns=subject,status,customer",
                     customer,
                     grievance,
-                    "/admin/records/customer/new",
+                    # Filters in force, one refused beside its input (the disclosure opens).
+                    "/admin/records/contract?customer.tier=gold&value.min=1&signed_on.from=x",
+                    # Related records in tabs, a many-to-many tab with its link forms opened.
+                    f"{contract}#rel-contacts",
+                    "/admin/records/customer/new",  # last: the error form is posted from it
                 ):
                     page.goto(base + path)
+                    page.evaluate(
+                        "document.querySelectorAll('details').forEach(d => d.open = true)"
+                    )
                     found += [f"{language} {width} {path}: {v}" for v in serious_violations(page)]
                 page.fill("#f-name", "Broken")
                 page.fill("#f-phone", "12")
