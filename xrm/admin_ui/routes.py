@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from xrm.admin_ui import record_changes, record_export, records, roles, signin, users
+from xrm.admin_ui import (
+    plugins,
+    record_changes,
+    record_export,
+    records,
+    roles,
+    signin,
+    types,
+    users,
+    workflows,
+)
 
 
 def routes() -> list[BaseRoute]:
@@ -29,6 +39,52 @@ def routes() -> list[BaseRoute]:
         Route("/admin/roles", roles.roles_page, methods=["GET"]),
         Route("/admin/roles", roles.save_role, methods=["POST"]),
         Route("/admin/roles/{name}", roles.role_page, methods=["GET"]),
+        Route("/admin/workflows", workflows.workflows_page, methods=["GET"], name="workflows"),
+        Route(
+            "/admin/workflows/new",
+            workflows.new_workflow_page,
+            methods=["GET"],
+            name="workflow_new",
+        ),
+        Route("/admin/workflows/new", workflows.create_workflow, methods=["POST"]),
+        Route("/admin/workflows/{name}", workflows.workflow_page, methods=["GET"], name="workflow"),
+        Route("/admin/workflows/{name}", workflows.save_workflow, methods=["POST"]),
+        Route(
+            "/admin/workflows/{name}/enabled",
+            workflows.set_enabled,
+            methods=["POST"],
+            name="workflow_enabled",
+        ),
+        Route(
+            "/admin/workflows/{name}/test",
+            workflows.test_run,
+            methods=["POST"],
+            name="workflow_test",
+        ),
+        Route(
+            "/admin/workflows/{name}/runs/{run_id}/retry",
+            workflows.retry_run,
+            methods=["POST"],
+            name="workflow_retry",
+        ),
+        Route("/admin/types", types.types_page, methods=["GET"], name="types"),
+        Route("/admin/types/new", types.new_type_page, methods=["GET"], name="type_new"),
+        Route("/admin/types/new", types.save_type, methods=["POST"]),
+        Route("/admin/types/{name}", types.type_page, methods=["GET"], name="type"),
+        Route("/admin/types/{name}", types.save_type, methods=["POST"]),
+        Route("/admin/plugins", plugins.plugins_page, methods=["GET"], name="plugins"),
+        Route(
+            "/admin/plugins/destinations",
+            plugins.save_destination_form,
+            methods=["POST"],
+            name="webhook_destinations",
+        ),
+        Route(
+            "/admin/plugins/destinations/{name}/remove",
+            plugins.remove_destination_form,
+            methods=["POST"],
+            name="webhook_destination_remove",
+        ),
         Route("/admin/records/{entity}", records.records_page, methods=["GET"], name="records"),
         Route(
             "/admin/records/{entity}/new",

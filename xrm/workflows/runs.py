@@ -148,9 +148,21 @@ def list_runs(
     record_id: str | None = None,
     status: RunStatus | None = None,
     limit: int = 50,
+    before: Run | None = None,
 ) -> list[Run]:
-    """The newest runs first, optionally of one workflow, one record or one status."""
+    """The newest runs first, optionally of one workflow, one record or one status.
+
+    ``before`` pages on: the runs older than that one (keyset paging, no offset, so a
+    page stays right while new runs arrive).
+    """
     query = sa.select(t).order_by(t.c.started_at.desc(), t.c.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(
+            sa.or_(
+                t.c.started_at < before.started_at,
+                sa.and_(t.c.started_at == before.started_at, t.c.id < before.id),
+            )
+        )
     if workflow is not None:
         query = query.where(t.c.workflow == workflow)
     if record_id is not None:

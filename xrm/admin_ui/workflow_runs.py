@@ -1,0 +1,186 @@
+"""Workflow runs as a business admin reads them: status in words, records by name, changes.
+
+A stored run (``xrm.workflows.runs``) holds ids and raw values; this module
+turns them into what the builder's pages show: the record the run was about
+by its display name with a link (never its id), the duration, the log and
+error, and each change as "Field: old → new" with labels, enum labels and
+referenced records' names. Names are read through the signed-in user's own
+record session, so a record they may not read stays unnamed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from xrm.admin_ui import record_fields as rf
+from xrm.admin_ui.record_views import names_of
+from xrm.entities.records import RecordSession
+from xrm.workflows.runs import Run, RunStatus
+
+Gettext = Callable[[str], str]
+PAGE = 20  # runs per page of a workflow's history
+
+
+@dataclass
+class RunRow:
+    """One run as a row of the history (or as a test run's result)."""
+
+    id: str
+    status: str
+    status_label: str
+    started: str
+    duration: str
+    trigger: str
+    record_name: str = ""
+    record_href: str = ""
+    error: str = ""
+    log: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
+    retryable: bool = False
+    dry_run: bool = False
+
+
+def status_label(status: RunStatus, _: Gettext) -> str:
+    return {
+        RunStatus.DONE: _("done"),
+        RunStatus.FAILED: _("failed"),
+        RunStatus.REJECTED: _("rejected"),
+        RunStatus.RUNNING: _("running"),
+        RunStatus.QUEUED: _("queued"),
+        RunStatus.DEAD: _("dead (gave up)"),
+    }[status]
+
+
+def trigger_label(trigger: str, _: Gettext) -> str:
+    return {
+        "create": _("created"),
+        "update": _("changed"),
+        "delete": _("deleted"),
+        "link": _("linked"),
+        "unlink": _("unlinked"),
+        "schedule": _("on schedule"),
+        "manual": _("by hand"),
+    }.get(trigger, trigger)
+
+
+def _duration(ms: int | None, _: Gettext) -> str:
+    if ms is None:
+        return "—"
+    if ms < 1000:
+        return _("%(n)s ms") % {"n": ms}
+    return _("%(n)s s") % {"n": f"{ms / 1000:.1f}"}
+
+
+def _ids_in(run: Run, session: RecordSession) -> dict[str, set[str]]:
+    """Every record id a run names, by entity type: its record, changed records, references."""
+    catalog = session.catalog
+    wanted: dict[str, set[str]] = {}
+    workflow = catalog.workflows.get(run.workflow)
+    if run.record_id and workflow is not None:
+        wanted.setdefault(workflow.entity, set()).add(run.record_id)
+    for change in run.changes:
+        entity = change.get("entity")
+        et = catalog.types.get(entity) if isinstance(entity, str) else None
+        if et is None:
+            continue
+        if isinstance(change.get("id"), str):
+            wanted.setdefault(et.name, set()).add(change["id"])
+        for name, value in (change.get("values") or {}).items():
+            prop = et.properties.get(name)
+            if prop is not None and prop.ref is not None and isinstance(value, str):
+                wanted.setdefault(prop.ref.entity, set()).add(value)
+    return wanted
+
+
+def _change_lines(
+    change: Mapping[str, Any],
+    session: RecordSession,
+    names: Mapping[str, str],
+    olds: Mapping[str, Mapping[str, Any]],
+    lang: str,
+    _: Gettext,
+) -> list[str]:
+    catalog = session.catalog
+    action = change.get("action")
+    if action in ("link", "unlink"):
+        rel = str(change.get("relationship", ""))
+        first = names.get(str(change.get("fromId")), _("a record"))
+        second = names.get(str(change.get("toId")), _("a record"))
+        said = _("Links %(a)s and %(b)s") if action == "link" else _("Unlinks %(a)s and %(b)s")
+        return [said % {"a": first, "b": second} + f" ({rel})"]
+    et = catalog.types.get(str(change.get("entity")))
+    if et is None:
+        return []
+    type_name = rf.type_label(et, lang)
+    hidden = session.hidden(et.name)
+    values = change.get("values") or {}
+    old = olds.get(str(change.get("id")))
+    parts = []
+    for name, value in values.items():
+        prop = et.properties.get(name)
+        if prop is None or name in hidden:
+            continue
+        new = rf.shown_value(prop, value, lang, _, names)
+        label = rf.field_label(prop, lang)
+        if old is not None and action == "update":
+            was = rf.shown_value(prop, old.get(name), lang, _, names)
+            parts.append(f"{label}: {was} → {new}")
+        else:
+            parts.append(f"{label}: {new}")
+    if action == "create":
+        head = _("Creates a record of %(type)s") % {"type": type_name}
+    else:
+        who = names.get(str(change.get("id")), _("a record"))
+        head = _("Changes %(name)s (%(type)s)") % {"name": who, "type": type_name}
+    return [head + (": " + "; ".join(parts) if parts else "")]
+
+
+def run_rows(
+    session: RecordSession,
+    found: Iterable[Run],
+    lang: str,
+    _: Gettext,
+    *,
+    olds: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[RunRow]:
+    """``found`` as rows; ``olds`` ({id: record as it is now}) shows a dry run's old values."""
+    found = list(found)
+    wanted: dict[str, set[str]] = {}
+    for run in found:
+        for entity, ids in _ids_in(run, session).items():
+            wanted.setdefault(entity, set()).update(ids)
+    names = names_of(session, wanted, _)
+    rows = []
+    for run in found:
+        workflow = session.catalog.workflows.get(run.workflow)
+        row = RunRow(
+            id=run.id,
+            status=run.status.value,
+            status_label=status_label(run.status, _),
+            started=rf.when(run.started_at) + " UTC",
+            duration=_duration(run.duration_ms, _),
+            trigger=trigger_label(run.trigger, _),
+            error=run.error or "",
+            log=list(run.log),
+            retryable=run.job_id is not None and run.status in (RunStatus.FAILED, RunStatus.DEAD),
+            dry_run=run.dry_run,
+        )
+        if run.record_id and workflow is not None:
+            row.record_name = names.get(run.record_id, _("(not visible to you)"))
+            if run.record_id in names:
+                row.record_href = f"/admin/records/{workflow.entity}/{run.record_id}"
+        for change in run.changes:
+            row.changes.extend(_change_lines(change, session, names, olds or {}, lang, _))
+        rows.append(row)
+    return rows
+
+
+def updated_ids(run: Run) -> dict[str, set[str]]:
+    """The records a run updated, by type: their current values are a dry run's old ones."""
+    wanted: dict[str, set[str]] = {}
+    for change in run.changes:
+        if change.get("action") == "update" and isinstance(change.get("id"), str):
+            wanted.setdefault(str(change.get("entity")), set()).add(change["id"])
+    return wanted

@@ -1,0 +1,561 @@
+"""The workflow builder: `/admin/workflows` (list), `.../new` and `.../{name}` (CONTRACT §2).
+
+Everything here is the ``define_workflows`` right, as in the API: a run's
+log and changes show record values a builder chose to log, so a user
+without the right gets 403 (and no menu entry), not a read-only copy. Saving
+goes through the registry like ``defineWorkflow`` (checked, versioned,
+audited, on channel ``admin``), with the version the form was loaded at, so
+two builders never overwrite each other. A test run is the API's
+``runWorkflow(dryRun: true)``: everything runs in a transaction that is
+rolled back. The form's inputs and the definition they spell are in
+``workflow_form.py``; runs in words are in ``workflow_runs.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from xrm.admin_ui import record_fields as rf
+from xrm.admin_ui import workflow_form as wf
+from xrm.admin_ui import workflow_runs as wr
+from xrm.admin_ui.auth import admin_form, admin_view, forbidden, may, message, page
+from xrm.admin_ui.messages import Shown, explain, say
+from xrm.admin_ui.pages import gettext_for, language
+from xrm.admin_ui.record_views import looks_like_id
+from xrm.entities.catalog_state import Catalog
+from xrm.entities.records import RecordService, RecordSession
+from xrm.entities.registry import WORKFLOW, Registry
+from xrm.errors import Conflict, FaultsError, Forbidden, NotFound, ValidationFailed, XrmError
+from xrm.platform import sessions
+from xrm.schemas.workflows import STAGES, TRIGGERS, Workflow
+from xrm.workflows import runs
+from xrm.workflows.engine import WorkflowEngine
+from xrm.workflows.runs import Run
+
+T = TypeVar("T")
+Gettext = Callable[[str], str]
+RIGHT = "define_workflows"
+CHANNEL = "admin"
+BASE = "/admin/workflows"
+# Triggers whose runs have no record: only such a workflow may be tried without one.
+RECORDLESS = frozenset({"schedule", "manual"})
+
+
+def _registry(request: Request) -> Registry:
+    registry: Registry = request.app.state.registry
+    return registry
+
+
+async def _records(
+    request: Request, session: sessions.Session, work: Callable[[RecordSession], T]
+) -> T:
+    """``work`` in a read session of the signed-in user (names of records, the picker)."""
+    service: RecordService = request.app.state.records
+
+    def run() -> T:
+        with service.session(session.actor, CHANNEL, write=False) as records:
+            return work(records)
+
+    return await run_in_threadpool(run)
+
+
+def _refused(request: Request, session: sessions.Session) -> Response | None:
+    """403 for a user without the right (before anything is read)."""
+    return None if may(request, session, RIGHT) else forbidden(request, session)
+
+
+# --- words for the choices -------------------------------------------------------------------
+
+
+def trigger_words(_: Gettext) -> dict[str, str]:
+    return {
+        "create": _("a record is created"),
+        "update": _("a record is changed"),
+        "delete": _("a record is deleted"),
+        "link": _("records are linked"),
+        "unlink": _("records are unlinked"),
+        "schedule": _("on a schedule"),
+        "manual": _("run by hand"),
+    }
+
+
+def stage_words(_: Gettext) -> dict[str, str]:
+    return {
+        "before": _("before saving (may change or refuse the record)"),
+        "after": _("after saving, in the same transaction"),
+        "async": _("afterwards, in the background"),
+    }
+
+
+def action_words(_: Gettext) -> dict[str, str]:
+    return {
+        "set": _("Set fields of the record"),
+        "create": _("Create a record"),
+        "update": _("Update the record or a referenced one"),
+        "link": _("Link to a record"),
+        "unlink": _("Unlink from a record"),
+        "reject": _("Refuse the change with a message"),
+        "script": _("Run a script"),
+    }
+
+
+def _type_options(catalog: Catalog, lang: str) -> list[tuple[str, str]]:
+    shown = [(et.name, rf.type_label(et, lang)) for et in catalog.types.values() if not et.system]
+    return sorted(shown, key=lambda pair: pair[1].lower())
+
+
+def _relationship_options(catalog: Catalog, lang: str) -> list[tuple[str, str]]:
+    """Many-to-many relationships and references, each as "From → To: name"."""
+    options: list[tuple[str, str]] = []
+    for rel in catalog.relationships.values():
+        ends = [catalog.types.get(rel.from_entity), catalog.types.get(rel.to_entity)]
+        if None in ends:
+            continue
+        a, b = (rf.type_label(et, lang) for et in ends if et is not None)
+        label = rf.in_language(getattr(rel, "label", None), lang, rel.name)
+        options.append((rel.name, f"{a} → {b}: {label}"))
+    for et in catalog.types.values():
+        if et.system:
+            continue
+        for prop in et.references:
+            assert prop.ref is not None
+            target = catalog.types.get(prop.ref.entity)
+            to = rf.type_label(target, lang) if target is not None else prop.ref.entity
+            label = f"{rf.type_label(et, lang)} → {to}: {rf.field_label(prop, lang)}"
+            options.append((f"{et.name}.{prop.name}", label))
+    return sorted(options, key=lambda pair: pair[1].lower())
+
+
+def summary(workflow: Workflow, catalog: Catalog, lang: str, _: Gettext) -> dict[str, str]:
+    """A workflow in words: its type, triggers, stage."""
+    et = catalog.types.get(workflow.entity)
+    triggers = trigger_words(_)
+    return {
+        "entity": rf.type_label(et, lang) if et is not None else workflow.entity,
+        "on": ", ".join(triggers.get(t, t) for t in workflow.on),
+        "stage": stage_words(_).get(workflow.stage, workflow.stage),
+        "title": str(workflow.definition.get("title") or workflow.name),
+    }
+
+
+# --- the form's context ------------------------------------------------------------------------
+
+
+def _shown_fault(text: str, _: Gettext) -> str:
+    found = wf.code_lines(text)
+    if found is not None:
+        line, column, what = found
+        return _("Line %(line)s, column %(column)s: %(what)s") % {
+            "line": line,
+            "column": column,
+            "what": say(what, _) or what,
+        }
+    return say(text, _) or _("This is not accepted: %(detail)s") % {"detail": text}
+
+
+def form_context(
+    request: Request,
+    session: sessions.Session,
+    values: wf.FormValues,
+    *,
+    creating: bool,
+    errors: Mapping[str, str] | None = None,
+    top: list[Shown] | None = None,
+    code_errors: Mapping[str, list[int]] | None = None,
+    version: int = 0,
+) -> dict[str, Any]:
+    """What the form template needs: choices with labels, values, errors by input."""
+    lang = language(request, session.locale)
+    _ = gettext_for(request, session.locale)
+    catalog = _registry(request).current()
+    actions = list(values.actions)
+    actions.append(wf.ActionInputs())  # one blank block: "add an action"
+    return {
+        "form": values,
+        "form_actions": list(enumerate(actions)),
+        "creating": creating,
+        "version": version,
+        "types": _type_options(catalog, lang),
+        "triggers": [(t, trigger_words(_)[t]) for t in TRIGGERS],
+        "stages": [(s, stage_words(_)[s]) for s in STAGES],
+        "action_types": list(action_words(_).items()),
+        "relationships": _relationship_options(catalog, lang),
+        "field_errors": dict(errors or {}),
+        "code_errors": {k: ",".join(map(str, v)) for k, v in (code_errors or {}).items()},
+        "errors": top or [],
+    }
+
+
+def _faults_by_input(
+    exc: FaultsError, blocks: list[int], _: Gettext
+) -> tuple[dict[str, str], list[Shown], dict[str, list[int]]]:
+    by_input: dict[str, str] = {}
+    rest: list[Shown] = []
+    lines: dict[str, list[int]] = {}
+    for fault in exc.faults:
+        name = wf.input_of(fault.field, blocks)
+        said = _shown_fault(fault.message, _)
+        if not name:
+            rest.append(Shown(fault.field, said, say(fault.message, _) is not None))
+            continue
+        by_input[name] = f"{by_input[name]} {said}" if name in by_input else said
+        found = wf.code_lines(fault.message)
+        if found is not None:
+            lines.setdefault(name, []).append(found[0])
+    return by_input, rest, lines
+
+
+def _please(count: int, _: Gettext) -> Shown:
+    return Shown("", _("Please correct the fields marked below (%(n)s).") % {"n": count})
+
+
+# --- the list ------------------------------------------------------------------------------------
+
+
+@admin_view
+async def workflows_page(request: Request, session: sessions.Session) -> Response:
+    if refused := _refused(request, session):
+        return refused
+    lang = language(request, session.locale)
+    _ = gettext_for(request, session.locale)
+    catalog = _registry(request).current()
+
+    def load() -> list[dict[str, Any]]:
+        rows = []
+        with request.app.state.db.read() as conn:
+            for name in sorted(catalog.workflows):
+                workflow = catalog.workflows[name]
+                last = runs.list_runs(conn, workflow=name, limit=1)
+                rows.append(
+                    {
+                        "name": name,
+                        "href": f"{BASE}/{name}",
+                        "enabled": workflow.enabled,
+                        "last": last[0] if last else None,
+                        **summary(workflow, catalog, lang, _),
+                    }
+                )
+        return rows
+
+    rows = await run_in_threadpool(load)
+    for row in rows:
+        last: Run | None = row.pop("last")
+        row["last_status"] = wr.status_label(last.status, _) if last else ""
+        row["last_code"] = last.status.value if last else ""
+        row["last_when"] = rf.when(last.started_at) + " UTC" if last else ""
+    deleted = request.query_params.get("deleted") == "1"
+    return page(request, session, "workflows.html", {"rows": rows, "deleted": deleted})
+
+
+# --- a new workflow ------------------------------------------------------------------------------
+
+
+@admin_view
+async def new_workflow_page(request: Request, session: sessions.Session) -> Response:
+    if refused := _refused(request, session):
+        return refused
+    values = wf.FormValues(entity=request.query_params.get("entity", ""))
+    context = form_context(request, session, values, creating=True)
+    return page(request, session, "workflow_new.html", context)
+
+
+@admin_form
+async def create_workflow(request: Request, session: sessions.Session, form: FormData) -> Response:
+    if refused := _refused(request, session):
+        return refused
+    return await _save(request, session, form, None)
+
+
+# --- one workflow --------------------------------------------------------------------------------
+
+
+@admin_view
+async def workflow_page(request: Request, session: sessions.Session) -> Response:
+    if refused := _refused(request, session):
+        return refused
+    name = request.path_params["name"]
+    workflow = _registry(request).current().workflows.get(name)
+    if workflow is None:
+        return _missing(request, session)
+    values = wf.values_from_definition(workflow.definition)
+    context = form_context(request, session, values, creating=False, version=workflow.version)
+    flags = {k: request.query_params.get(k) == "1" for k in ("saved", "retried", "switched")}
+    return await _workflow_page(request, session, workflow, context, flags=flags)
+
+
+def _missing(request: Request, session: sessions.Session) -> Response:
+    _ = gettext_for(request, session.locale)
+    return message(request, session, _("It does not exist (any more)."), 404)
+
+
+async def _workflow_page(
+    request: Request,
+    session: sessions.Session,
+    workflow: Workflow,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    tested: dict[str, Any] | None = None,
+    flags: Mapping[str, bool] | None = None,
+) -> Response:
+    """The page of one workflow: summary, switch, runs (paged), test run, the form."""
+    lang = language(request, session.locale)
+    _ = gettext_for(request, session.locale)
+    catalog = _registry(request).current()
+    before_id = request.query_params.get("before", "")
+
+    def load(records: RecordSession) -> dict[str, Any]:
+        conn = records.conn
+        before = runs.get_run(conn, before_id) if looks_like_id(before_id) else None
+        found = runs.list_runs(conn, workflow=workflow.name, limit=wr.PAGE + 1, before=before)
+        more = len(found) > wr.PAGE
+        found = found[: wr.PAGE]
+        et = catalog.types.get(workflow.entity)
+        display = rf.display_field(et, records.hidden(et.name)) if et is not None else None
+        return {
+            "runs": wr.run_rows(records, found, lang, _),
+            "older_href": f"{BASE}/{workflow.name}?before={found[-1].id}" if more else "",
+            "paged": before is not None,
+            "picker": f"/admin/records/{workflow.entity}" if display else "",
+        }
+
+    loaded = await _records(request, session, load)
+    context.update(loaded)
+    context.update(
+        workflow=workflow,
+        about=summary(workflow, catalog, lang, _),
+        base=f"{BASE}/{workflow.name}",
+        tested=tested,
+        **(flags or {}),
+    )
+    return page(request, session, "workflow.html", context, status)
+
+
+@admin_form
+async def save_workflow(request: Request, session: sessions.Session, form: FormData) -> Response:
+    if refused := _refused(request, session):
+        return refused
+    return await _save(request, session, form, request.path_params["name"])
+
+
+def _posted(form: FormData) -> dict[str, list[str]]:
+    posted: dict[str, list[str]] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            posted.setdefault(key, []).append(value)
+    return posted
+
+
+async def _save(
+    request: Request, session: sessions.Session, form: FormData, name: str | None
+) -> Response:
+    """Save the posted form as a workflow (``name`` None: a new one, named by the form)."""
+    _ = gettext_for(request, session.locale)
+    registry = _registry(request)
+    catalog = registry.current()
+    stored = catalog.workflows.get(name) if name is not None else None
+    if name is not None and stored is None:
+        return _missing(request, session)
+    values = wf.values_from_post(_posted(form))
+    if name is not None:
+        values.name = name
+    try:
+        version = int(str(form.get("version") or "0"))
+    except ValueError:
+        version = 0
+    built = wf.build(values, catalog.types, stored.definition if stored else None, _)
+    errors = dict(built.errors)
+    top: list[Shown] = []
+    lines: dict[str, list[int]] = {}
+    if form.get("more"):  # "Add another action": the form again, one more blank block
+        values.actions = [a for a in values.actions if a.type]
+        return await _form_again(request, session, values, name, {}, [], {}, version, 200)
+    if not errors:
+        try:
+            await run_in_threadpool(
+                registry.apply,
+                [built.definition],
+                actor=session.actor,
+                channel=CHANNEL,
+                kinds={WORKFLOW},
+                expected_version=version,
+            )
+        except FaultsError as exc:
+            errors, top, lines = _faults_by_input(exc, built.blocks, _)
+        except Conflict:
+            top = [
+                Shown(
+                    "",
+                    _(
+                        "Someone else saved this workflow after you opened it, or a workflow "
+                        "with this name exists. Your changes are not saved: reload the page "
+                        "and make them again."
+                    ),
+                )
+            ]
+        except XrmError as exc:
+            top = explain(exc, _)
+        else:
+            saved = built.definition["name"]
+            return RedirectResponse(f"{BASE}/{saved}?saved=1", status_code=303)
+    if errors:
+        top.insert(0, _please(len(errors), _))
+    return await _form_again(request, session, values, name, errors, top, lines, version, 400)
+
+
+async def _form_again(
+    request: Request,
+    session: sessions.Session,
+    values: wf.FormValues,
+    name: str | None,
+    errors: Mapping[str, str],
+    top: list[Shown],
+    lines: Mapping[str, list[int]],
+    version: int,
+    status: int,
+) -> Response:
+    context = form_context(
+        request,
+        session,
+        values,
+        creating=name is None,
+        errors=errors,
+        top=top,
+        code_errors=lines,
+        version=version,
+    )
+    workflow = _registry(request).current().workflows.get(name) if name else None
+    if workflow is None:
+        return page(request, session, "workflow_new.html", context, status)
+    return await _workflow_page(request, session, workflow, context, status=status)
+
+
+# --- enable / disable, retry -------------------------------------------------------------------
+
+
+@admin_form
+async def set_enabled(request: Request, session: sessions.Session, form: FormData) -> Response:
+    """Switch a workflow on or off: its stored definition with ``enabled`` changed, saved."""
+    if refused := _refused(request, session):
+        return refused
+    _ = gettext_for(request, session.locale)
+    registry = _registry(request)
+    workflow = registry.current().workflows.get(request.path_params["name"])
+    if workflow is None:
+        return _missing(request, session)
+    definition = {**workflow.definition, "enabled": form.get("enabled") == "1"}
+    try:
+        await run_in_threadpool(
+            registry.apply,
+            [definition],
+            actor=session.actor,
+            channel=CHANNEL,
+            kinds={WORKFLOW},
+            expected_version=workflow.version,
+        )
+    except XrmError as exc:
+        return message(request, session, " ".join(s.text for s in explain(exc, _)), 409)
+    return RedirectResponse(f"{BASE}/{workflow.name}?switched=1", status_code=303)
+
+
+@admin_form
+async def retry_run(request: Request, session: sessions.Session, form: FormData) -> Response:
+    """Send a failed or dead background run back to the queue (``retryWorkflowRun``)."""
+    if refused := _refused(request, session):
+        return refused
+    _ = gettext_for(request, session.locale)
+    name = request.path_params["name"]
+    engine: WorkflowEngine = request.app.state.workflows
+    try:
+        run = await run_in_threadpool(engine.retry, request.path_params["run_id"])
+    except XrmError as exc:
+        status = 404 if isinstance(exc, NotFound) else 400
+        return message(request, session, " ".join(s.text for s in explain(exc, _)), status)
+    if run.workflow != name:
+        return _missing(request, session)
+    return RedirectResponse(f"{BASE}/{name}?retried=1", status_code=303)
+
+
+# --- the test run --------------------------------------------------------------------------------
+
+
+def _find_record(
+    records: RecordSession, workflow: Workflow, typed: str, _: Gettext
+) -> tuple[str | None, str | None]:
+    """(record id, None) for the record typed by name, or (None, why not)."""
+    et = records.catalog.types.get(workflow.entity)
+    if et is None:
+        return None, _("It does not exist (any more).")
+    shown = rf.display_field(et, records.hidden(et.name))
+    if shown is None:
+        return None, _("Choose a record from the list.")
+    try:
+        found = records.query(
+            et.name,
+            filter={shown: {"eq": typed}},
+            first=2,
+            with_total=False,
+            fields=frozenset({shown}),
+        ).items
+    except (ValidationFailed, Forbidden):
+        found = []
+    if len(found) == 1:
+        return str(found[0]["id"]), None
+    if not found:
+        return None, _("No record is named %(name)s.") % {"name": typed}
+    return None, _("Several records are named %(name)s.") % {"name": typed}
+
+
+@admin_form
+async def test_run(request: Request, session: sessions.Session, form: FormData) -> Response:
+    """Run the saved workflow against a chosen record, rolled back, and show what it did."""
+    if refused := _refused(request, session):
+        return refused
+    lang = language(request, session.locale)
+    _ = gettext_for(request, session.locale)
+    workflow = _registry(request).current().workflows.get(request.path_params["name"])
+    if workflow is None:
+        return _missing(request, session)
+    typed = str(form.get("record") or "").strip()
+    engine: WorkflowEngine = request.app.state.workflows
+    tested: dict[str, Any] = {"record": typed}
+
+    def pick(records: RecordSession) -> tuple[str | None, str | None]:
+        if not typed:
+            if set(workflow.on) <= RECORDLESS:
+                return None, None
+            return None, _("Choose the record to try it on.")
+        return _find_record(records, workflow, typed, _)
+
+    record_id, problem = await _records(request, session, pick)
+    status = 200
+    if problem is not None:
+        tested["problem"] = problem
+        status = 400
+    else:
+        try:
+            run = await run_in_threadpool(
+                engine.run_by_hand, session.actor, workflow.name, record_id, dry_run=True
+            )
+        except XrmError as exc:
+            tested["problem"] = " ".join(s.text for s in explain(exc, _))
+            status = 400
+        else:
+
+            def describe(records: RecordSession) -> wr.RunRow:
+                olds: dict[str, Mapping[str, Any]] = {}
+                for entity, ids in wr.updated_ids(run).items():
+                    if records.permissions.scope(entity, "read") != "none":
+                        olds.update(records.fetch(entity, sorted(ids)))
+                return wr.run_rows(records, [run], lang, _, olds=olds)[0]
+
+            tested["run"] = await _records(request, session, describe)
+    values = wf.values_from_definition(workflow.definition)
+    context = form_context(request, session, values, creating=False, version=workflow.version)
+    return await _workflow_page(request, session, workflow, context, status=status, tested=tested)
