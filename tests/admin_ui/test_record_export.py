@@ -145,3 +145,32 @@ def test_no_cell_can_become_a_formula_and_the_text_comes_back_whole(
         assert cell == "'" + stored
     else:
         assert cell == stored
+
+
+def test_the_list_and_the_ticked_records_export_as_an_excel_workbook_of_text(
+    ann: TestClient,
+    customers: list[dict[str, Any]],
+    service: RecordService,  # noqa: F811
+    db: Database,
+) -> None:
+    import openpyxl
+
+    formula = make(service, db, "customer", name="=1+2", tier="gold")
+
+    def sheet(response: Any) -> list[list[Any]]:
+        assert response.status_code == 200, response.text[:300]
+        assert response.headers["content-disposition"] == 'attachment; filename="customer.xlsx"'
+        book = openpyxl.load_workbook(io.BytesIO(response.content), read_only=True)
+        return [list(r) for r in book.active.iter_rows(values_only=True)]
+
+    rows = sheet(ann.get("/admin/records/customer/export.xlsx?tier=gold&sort=name"))
+    assert rows[0][:2] == ["Name", "Email"]
+    assert [r[0] for r in rows[1:]] == ["'=1+2", "Acme", "Core"]  # text, never a formula
+    assert rows[1][rows[0].index("Tier")] == "Gold"
+    listing = ann.get("/admin/records/customer").text
+    assert 'formaction="/admin/records/customer/export.xlsx"' in listing
+    ticked = ann.post(
+        "/admin/records/customer/export.xlsx",
+        data={"csrf": csrf_of(listing), "ids": [formula["id"], customers[1]["id"]]},
+    )
+    assert [r[0] for r in sheet(ticked)[1:]] == ["'=1+2", "Bolt"]

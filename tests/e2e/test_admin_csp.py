@@ -34,7 +34,7 @@ pytestmark = pytest.mark.slow
 MAX_PAGES = 150
 
 
-DOWNLOADS = (".csv",)  # files to save, not pages: no policy to check, nothing to render
+DOWNLOADS = (".csv", ".xlsx")  # files to save, not pages: no policy to check, nothing to render
 
 
 def admin_get_routes() -> list[Route]:

@@ -107,6 +107,13 @@ def routes() -> list[BaseRoute]:
         ),
         Route("/admin/records/{entity}/export.csv", record_export.export_ticked, methods=["POST"]),
         Route(
+            "/admin/records/{entity}/export.xlsx",
+            record_export.export_list,
+            methods=["GET"],
+            name="records_export_xlsx",
+        ),
+        Route("/admin/records/{entity}/export.xlsx", record_export.export_ticked, methods=["POST"]),
+        Route(
             "/admin/records/{entity}/{record_id}",
             records.record_page,
             methods=["GET"],
