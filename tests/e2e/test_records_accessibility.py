@@ -33,16 +33,20 @@ def serious_violations(page: Any) -> list[str]:
     return found
 
 
-def test_a_refused_record_form_has_no_serious_accessibility_violation(
+def test_refused_forms_filters_and_link_forms_have_no_serious_accessibility_violation(
     test_database: ServedDatabase, tmp_path: Path
 ) -> None:
-    """A form sent back with errors, which no link leads to (every page a link reaches is
-    checked by test_admin_csp's crawler), in English at desktop width and Korean on a phone."""
+    """States no link leads to (every page a link reaches is checked by test_admin_csp's
+    crawler): a filtered list with a refused filter, a record's many-to-many tab with its link
+    forms open, and a form sent back with errors; in English at desktop width and Korean on a
+    phone."""
     if not AXE.exists():
         pytest.fail(f"{AXE} is missing: run npm ci", pytrace=False)
     create_user(test_database, "ann@example.com", "admin")
     with running_server(test_database, tmp_path / "serve.log", "--demo") as base, chromium() as b:
         page: Any = sign_in(b, base, "ann@example.com")
+        page.goto(f"{base}/admin/records/contract")
+        contract = page.locator("table.records tbody tr a").first.get_attribute("href")
         found: list[str] = []
         for language, width in (("en-US", 1280), ("ko-KR", 390)):
             page.context.set_extra_http_headers({"Accept-Language": language})
@@ -52,6 +56,15 @@ def test_a_refused_record_form_has_no_serious_accessibility_violation(
             for summary in page.locator("details.chart-data summary").all():
                 summary.click()
             found += [f"{language} {width} charts: {v}" for v in serious_violations(page)]
+            for path in (
+                # Filters in force as chips, one refused beside its input (the disclosure opens).
+                "/admin/records/contract?customer.tier=gold&value.min=1&signed_on.from=x",
+                # Related records in tabs: a many-to-many tab with its link forms opened.
+                f"{contract}#rel-contacts",
+            ):
+                page.goto(base + path)
+                page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+                found += [f"{language} {width} {path}: {v}" for v in serious_violations(page)]
             page.goto(base + "/admin/records/customer/new")
             page.fill("#f-name", "Broken")
             page.fill("#f-phone", "12")

@@ -1,4 +1,5 @@
-"""Changes to a record that undo others: delete one, delete the ticked ones, restore a version.
+"""Changes to a record that undo others: delete one, delete the ticked ones, restore a version;
+and its many-to-many links: link (with attributes), change a link's attributes, unlink.
 
 Kept apart from the form's saving (``records.py``), as Frappe keeps ``delete_doc``: each asks
 for a confirmation or the version the user saw, and goes through the record service's own
@@ -7,13 +8,17 @@ for a confirmation or the version the user saw, and goes through the record serv
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import quote
+
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from xrm.admin_ui.auth import admin_form, message
-from xrm.admin_ui.messages import Shown, explain
+from xrm.admin_ui.messages import Shown, explain, say
 from xrm.admin_ui.pages import gettext_for
+from xrm.admin_ui.record_links import LinkState, posted_attributes, resolve_other
 from xrm.admin_ui.records import (
     base_of,
     in_session,
@@ -23,7 +28,7 @@ from xrm.admin_ui.records import (
     rule_or_explain,
 )
 from xrm.entities.records import RecordSession
-from xrm.errors import Conflict, Forbidden, NotFound, Restricted, XrmError
+from xrm.errors import Conflict, FaultsError, Forbidden, NotFound, Restricted, XrmError
 from xrm.platform import sessions
 
 
@@ -135,3 +140,113 @@ async def restore_record(request: Request, session: sessions.Session, form: Form
         shown = explain(exc, _, lambda name: name)
         return await record_form(request, session, entity, record_id, errors=shown, status=400)
     return RedirectResponse(f"{base_of(entity)}/{record_id}?restored={wanted}", status_code=303)
+
+
+# --- many-to-many links ------------------------------------------------------------------------
+
+
+def _link_field(records: RecordSession, entity: str, key: str) -> tuple[Any, Any]:
+    """The relationship behind the to-many field ``key`` of ``entity`` and its other type."""
+    readable_type(records, entity)
+    link = records.catalog.links.get(entity, {}).get(key)
+    if link is None:
+        raise NotFound(f"{entity} has no relationship field {key}")
+    return link, records.catalog.relationships[link.relationship]
+
+
+@admin_form
+async def link_record(request: Request, session: sessions.Session, form: FormData) -> Response:
+    """Link a record through a many-to-many field, or change a link's attributes (``editing``)."""
+    entity, record_id = request.path_params["entity"], request.path_params["record_id"]
+    _ = gettext_for(request, session.locale)
+    key = str(form.get("field") or "")
+    editing = str(form.get("editing") or "")
+    state = LinkState(key, editing=editing, other=str(form.get("other") or ""))
+
+    def link(records: RecordSession) -> None:
+        found, rel = _link_field(records, entity, key)
+        values, state.typed = posted_attributes(rel, form)
+        other_id, problem = resolve_other(
+            records, records.catalog.entity(found.other), editing or state.other, _
+        )
+        if other_id is None:
+            state.errors["other"] = problem
+            raise _Refused
+        from_id, to_id = (record_id, other_id) if found.outgoing else (other_id, record_id)
+        records.link(rel.name, from_id, to_id, values)
+
+    try:
+        await in_session(request, session, link, write=True)
+    except _Refused:
+        return await _link_refused(request, session, entity, record_id, state, _)
+    except (NotFound, Forbidden) as exc:
+        return refused_page(request, session, exc)
+    except XrmError as exc:
+        faults = exc.faults if isinstance(exc, FaultsError) else []
+        for fault in faults:
+            name = fault.field.split(".")[1] if fault.field.startswith("attributes.") else "other"
+            said = say(fault.message, _) or _("This is not accepted: %(detail)s") % {
+                "detail": fault.message
+            }
+            state.errors[name] = f"{state.errors[name]} {said}" if name in state.errors else said
+        if not faults:
+            state.said = " ".join(s.text for s in rule_or_explain(exc, _))
+        return await _link_refused(request, session, entity, record_id, state, _)
+    return RedirectResponse(
+        f"{base_of(entity)}/{record_id}?linked=saved#rel-{quote(key)}", status_code=303
+    )
+
+
+@admin_form
+async def unlink_record(request: Request, session: sessions.Session, form: FormData) -> Response:
+    """Remove a many-to-many link, after the box confirming it is ticked."""
+    entity, record_id = request.path_params["entity"], request.path_params["record_id"]
+    _ = gettext_for(request, session.locale)
+    key = str(form.get("field") or "")
+    other = str(form.get("other") or "")
+    if form.get("confirm") != "1":
+        state = LinkState(key, editing=other, said=_("Tick the box to confirm the unlinking."))
+        return await _link_refused(request, session, entity, record_id, state, _)
+
+    def unlink(records: RecordSession) -> None:
+        found, rel = _link_field(records, entity, key)
+        from_id, to_id = (record_id, other) if found.outgoing else (other, record_id)
+        records.unlink(rel.name, from_id, to_id)
+
+    try:
+        await in_session(request, session, unlink, write=True)
+    except (NotFound, Forbidden) as exc:
+        return refused_page(request, session, exc)
+    except XrmError as exc:
+        state = LinkState(
+            key, editing=other, said=" ".join(s.text for s in rule_or_explain(exc, _))
+        )
+        return await _link_refused(request, session, entity, record_id, state, _)
+    return RedirectResponse(
+        f"{base_of(entity)}/{record_id}?linked=removed#rel-{quote(key)}", status_code=303
+    )
+
+
+class _Refused(Exception):
+    """The record to link was not found by its name: nothing is written."""
+
+
+async def _link_refused(
+    request: Request,
+    session: sessions.Session,
+    entity: str,
+    record_id: str,
+    state: LinkState,
+    _: Any,
+) -> Response:
+    count = len(state.errors)
+    said = state.said or _("Please correct the fields marked below (%(n)s).") % {"n": count}
+    return await record_form(
+        request,
+        session,
+        entity,
+        record_id,
+        errors=[Shown("", said)],
+        status=400,
+        link_state=state,
+    )

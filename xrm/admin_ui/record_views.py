@@ -22,12 +22,10 @@ from xrm.admin_ui.record_fields import (
     enum_label,
     enum_values,
     field_label,
-    in_language,
     input_value,
     record_name,
     shown_value,
     sortable,
-    type_label,
     when,
     widget_of,
 )
@@ -71,7 +69,7 @@ def names_of(
     return names
 
 
-def _page_names(
+def page_names(
     session: RecordSession,
     props: Iterable[Property],
     records: Iterable[Mapping[str, Any]],
@@ -198,17 +196,29 @@ class ListPage:
     errors: list[str] = field(default_factory=list)
 
 
-def list_page(
-    session: RecordSession,
-    et: EntityType,
-    params: Mapping[str, str],
-    base: str,
-    lang: str,
-    _: Gettext,
-    size: int,
-) -> ListPage:
-    """One page of ``et``'s list for ``?q=&sort=&dir=&after=&columns=``; bad parameters fall
-    back."""
+@dataclass(slots=True)
+class ListQuery:
+    """What a list's address asks for: its columns, order and filter (the list and its export
+    read the same records)."""
+
+    shown: list[Property]
+    eligible: list[Property]
+    custom: list[str]
+    q: str
+    sort: str
+    direction: str
+    scoped: dict[str, str]
+    choosable: list[Property]
+    chosen: dict[str, str]
+    narrowed: Filters
+    filter: dict[str, Any] | None
+    order: list[dict[str, str]]
+
+
+def read_list_query(
+    session: RecordSession, et: EntityType, params: Mapping[str, str], lang: str, _: Gettext
+) -> ListQuery:
+    """``?q=&sort=&dir=&columns=`` and the filters, read once; bad parameters fall back."""
     hidden = session.hidden(et.name)
     default = columns(et, hidden)
     eligible = [p for p in et.properties.values() if p.name not in hidden and p.kind != "object"]
@@ -242,8 +252,39 @@ def list_page(
     parts.extend({n: {"eq": _typed_choice(et.properties[n], v)}} for n, v in chosen.items())
     narrowed = read_filters(session, et, params, lang, _, skip=equality_params(et))
     parts.extend(narrowed.where)
-    query_filter = {"and": parts} if parts else None
-    order = [{sort: direction.upper()}]
+    return ListQuery(
+        shown=shown,
+        eligible=eligible,
+        custom=custom,
+        q=q,
+        sort=sort,
+        direction=direction,
+        scoped=scoped,
+        choosable=choosable,
+        chosen=chosen,
+        narrowed=narrowed,
+        filter={"and": parts} if parts else None,
+        order=[{sort: direction.upper()}],
+    )
+
+
+def list_page(
+    session: RecordSession,
+    et: EntityType,
+    params: Mapping[str, str],
+    base: str,
+    lang: str,
+    _: Gettext,
+    size: int,
+) -> ListPage:
+    """One page of ``et``'s list for ``?q=&sort=&dir=&after=&columns=`` and the filters."""
+    hidden = session.hidden(et.name)
+    asked = read_list_query(session, et, params, lang, _)
+    shown, eligible, custom = asked.shown, asked.eligible, asked.custom
+    q, sort, direction = asked.q, asked.sort, asked.direction
+    scoped, choosable, chosen = asked.scoped, asked.choosable, asked.chosen
+    narrowed = asked.narrowed
+    query_filter, order = asked.filter, asked.order
     wanted = frozenset({*(p.name for p in shown), "updated_at"})
     errors: list[str] = []
     after = params.get("after") or None
@@ -268,7 +309,7 @@ def list_page(
             with_total=False,
             fields=wanted,
         )
-    names = _page_names(session, shown, page.items, _)
+    names = page_names(session, shown, page.items, _)
 
     def href(**changes: str) -> str:
         kept = {filter_param(et.properties[n]): v for n, v in {**scoped, **chosen}.items()}
@@ -307,7 +348,7 @@ def list_page(
         cells = [shown_value(p, record.get(p.name), lang, _, names) for p in shown]
         cells.append(when(record["updated_at"]) if record.get("updated_at") else "—")
         rows.append(Row(record["id"], record_name(et, record, _, hidden), cells))
-    scope_names = _page_names(session, [et.properties[n] for n in scoped], [scoped], _)
+    scope_names = page_names(session, [et.properties[n] for n in scoped], [scoped], _)
     scopes = [
         Scope(
             field_label(et.properties[n], lang),
@@ -350,64 +391,6 @@ def _css(prop: Property) -> str:
     return "nowrap" if prop.kind in ("date", "datetime", "phone") else ""
 
 
-# --- related records ------------------------------------------------------------------------
-
-RELATED_SHOWN = 5
-
-
-@dataclass(slots=True)
-class Related:
-    """The records of one type that refer to the record shown (its customer's contracts...)."""
-
-    label: str
-    entity: str
-    links: list[tuple[str, str]]  # (address, name): the first few
-    more_href: str  # the list of them all
-    new_href: str | None  # a new one, referring to this record already
-
-
-def related(
-    session: RecordSession, et: EntityType, record: Mapping[str, Any], lang: str, _: Gettext
-) -> list[Related]:
-    """For each reference to ``et`` the user may read: the first records by name (one query
-    per reference, each on its indexed column)."""
-    out = []
-    for entity, prop in session.catalog.referrers.get(et.name, ()):
-        other = session.catalog.entity(entity)
-        hidden = session.hidden(entity)
-        if (
-            other.system
-            or prop.name in hidden
-            or session.permissions.scope(entity, "read") == "none"
-        ):
-            continue
-        shown = display_field(other, hidden)
-        page = session.query(
-            entity,
-            filter={f"{prop.name}_id": {"eq": record["id"]}},
-            order_by=[{shown: "ASC"}] if shown else [{"updated_at": "DESC"}],
-            first=RELATED_SHOWN,
-            with_total=False,
-            fields=frozenset({shown}) if shown else frozenset(),
-        )
-        base = f"/admin/records/{entity}"
-        inverse = (prop.schema.get("x-xrm-ref") or {}).get("inverseLabel")
-        label = in_language(inverse, lang, "")
-        if not label:
-            label = f"{type_label(other, lang)} ({field_label(prop, lang)})"
-        may_create = session.permissions.scope(entity, "create") != "none"
-        out.append(
-            Related(
-                label=label,
-                entity=entity,
-                links=[(f"{base}/{r['id']}", record_name(other, r, _, hidden)) for r in page.items],
-                more_href=f"{base}?{urlencode({filter_param(prop): record['id']})}",
-                new_href=f"{base}/new?{prop.name}={record['id']}" if may_create else None,
-            )
-        )
-    return out
-
-
 # --- forms -----------------------------------------------------------------------------------
 
 
@@ -445,7 +428,7 @@ def form_inputs(
     hidden = session.hidden(et.name)
     read_only = session.permissions.read_only(et.name)
     refs = [p for p in et.properties.values() if p.ref is not None and p.name not in hidden]
-    names = _page_names(session, refs, [values], _)
+    names = page_names(session, refs, [values], _)
     inputs = []
     for prop in et.properties.values():
         if prop.name in hidden:

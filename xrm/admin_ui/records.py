@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -28,6 +29,8 @@ from xrm.admin_ui.messages import Shown, explain, say
 from xrm.admin_ui.navigation import Crumb, trail
 from xrm.admin_ui.pages import gettext_for, language
 from xrm.admin_ui.record_history import history_lines, referenced_ids
+from xrm.admin_ui.record_links import LinkState
+from xrm.admin_ui.record_related import tabs as related_tabs
 from xrm.entities.records import RecordService, RecordSession
 from xrm.errors import Conflict, Duplicate, FaultsError, Forbidden, NotFound, XrmError
 from xrm.platform import sessions
@@ -106,6 +109,9 @@ async def records_page(request: Request, session: sessions.Session) -> Response:
     found["deleted"] = int(deleted) if deleted.isdigit() else 0
     found["here"] = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     found["crumbs"] = trail(request, _("Home"), Crumb(found["type_label"]))
+    listed = request.query_params.multi_items()
+    kept = urlencode([(k, v) for k, v in listed if k not in ("after", "deleted")])
+    found["export_href"] = f"{base_of(entity)}/export.csv" + (f"?{kept}" if kept else "")
     return page(request, session, "records.html", found, fragment="_records_list.html")
 
 
@@ -134,6 +140,7 @@ async def record_page(request: Request, session: sessions.Session) -> Response:
         request.path_params["record_id"],
         saved=request.query_params.get("saved") == "1",
         restored=request.query_params.get("restored", ""),
+        linked=request.query_params.get("linked", ""),
     )
 
 
@@ -160,6 +167,8 @@ async def record_form(
     saved: bool = False,
     restored: str = "",
     status: int = 200,
+    link_state: LinkState | None = None,
+    linked: str = "",
 ) -> Response:
     """The new-record form (``record_id`` None) or a record's page with its form and history."""
     lang = language(request, session.locale)
@@ -213,7 +222,9 @@ async def record_form(
             history = records.history(entity, [record["id"]])[record["id"]]
             names = rv.names_of(records, referenced_ids(et, history), _)
             out["history"] = history_lines(et, history, lang, _, names)
-            out["related"] = rv.related(records, et, record, lang, _)
+            out["tabs"] = related_tabs(
+                records, et, record, request.query_params, request.url.path, lang, _, link_state
+            )
             out["created"] = rf.when(record["created_at"]) + " UTC"
             out["changed"] = rf.when(record["updated_at"]) + " UTC"
         return out
@@ -228,6 +239,7 @@ async def record_form(
         saved=saved,
         restored=restored if restored.isdigit() else "",
         creating=record_id is None,
+        linked=linked,
     )
     found["crumbs"] = trail(
         request,

@@ -11,6 +11,7 @@ from xrm.admin_ui import (
     jobs,
     plugins,
     record_changes,
+    record_export,
     records,
     roles,
     search,
@@ -184,6 +185,20 @@ def routes() -> list[BaseRoute]:
             name="records_delete",
         ),
         Route(
+            "/admin/records/{entity}/export.csv",
+            record_export.export_list,
+            methods=["GET"],
+            name="records_export",
+        ),
+        Route("/admin/records/{entity}/export.csv", record_export.export_ticked, methods=["POST"]),
+        Route(
+            "/admin/records/{entity}/export.xlsx",
+            record_export.export_list,
+            methods=["GET"],
+            name="records_export_xlsx",
+        ),
+        Route("/admin/records/{entity}/export.xlsx", record_export.export_ticked, methods=["POST"]),
+        Route(
             "/admin/records/{entity}/{record_id}",
             records.record_page,
             methods=["GET"],
@@ -195,6 +210,18 @@ def routes() -> list[BaseRoute]:
             record_changes.restore_record,
             methods=["POST"],
             name="record_restore",
+        ),
+        Route(
+            "/admin/records/{entity}/{record_id}/link",
+            record_changes.link_record,
+            methods=["POST"],
+            name="record_link",
+        ),
+        Route(
+            "/admin/records/{entity}/{record_id}/unlink",
+            record_changes.unlink_record,
+            methods=["POST"],
+            name="record_unlink",
         ),
         Route(
             "/admin/records/{entity}/{record_id}/delete",

@@ -1,0 +1,148 @@
+"""The forms of a many-to-many tab: link a record (with the link's attributes), change a link's
+attributes, unlink.
+
+A relationship's attributes are properties like a record's, so they get the
+same inputs as the record form (``record_fields.widget_of``), named
+``a.<attribute>`` so they can never collide with the form's own fields
+(``field``, ``other``, ``csrf``). The record to link is picked by name: a
+list of names when there are few enough, else a text box where the name is
+typed exactly (suggested as it is typed, like a reference). What the forms
+post goes to the record service's ``link``/``unlink``, which alone decides
+what is allowed and valid, and audits the change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.datastructures import FormData
+
+from xrm.admin_ui.record_fields import (
+    Input,
+    display_field,
+    enum_label,
+    enum_values,
+    field_label,
+    input_value,
+    posted_value,
+    record_name,
+    typed_back,
+    widget_of,
+)
+from xrm.entities.records import RecordSession, formats_uuid
+from xrm.errors import Forbidden, ValidationFailed
+from xrm.schemas.model import EntityType, Relationship
+
+Gettext = Callable[[str], str]
+
+PREFIX = "a."
+MAX_CHOICES = 200  # more records to link than this: the name is typed instead
+
+
+@dataclass(slots=True)
+class LinkState:
+    """A refused link form, to show again with what was typed and each problem by its input."""
+
+    key: str  # the tab (to-many field)
+    editing: str = ""  # the linked record whose link was being changed; "" for a new link
+    other: str = ""  # what was typed or chosen as the record to link
+    typed: dict[str, Any] = field(default_factory=dict)  # attribute values as typed
+    errors: dict[str, str] = field(default_factory=dict)  # attribute name or "other" -> problem
+    said: str = ""  # a problem about the whole form
+
+
+def attribute_inputs(
+    rel: Relationship,
+    values: Mapping[str, Any],
+    lang: str,
+    _: Gettext,
+    *,
+    typed: Mapping[str, Any] | None = None,
+    errors: Mapping[str, str] | None = None,
+) -> list[Input]:
+    """An input per attribute, from the link's stored ``values`` or what was ``typed``."""
+    inputs = []
+    for prop in rel.properties.values():
+        widget, input_type, step = widget_of(prop)
+        item = Input(
+            name=prop.name,
+            label=field_label(prop, lang),
+            widget=widget,
+            input_type=input_type,
+            required=prop.required and prop.kind != "boolean",
+            step=step,
+            value=input_value(prop, values.get(prop.name)),
+            error=(errors or {}).get(prop.name, ""),
+        )
+        if typed is not None and prop.name in typed:
+            item.value = typed[prop.name]
+        if prop.kind == "enum" or widget == "choices":
+            item.options = [(v, enum_label(prop, v, lang)) for v in enum_values(prop)]
+        if widget == "lines":
+            item.hint = _("One entry per line.")
+        if prop.kind == "datetime":
+            item.hint = _("In UTC.")
+        if widget == "json":
+            item.hint = _("A JSON object.")
+        inputs.append(item)
+    return inputs
+
+
+def choices(
+    session: RecordSession, other: EntityType, _: Gettext
+) -> tuple[list[tuple[str, str]], bool]:
+    """The records that can be linked ``(id, name)`` by name, and whether there are too many."""
+    hidden = session.hidden(other.name)
+    shown = display_field(other, hidden)
+    page = session.query(
+        other.name,
+        order_by=[{shown: "ASC"}] if shown else [{"created_at": "DESC"}],
+        first=MAX_CHOICES,
+        with_total=False,
+        fields=frozenset({shown}) if shown else frozenset(),
+    )
+    return [(r["id"], record_name(other, r, _, hidden)) for r in page.items], page.has_next_page
+
+
+def posted_attributes(rel: Relationship, form: FormData) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The attribute values a link form posted, and the same as the inputs show them back."""
+    given = FormData([(k[len(PREFIX) :], v) for k, v in form.multi_items() if k.startswith(PREFIX)])
+    values: dict[str, Any] = {}
+    typed: dict[str, Any] = {}
+    for prop in rel.properties.values():
+        values[prop.name] = posted_value(prop, given)
+        typed[prop.name] = typed_back(prop, values[prop.name])
+    return values, typed
+
+
+def resolve_other(
+    session: RecordSession, other: EntityType, given: str, _: Gettext
+) -> tuple[str | None, str]:
+    """The id of the record to link, from its id or its exact name; else the problem."""
+    given = given.strip()
+    if not given:
+        return None, _("Choose a record to link.")
+    try:
+        return formats_uuid(given), ""
+    except ValueError:
+        pass
+    shown = display_field(other, session.hidden(other.name))
+    if shown is None:
+        return None, _("Choose a record from the list.")
+    try:
+        found = session.query(
+            other.name,
+            filter={shown: {"eq": given}},
+            first=2,
+            with_total=False,
+            fields=frozenset({shown}),
+        ).items
+    except (ValidationFailed, Forbidden):
+        found = []
+    if len(found) == 1:
+        return str(found[0]["id"]), ""
+    if not found:
+        return None, _("No record is named %(name)s.") % {"name": given}
+    return None, _("Several records are named %(name)s.") % {"name": given}
