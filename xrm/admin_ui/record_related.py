@@ -27,6 +27,7 @@ from xrm.admin_ui.record_fields import (
     type_label,
 )
 from xrm.admin_ui.record_links import LinkState, attribute_inputs, choices
+from xrm.admin_ui.record_views import filter_param
 from xrm.entities.records import RecordSession
 from xrm.errors import ValidationFailed
 from xrm.schemas.model import EntityType, Relationship
@@ -143,7 +144,7 @@ def tabs(
             label = f"{type_label(other, lang)} ({field_label(prop, lang)})"
         tab = _tab(session, et, key, other, record_id, params, path, label, _)
         base = f"/admin/records/{other.name}"
-        tab.all_href = f"{base}?{urlencode({prop.name: record_id})}"
+        tab.all_href = f"{base}?{urlencode({filter_param(prop): record_id})}"
         if session.permissions.scope(other.name, "create") != "none":
             tab.new_href = f"{base}/new?{urlencode({prop.name: record_id})}"
         out.append(tab)
