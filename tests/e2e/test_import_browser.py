@@ -55,7 +55,7 @@ def test_a_spreadsheet_is_uploaded_mapped_checked_and_imported(
             assert page.input_value("#column1") == "email" and page.input_value("#column4") == ""
             found += [f"{where} mapping: {v}" for v in serious_violations(page)]
             page.select_option("#import-key", "email")
-            page.click("form button[type=submit] >> nth=1")  # the first is Sign out's
+            page.click("main form:has(table.mapping) button[type=submit] >> nth=0")  # Check
             page.wait_for_selector("table.rejects")
             assert "not mail" in page.inner_text("table.rejects")
             found += [f"{where} check: {v}" for v in serious_violations(page)]
