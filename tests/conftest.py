@@ -67,15 +67,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Leave out the tests marked ``sqlite_only`` when the run is on PostgreSQL.
+    """Leave out the tests marked ``sqlite_only`` or ``rendering`` when the run is on PostgreSQL.
 
-    They are about states only SQLite could ever hold (a NaN stored in a JSON
-    column by an older release); on PostgreSQL they do not apply, and a skip
-    would read as "PostgreSQL was not fully tested".
+    ``sqlite_only`` tests are about states only SQLite could ever hold (a NaN stored in a JSON
+    column by an older release); on PostgreSQL they do not apply, and a skip would read as
+    "PostgreSQL was not fully tested". ``rendering`` tests judge what a browser makes of the
+    admin pages (Content-Security-Policy, axe-core): the markup is the same whichever database
+    holds the records, and the browser scenarios that do write (tests/e2e/*_browser.py) run on
+    both; running the judging twice would only cost the suite's time budget.
     """
     if ENGINE_KIND != "postgresql":
         return
-    kept = [item for item in items if item.get_closest_marker("sqlite_only") is None]
+    left_out = ("sqlite_only", "rendering")
+    kept = [item for item in items if not any(item.get_closest_marker(m) for m in left_out)]
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept

@@ -30,7 +30,7 @@ from test_records_accessibility import AXE, serious_violations
 
 from xrm.admin_ui.routes import routes
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.rendering]
 
 MAX_PAGES = 150
 RECORD = re.compile(r"/admin/records/customer/([0-9a-f-]{36})")

@@ -16,7 +16,7 @@ from browser import chromium
 from server import ServedDatabase, running_server
 from test_admin_browser import create_user, sign_in
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.rendering]
 
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 SERIOUS = """async () => {
