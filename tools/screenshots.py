@@ -32,6 +32,7 @@ from xrm.admin_ui.routes import routes
 PASSWORD = "correct horse battery staple"
 WIDTHS = {"desktop": 1280, "phone": 390}
 LANGUAGES = {"en": "en-US", "ko": "ko-KR"}
+DOWNLOADS = (".csv", ".xlsx")  # files to save, not pages to look at
 
 
 def _free_port() -> int:
@@ -68,7 +69,11 @@ def _pages(page: Page, base: str, extra: list[str]) -> dict[str, str]:
     seen: set[str] = set()
     while queue and len(seen) < 200:
         path = queue.pop(0)
-        if path in seen or path.startswith("/admin/logout"):
+        if (
+            path in seen
+            or path.startswith("/admin/logout")
+            or urlsplit(path).path.endswith(DOWNLOADS)
+        ):
             continue
         seen.add(path)
         route = _route_of(path) if path not in extra else path
