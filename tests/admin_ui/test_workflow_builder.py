@@ -206,6 +206,10 @@ def test_a_test_run_shows_what_would_change_and_keeps_nothing(
     kept = ann.get(record.group(1)).text
     assert '<option value="medium" selected>' in kept  # rolled back
     assert '<option value="open" selected>' in kept
+    choice = re.search(r'<option value="([0-9a-f-]{36})">Power cut · ', ann.get(page).text)
+    assert choice, "the recently changed records are offered by name"
+    again = post(ann, page, {"recent": choice.group(1)}, page + "/test")
+    assert "Severity: Medium → Critical" in text_of(again.text)
     missing = post(ann, page, {"record": "No such thing"}, page + "/test")
     assert missing.status_code == 400 and "No record is named No such thing." in missing.text
     nothing = post(ann, page, {"record": ""}, page + "/test")

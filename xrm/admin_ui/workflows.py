@@ -140,7 +140,11 @@ def summary(workflow: Workflow, catalog: Catalog, lang: str, _: Gettext) -> dict
         "entity": rf.type_label(et, lang) if et is not None else workflow.entity,
         "on": ", ".join(triggers.get(t, t) for t in workflow.on),
         "stage": stage_words(_).get(workflow.stage, workflow.stage),
-        "title": str(workflow.definition.get("title") or workflow.name),
+        "title": rf.in_language(
+            workflow.definition.get("label"),
+            lang,
+            str(workflow.definition.get("title") or workflow.name),
+        ),
     }
 
 
@@ -316,13 +320,11 @@ async def _workflow_page(
         found = runs.list_runs(conn, workflow=workflow.name, limit=wr.PAGE + 1, before=before)
         more = len(found) > wr.PAGE
         found = found[: wr.PAGE]
-        et = catalog.types.get(workflow.entity)
-        display = rf.display_field(et, records.hidden(et.name)) if et is not None else None
         return {
             "runs": wr.run_rows(records, found, lang, _),
             "older_href": f"{BASE}/{workflow.name}?before={found[-1].id}" if more else "",
             "paged": before is not None,
-            "picker": f"/admin/records/{workflow.entity}" if display else "",
+            **_recent(records, workflow, _),
         }
 
     loaded = await _records(request, session, load)
@@ -485,6 +487,30 @@ async def retry_run(request: Request, session: sessions.Session, form: FormData)
 # --- the test run --------------------------------------------------------------------------------
 
 
+RECENT = 20  # records offered in the test run's list, most recently changed first
+
+
+def _recent(records: RecordSession, workflow: Workflow, _: Gettext) -> dict[str, Any]:
+    """The test run's choices: recently changed records by name, and the typed-name picker."""
+    et = records.catalog.types.get(workflow.entity)
+    if et is None or records.permissions.scope(et.name, "read") == "none":
+        return {"recent": [], "picker": ""}
+    hidden = records.hidden(et.name)
+    shown = rf.display_field(et, hidden)
+    found = records.query(
+        et.name,
+        order_by=[{"updated_at": "DESC"}],
+        first=RECENT,
+        with_total=False,
+        fields=frozenset({shown}) if shown else frozenset(),
+    ).items
+    recent = [
+        (str(r["id"]), f"{rf.record_name(et, r, _, hidden)} · {rf.when(r['updated_at'])}")
+        for r in found
+    ]
+    return {"recent": recent, "picker": f"/admin/records/{et.name}" if shown else ""}
+
+
 def _find_record(
     records: RecordSession, workflow: Workflow, typed: str, _: Gettext
 ) -> tuple[str | None, str | None]:
@@ -523,10 +549,13 @@ async def test_run(request: Request, session: sessions.Session, form: FormData) 
     if workflow is None:
         return _missing(request, session)
     typed = str(form.get("record") or "").strip()
+    chosen = str(form.get("recent") or "").strip()
     engine: WorkflowEngine = request.app.state.workflows
-    tested: dict[str, Any] = {"record": typed}
+    tested: dict[str, Any] = {"record": typed, "recent": chosen}
 
     def pick(records: RecordSession) -> tuple[str | None, str | None]:
+        if not typed and looks_like_id(chosen):
+            return chosen, None
         if not typed:
             if set(workflow.on) <= RECORDLESS:
                 return None, None
