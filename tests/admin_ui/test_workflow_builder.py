@@ -274,3 +274,22 @@ def test_a_failed_background_run_can_be_retried(
     assert 'data-run="queued"' in html and "/retry" not in html
     again = post(ann, page, {}, f"{page}/runs/{run_id.group(1)}/retry")
     assert again.status_code == 400
+
+
+def test_a_form_saved_by_someone_else_meanwhile_is_refused_not_overwritten(
+    ann: TestClient, bob: TestClient, registry: Registry
+) -> None:
+    assert create(ann, NEEDS_DESCRIPTION).status_code == 303
+    page = "/admin/workflows/needs_description"
+    opened = ann.get(page).text
+    retitled = {**NEEDS_DESCRIPTION, "title": "Bob's title", "version": "1"}
+    assert post(bob, page, retitled).status_code == 303
+    token = csrf_of(opened)
+    version = re.search(r'name="version" value="(\d+)"', opened)
+    assert version and version.group(1) == "1"
+    mine = {**NEEDS_DESCRIPTION, "title": "Ann's title", "version": "1", "csrf": token}
+    answer = ann.post(page, data=mine)
+    assert answer.status_code == 400 and "Someone else saved this workflow" in answer.text
+    assert "Ann&#39;s title" in answer.text  # what she typed is kept
+    stored = registry.current().workflows["needs_description"]
+    assert (stored.version, stored.definition["title"]) == (2, "Bob's title")
