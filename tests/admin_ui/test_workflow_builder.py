@@ -54,6 +54,13 @@ def text_of(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
+def my_id(client: TestClient) -> str:
+    """The signed-in user's id, from the menu's "My account" link."""
+    found = re.search(r'href="/admin/users/([0-9a-f-]{36})"', client.get("/admin/").text)
+    assert found
+    return found.group(1)
+
+
 def new_grievance(client: TestClient, subject: str, description: str = "") -> httpx.Response:
     form = {"subject": subject, "description": description}
     return post(client, "/admin/records/grievance/new", form)
@@ -188,6 +195,9 @@ def test_a_test_run_shows_what_would_change_and_keeps_nothing(
         "actions.0.values": "severity = critical\nstatus = escalated",
         "actions.1.type": "script",
         "actions.1.code": "log('escalating', record['subject'])",
+        "actions.2.type": "create",
+        "actions.2.entity": "task",
+        "actions.2.values": f"title = Call back\nassignee = {my_id(ann)}",  # a user, no type
     }
     assert create(ann, escalate).status_code == 303
     assert new_grievance(ann, "Power cut", "Since Monday").status_code == 303
@@ -199,6 +209,7 @@ def test_a_test_run_shows_what_would_change_and_keeps_nothing(
     assert "Changes Power cut (Grievance)" in result
     assert "Severity: Medium → Critical; Status: Open → Escalated" in result
     assert "escalating Power cut" in result
+    assert "Creates a record of Task: Title: Call back; Assignee: a user" in result
     assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", result)  # names, never ids
     listing = ann.get("/admin/records/grievance?q=Power").text
     record = re.search(r'href="(/admin/records/grievance/[0-9a-f-]{36})"', listing)
