@@ -285,6 +285,8 @@ def test_a_failed_background_run_can_be_retried(
     assert 'data-run="queued"' in html and "/retry" not in html
     again = post(ann, page, {}, f"{page}/runs/{run_id.group(1)}/retry")
     assert again.status_code == 400
+    for elsewhere in (f"/admin/workflows/other/runs/{run_id.group(1)}", f"{page}/runs/nonsense"):
+        assert post(ann, page, {}, f"{elsewhere}/retry").status_code == 404
 
 
 def test_a_form_saved_by_someone_else_meanwhile_is_refused_not_overwritten(

@@ -473,14 +473,23 @@ async def retry_run(request: Request, session: sessions.Session, form: FormData)
         return refused
     _ = gettext_for(request, session.locale)
     name = request.path_params["name"]
+    run_id = request.path_params["run_id"]
     engine: WorkflowEngine = request.app.state.workflows
+
+    def of_this_workflow() -> bool:
+        if not looks_like_id(run_id):
+            return False
+        with request.app.state.db.read() as conn:
+            found = runs.get_run(conn, run_id)
+        return found is not None and found.workflow == name
+
+    if not await run_in_threadpool(of_this_workflow):
+        return _missing(request, session)
     try:
-        run = await run_in_threadpool(engine.retry, request.path_params["run_id"])
+        await run_in_threadpool(engine.retry, run_id)
     except XrmError as exc:
         status = 404 if isinstance(exc, NotFound) else 400
         return message(request, session, " ".join(s.text for s in explain(exc, _)), status)
-    if run.workflow != name:
-        return _missing(request, session)
     return RedirectResponse(f"{BASE}/{name}?retried=1", status_code=303)
 
 
