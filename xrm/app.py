@@ -27,12 +27,14 @@ from xrm.api import graphiql
 from xrm.api.context import Services
 from xrm.api.view import GraphQLView
 from xrm.background import Background
+from xrm.entities.events import Listeners
 from xrm.entities.records import RecordService
 from xrm.entities.registry import Registry
 from xrm.platform import heap
 from xrm.platform.db import Database
 from xrm.platform.keys import secret_key
 from xrm.platform.settings import Settings
+from xrm.plugins.manager import load as load_plugins
 from xrm.request_body import RequestBodyLimit
 from xrm.workflows.engine import WorkflowEngine
 from xrm.workflows.pool import SandboxPool
@@ -64,10 +66,15 @@ def create_app(settings: Settings, *, serving: bool = False) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings)
-        registry = Registry(db, settings)
+        plugins = load_plugins(settings)
+        await run_in_threadpool(plugins.prepare, db)
+        registry = Registry(db, settings, plugins.action_types())
         records = RecordService(db, registry, settings)
         pool = SandboxPool(settings.sandbox)
-        engine = WorkflowEngine(records, pool)
+        engine = WorkflowEngine(records, pool, plugins.actions)
+        # Plugins hear about writes after the workflow engine, in the write's transaction.
+        records.listener = Listeners(records.listener, *plugins.listeners(db))
+        app.state.plugins = plugins
         app.state.settings = settings
         app.state.db = db
         app.state.registry = registry
@@ -85,7 +92,7 @@ def create_app(settings: Settings, *, serving: bool = False) -> Starlette:
             await run_in_threadpool(app.state.graphql.schemas.warm)
             heap.settle()
             if settings.jobs_in_server:
-                background = Background(engine, settings)
+                background = Background(engine, settings, plugins.job_handlers(db))
                 background.start()
         try:
             yield

@@ -14,9 +14,10 @@ import datetime as dt
 import logging
 import signal
 import threading
+from collections.abc import Mapping
 from types import FrameType
 
-from xrm.platform.jobs import Worker, WorkerConfig
+from xrm.platform.jobs import Handler, Worker, WorkerConfig
 from xrm.platform.settings import Settings
 from xrm.workflows import runs
 from xrm.workflows.engine import WorkflowEngine
@@ -27,12 +28,18 @@ log = logging.getLogger("xrm.background")
 class Background:
     """A job worker running the engine's job kinds, and a thread for the schedule."""
 
-    def __init__(self, engine: WorkflowEngine, settings: Settings) -> None:
+    def __init__(
+        self,
+        engine: WorkflowEngine,
+        settings: Settings,
+        handlers: Mapping[str, Handler] | None = None,
+    ) -> None:
+        """``handlers``: more job kinds to run beside the engine's (the plugins')."""
         self.engine = engine
         self.settings = settings
         self.worker = Worker(
             engine.records.db,
-            engine.job_handlers(),
+            {**(handlers or {}), **engine.job_handlers()},
             WorkerConfig.from_settings(settings),
             on_failure=engine.failure_hooks(),
         )

@@ -27,6 +27,7 @@ from xrm.cli_accounts import (
     cmd_user_update,
 )
 from xrm.cli_errors import EXIT_ERROR, EXIT_USAGE, CommandError
+from xrm.cli_imports import add_commands as add_import_commands
 
 # Only what parsing the command line needs is imported here: `xrm --help` and
 # `xrm token create` must start in a few tenths of a second, so each command
@@ -117,11 +118,13 @@ def cmd_apply(args: argparse.Namespace, settings: Settings, db: Database) -> int
     from xrm.entities.registry import Registry
     from xrm.errors import DefinitionError
     from xrm.platform.identity import SYSTEM_ACTOR
+    from xrm.plugins.manager import load as load_plugins
 
     files = read_definition_files(args.paths)
     if not files:
         raise CommandError("no definitions found (looked for *.json in the given paths)")
-    registry = Registry(db, settings)
+    # Workflows may use the plugins' action types; their settings are checked here too.
+    registry = Registry(db, settings, load_plugins(settings).action_types())
     doing = "planning" if args.dry_run else "applying"
     try:
         with _busy(f"{doing} {len(files)} definition{'s' if len(files) != 1 else ''}…"):
@@ -153,6 +156,30 @@ def cmd_apply(args: argparse.Namespace, settings: Settings, db: Database) -> int
         print(f"dry run: {changes} planned, nothing applied")
     else:
         print(f"applied {changes}")
+    return 0
+
+
+def cmd_duplicates_scan(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    """Find every pair of ENTITY's records that its duplicate rules match, replacing the last
+    scan's pairs (what ``duplicatePairs`` and /admin/duplicates show)."""
+    import time
+
+    from xrm.entities.duplicate_scan import scan
+    from xrm.entities.records import RecordService
+    from xrm.entities.registry import Registry
+    from xrm.platform.identity import SYSTEM_ACTOR
+
+    service = RecordService(db, Registry(db, settings), settings)
+    started = time.perf_counter()
+    with _busy(f"scanning {args.entity} records…"), service.session(SYSTEM_ACTOR, "cli") as s:
+        et = s.catalog.entity(args.entity)
+        if not et.duplicates:
+            raise CommandError(
+                f"{args.entity} has no duplicate rules (x-xrm.duplicates); see docs/duplicates.md"
+            )
+        found = scan(s, args.entity)
+    took = time.perf_counter() - started
+    print(f"{args.entity}: {found} duplicate pair{'s' if found != 1 else ''} found ({took:.1f} s)")
     return 0
 
 
@@ -270,14 +297,20 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, db: Database) -> int
 def cmd_worker(args: argparse.Namespace, settings: Settings, db: Database) -> int:
     """Run background jobs and workflow schedules in the foreground until SIGTERM/Ctrl-C."""
     from xrm.background import Background
+    from xrm.entities.events import Listeners
     from xrm.entities.records import RecordService
     from xrm.entities.registry import Registry
+    from xrm.plugins.manager import load as load_plugins
     from xrm.workflows.engine import WorkflowEngine
     from xrm.workflows.pool import SandboxPool
 
+    plugins = load_plugins(settings)
+    plugins.prepare(db)
     pool = SandboxPool(settings.sandbox)
-    engine = WorkflowEngine(RecordService(db, Registry(db, settings), settings), pool)
-    background = Background(engine, settings)
+    records = RecordService(db, Registry(db, settings, plugins.action_types()), settings)
+    engine = WorkflowEngine(records, pool, plugins.actions)
+    records.listener = Listeners(records.listener, *plugins.listeners(db))
+    background = Background(engine, settings, plugins.job_handlers(db))
     print(f"xrm: job worker {background.worker.name} on {_shown_url(settings)}", flush=True)
     try:
         finished = background.run_until_signalled(grace=args.grace)
@@ -359,6 +392,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("dir", type=Path, metavar="DIR")
 
+    duplicates = command(commands, "duplicates", None, "find duplicate records")
+    duplicates_commands = duplicates.add_subparsers(
+        title="commands", metavar="COMMAND", parser_class=_Parser, required=True
+    )
+    duplicates_scan = command(
+        duplicates_commands,
+        "scan",
+        cmd_duplicates_scan,
+        "store every pair of ENTITY records that its duplicate rules match",
+    )
+    duplicates_scan.add_argument("entity", metavar="ENTITY")
+
     user = command(commands, "user", None, "users")
     user_commands = user.add_subparsers(
         title="commands", metavar="COMMAND", parser_class=_Parser, required=True
@@ -416,6 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="set a new sign-in password from the first line of standard input "
         "(ends the user's sessions)",
     )
+
+    add_import_commands(commands, command, _Parser)
 
     token = command(commands, "token", None, "API tokens")
     token_commands = token.add_subparsers(

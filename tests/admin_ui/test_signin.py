@@ -167,8 +167,12 @@ def test_a_disabled_user_loses_open_sessions(client: TestClient, db: Database) -
 
 
 def test_failed_sign_ins_slow_down_but_never_lock_out(
-    client: TestClient, app_settings: Settings, db: Database
+    client: TestClient, app_settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The throttle's clock is held still: the first wait is one second, which a loaded
+    # machine could spend between the guesses and the right password.
+    still = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    monkeypatch.setattr(throttle, "_now", lambda: still)
     for _ in range(4):  # three free failures, then a wait begins
         assert sign_in(client, password="guess").status_code == 401
     refused = sign_in(client)  # even the right password waits its turn
@@ -181,9 +185,7 @@ def test_failed_sign_ins_slow_down_but_never_lock_out(
     # Once the wait is over, the right password works here too.
     with db.write() as conn:
         conn.execute(
-            tables.signin_failures.update().values(
-                blocked_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-            )
+            tables.signin_failures.update().values(blocked_until=still - dt.timedelta(seconds=1))
         )
     assert sign_in(client).status_code == 303
 

@@ -179,7 +179,18 @@ def test_errors_on_the_user_screens_are_in_the_pages_language(ann: TestClient) -
 
 def test_the_menu_leads_only_where_the_user_may_go(ann: TestClient, vic: TestClient) -> None:
     for client, expected in (
-        (ann, ["/admin/", "/admin/users", "/admin/roles", "/admin/workflows", "/admin/users/"]),
+        (
+            ann,
+            [
+                "/admin/",
+                "/admin/types",
+                "/admin/users",
+                "/admin/roles",
+                "/admin/workflows",
+                "/admin/plugins",
+                "/admin/users/",
+            ],
+        ),
         (vic, ["/admin/", "/admin/roles", "/admin/users/"]),
     ):
         home = client.get("/admin/").text

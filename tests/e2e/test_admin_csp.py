@@ -1,4 +1,5 @@
-"""Every admin page satisfies its Content-Security-Policy in a real browser (issue 10, point 16).
+"""Every admin page satisfies its Content-Security-Policy (issue 10, point 16) and axe-core
+(issue 12: no serious or critical violation) in a real browser.
 
 The test signs in, opens every admin page it can reach (each parameterless
 GET route of the admin UI, then every ``/admin`` link found on the pages
@@ -7,6 +8,10 @@ violation Chromium reports, on a page without the policy, or on a route with
 parameters that no visited page led to (a new page must be reachable, or be
 given a sample here, to be checked). A page that adds an inline ``<script>``,
 an ``onclick=``, a ``style=`` attribute or a ``<style>`` element fails it.
+
+The first page visited of each route is also checked with axe-core in English at desktop
+width and in Korean at phone width: a new screen is checked for accessibility by being
+reachable, without a test of its own.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from browser import chromium
 from server import ServedDatabase, running_server
 from starlette.routing import Mount, Route
 from test_admin_browser import create_user, sign_in
+from test_records_accessibility import AXE, serious_violations
 
 from xrm.admin_ui.routes import routes
 
@@ -36,9 +42,11 @@ def admin_get_routes() -> list[Route]:
     ]
 
 
-def test_every_admin_page_satisfies_its_content_security_policy(
+def test_every_admin_page_satisfies_its_content_security_policy_and_axe(
     test_database: ServedDatabase, tmp_path: Path
 ) -> None:
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run npm ci", pytrace=False)
     create_user(test_database, "ann@example.com", "admin")
     with running_server(test_database, tmp_path / "serve.log", "--demo") as base, chromium() as b:
         browser: Any = b
@@ -53,13 +61,26 @@ def test_every_admin_page_satisfies_its_content_security_policy(
             page.on("console", on_console)
             return page
 
-        def visit(page: Any, path: str) -> list[str]:
+        axe_found: list[str] = []
+        checked: dict[str, set[str]] = {"en": set(), "ko": set()}
+
+        def axe(page: Any, path: str, language: str) -> None:
+            """axe-core on the first page of each route, per language."""
+            route = next((r.path for r in admin_get_routes() if r.path_regex.match(path)), path)
+            if route in checked[language]:
+                return
+            checked[language].add(route)
+            axe_found.extend(f"{language} {path}: {v}" for v in serious_violations(page))
+
+        def visit(page: Any, path: str, language: str = "en") -> list[str]:
             response = page.goto(base + path)
             assert response is not None, path
             policy = response.headers.get("content-security-policy", "")
             if "script-src 'self'" not in policy or "unsafe-inline" in policy:
                 missing_policy.append(path)
             page.wait_for_load_state("load")
+            if path != "/admin/login" or language == "en":
+                axe(page, path, language)
             links = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
             return [
                 urlsplit(link).path
@@ -84,8 +105,11 @@ def test_every_admin_page_satisfies_its_content_security_policy(
         # Korean pages too: other words, the same policy.
         korean = watch(sign_in(browser, base, "ann@example.com"))
         korean.context.set_extra_http_headers({"Accept-Language": "ko-KR"})
-        for path in sorted(seen)[:10]:
-            visit(korean, path)
+        korean.set_viewport_size({"width": 390, "height": 844})
+        for path in sorted(seen):  # one page per route: the words change, not the markup
+            route = next((r.path for r in fixed if r.path_regex.match(path)), path)
+            if route not in checked["ko"]:
+                visit(korean, path, "ko")
         unvisited = [
             r.path
             for r in fixed
@@ -95,6 +119,8 @@ def test_every_admin_page_satisfies_its_content_security_policy(
         assert len(seen) >= 5, seen
         assert not missing_policy, f"pages without the Content-Security-Policy: {missing_policy}"
         assert not violations, "\n".join(violations)
+        assert not axe_found, "\n".join(axe_found)
+        assert {"/admin/", "/admin/records/{entity}/{record_id}"} <= checked["ko"], checked
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
 
 

@@ -134,11 +134,14 @@ def menu(request: Request, session: sessions.Session) -> list[MenuItem]:
     """The menu for this user: only places their rights let them into."""
     _ = gettext_for(request, session.locale)
     items = [MenuItem("/admin/", _("Home"))]
+    if may(request, session, "define_types"):
+        items.append(MenuItem("/admin/types", _("Types")))
     if may(request, session, "manage_users"):
         items.append(MenuItem("/admin/users", _("Users")))
     items.append(MenuItem("/admin/roles", _("Roles")))  # every signed-in user may read roles
     if may(request, session, "define_workflows"):
         items.append(MenuItem("/admin/workflows", _("Workflows")))
+        items.append(MenuItem("/admin/plugins", _("Plugins")))
     items.append(MenuItem(f"/admin/users/{session.actor.id}", _("My account")))
     return items
 

@@ -67,6 +67,7 @@ def history_lines(
         "update": _("changed"),
         "restore": _("restored"),
         "erase": _("erased personal data"),
+        "merge": _("merged"),
     }
     lines = []
     for entry in reversed(history):
@@ -75,6 +76,10 @@ def history_lines(
         if isinstance(changes, Mapping) and entry["action"] in ("create", "update", "restore"):
             for name, pair in changes.items():
                 said.append(_change(et, str(name), pair, entry["action"], lang, _, names))
+        if entry["action"] == "merge" and isinstance(changes, Mapping):
+            source = changes.get("mergedFrom") or {}
+            name = source.get("name") if isinstance(source, Mapping) else None
+            said.append(_("merged from %(name)s") % {"name": name or _("a deleted record")})
         who = entry.get("actor")
         lines.append(
             HistoryLine(

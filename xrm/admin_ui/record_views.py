@@ -31,6 +31,7 @@ from xrm.admin_ui.record_fields import (
     when,
     widget_of,
 )
+from xrm.admin_ui.record_filters import Filters, read_filters
 from xrm.entities.records import RecordSession, formats_uuid
 from xrm.errors import Forbidden, ValidationFailed
 from xrm.schemas.model import NUMERIC_KINDS, EntityType, Property
@@ -149,6 +150,7 @@ class ListPage:
     q: str
     sort: str
     direction: str
+    narrowed: Filters
     errors: list[str] = field(default_factory=list)
 
 
@@ -194,6 +196,8 @@ def list_page(
         if str(params.get(p.name) or "") in {v for v, _label in _choices(p, lang, _)}
     }
     parts.extend({n: {"eq": _typed_choice(et.properties[n], v)}} for n, v in chosen.items())
+    narrowed = read_filters(session, et, params, lang, _)
+    parts.extend(narrowed.where)
     query_filter = {"and": parts} if parts else None
     order = [{sort: direction.upper()}]
     wanted = frozenset({*(p.name for p in shown), "updated_at"})
@@ -223,12 +227,14 @@ def list_page(
     names = _page_names(session, shown, page.items, _)
 
     def href(**changes: str) -> str:
-        kept = {**scoped, **chosen, "q": q, "sort": sort, "dir": direction}
+        kept = {**scoped, **chosen, **dict(narrowed.kept), "q": q, "sort": sort, "dir": direction}
         kept["columns"] = ",".join(custom)
         kept.update(changes)
         query = urlencode({k: v for k, v in kept.items() if v})
         return f"{base}?{query}" if query else base
 
+    for chip in narrowed.active:
+        chip.remove_href = href(**{chip.param: ""})
     cols = []
     for prop in shown:
         flip = "desc" if sort == prop.name and direction == "asc" else "asc"
@@ -274,7 +280,7 @@ def list_page(
         custom=",".join(custom),
         new_href=f"{base}/new" + (f"?{urlencode(scoped)}" if scoped else ""),
         filters=filters,
-        all_href=href(q="", **dict.fromkeys(chosen, "")),
+        all_href=href(q="", **dict.fromkeys(chosen, ""), **dict.fromkeys(dict(narrowed.kept), "")),
         scopes=scopes,
         kept=list(scoped.items()),
         columns=cols,
@@ -284,6 +290,7 @@ def list_page(
         q=q,
         sort=sort,
         direction=direction,
+        narrowed=narrowed,
         errors=errors,
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from xrm.admin_ui import record_changes, records, roles, signin, users, workflows
+from xrm.admin_ui import plugins, record_changes, records, roles, signin, types, users, workflows
 
 
 def routes() -> list[BaseRoute]:
@@ -56,6 +56,24 @@ def routes() -> list[BaseRoute]:
             workflows.retry_run,
             methods=["POST"],
             name="workflow_retry",
+        ),
+        Route("/admin/types", types.types_page, methods=["GET"], name="types"),
+        Route("/admin/types/new", types.new_type_page, methods=["GET"], name="type_new"),
+        Route("/admin/types/new", types.save_type, methods=["POST"]),
+        Route("/admin/types/{name}", types.type_page, methods=["GET"], name="type"),
+        Route("/admin/types/{name}", types.save_type, methods=["POST"]),
+        Route("/admin/plugins", plugins.plugins_page, methods=["GET"], name="plugins"),
+        Route(
+            "/admin/plugins/destinations",
+            plugins.save_destination_form,
+            methods=["POST"],
+            name="webhook_destinations",
+        ),
+        Route(
+            "/admin/plugins/destinations/{name}/remove",
+            plugins.remove_destination_form,
+            methods=["POST"],
+            name="webhook_destination_remove",
         ),
         Route("/admin/records/{entity}", records.records_page, methods=["GET"], name="records"),
         Route(

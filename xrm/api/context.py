@@ -57,6 +57,9 @@ class RequestContext:
     # identifies a repetition of this request (``express``): together they make a plan.
     answered_by: Any = None
     express_key: Hashable | None = None
+    # What ``warn`` duplicate rules matched in this request's committed writes: the
+    # response carries them as ``extensions.warnings`` (additive; the data is unchanged).
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     def authenticate(self) -> None:
         """Check the bearer token inside the request's read transaction, kept for its reads.
@@ -107,6 +110,7 @@ class RequestContext:
             self.caller(), "api", request_id=self.request_id
         ) as session:
             yield session
+        self.warnings.extend(session.duplicate_warnings)
 
     def close(self) -> None:
         self._stack.close()

@@ -265,6 +265,30 @@ def unlink(
         return session.unlink(relationship, fromId, toId)
 
 
+def merge_records(
+    source: Any,
+    info: GraphQLResolveInfo,
+    entity: str,
+    keep: str,
+    remove: str,
+    values: Any = None,
+) -> str:
+    ctx = _ctx(info)
+    if values is not None and not isinstance(values, dict):
+        raise ValidationFailed([Fault("values", "values is a JSON object")])
+    assert ctx.catalog is not None
+    et = ctx.catalog.entity(entity)
+    fields: dict[str, Any] = {}
+    for key, value in (values or {}).items():
+        name = snake(key)
+        # A reference is given as the API spells it, ``partnerId``.
+        if name.endswith("_id") and (p := et.properties.get(name[:-3])) and p.ref is not None:
+            name = p.name
+        fields[name] = value
+    with _graphql_paths(ctx, entity), ctx.writer() as session:
+        return str(session.merge(entity, keep, remove, fields)["id"])
+
+
 def _require_right(ctx: RequestContext, right: str) -> None:
     assert ctx.catalog is not None
     Permissions.of(ctx.caller(), ctx.catalog.roles).require_right(right)

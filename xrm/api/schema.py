@@ -45,7 +45,7 @@ from graphql.error import GraphQLSyntaxError
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from xrm.api import fast, json_plan, resolvers, workflow_api
+from xrm.api import duplicates_api, fast, json_plan, resolvers, workflow_api
 from xrm.api.context import RequestContext
 from xrm.api.express import Plans
 from xrm.api.scalars import BIGINT, DATE, DATETIME, DECIMAL, JSON
@@ -603,6 +603,21 @@ class SchemaBuilder:
         mutation["unlink"] = GraphQLField(
             _nn(GraphQLBoolean), args=link_args, resolve=resolvers.unlink
         )
+        mutation["mergeRecords"] = GraphQLField(
+            _nn(GraphQLID),
+            args={
+                "entity": GraphQLArgument(_nn(GraphQLString)),
+                "keep": GraphQLArgument(_nn(GraphQLID)),
+                "remove": GraphQLArgument(_nn(GraphQLID)),
+                "values": GraphQLArgument(JSON),
+            },
+            resolve=resolvers.merge_records,
+            description=(
+                "Merge `remove` into `keep`: references and links move to `keep`, `remove` is "
+                "deleted, both histories stay; `values` sets fields of the kept record. "
+                "Answers the kept record's id."
+            ),
+        )
         mutation["eraseRecord"] = GraphQLField(
             _nn(GraphQLBoolean),
             args={
@@ -632,6 +647,7 @@ class SchemaBuilder:
             resolve=resolvers.define_relationship,
         )
         workflow_api.add_fields(query, mutation)
+        duplicates_api.add_fields(query, self.t("PageInfo"))
         schema = GraphQLSchema(
             query=GraphQLObjectType("Query", query),
             mutation=GraphQLObjectType("Mutation", mutation),

@@ -514,9 +514,10 @@ class GraphQLView(GraphQL[RequestContext, None]):
             )
             if not result.errors:
                 self._remember(schema, context)
-            return ExecutionResult(
-                data=result.data, errors=result.errors, extensions=result.extensions
-            )
+            extensions = result.extensions
+            if context.warnings:
+                extensions = {**(extensions or {}), "warnings": context.warnings}
+            return ExecutionResult(data=result.data, errors=result.errors, extensions=extensions)
         finally:
             context.close()
 

@@ -17,7 +17,7 @@ fires whichever way the link was made.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -82,3 +82,37 @@ class WriteListener(Protocol):
 def reference_name(entity: str, prop: str) -> str:
     """The relationship name of a reference property, as triggers name it."""
     return f"{entity}.{prop}"
+
+
+class Listeners:
+    """Several write listeners heard as one: the workflow engine first, then plugins'.
+
+    ``before`` hands each the values the previous one returned; ``after`` tells
+    every listener that wants the write, in order, in the write's transaction.
+    """
+
+    def __init__(self, *listeners: WriteListener | None) -> None:
+        self.listeners = tuple(listener for listener in listeners if listener is not None)
+
+    def wants(
+        self, catalog: Catalog, trigger: str, entity: str, relationship: str | None = None
+    ) -> bool:
+        return any(li.wants(catalog, trigger, entity, relationship) for li in self.listeners)
+
+    def before(self, session: RecordSession, event: WriteEvent) -> Mapping[str, Any] | None:
+        changed: Mapping[str, Any] | None = None
+        for listener in self.listeners:
+            if not listener.wants(session.catalog, event.trigger, event.entity, event.relationship):
+                continue
+            current = event if changed is None else _with_record(event, changed)
+            changed = listener.before(session, current) or changed
+        return changed
+
+    def after(self, session: RecordSession, event: WriteEvent) -> None:
+        for listener in self.listeners:
+            if listener.wants(session.catalog, event.trigger, event.entity, event.relationship):
+                listener.after(session, event)
+
+
+def _with_record(event: WriteEvent, record: Mapping[str, Any]) -> WriteEvent:
+    return replace(event, record=record)

@@ -48,7 +48,7 @@ from xrm.schemas.plan import Plan, Step, diff_entity_type, diff_relationship
 from xrm.schemas.roles import Role, check_role, parse_role
 from xrm.schemas.tables import search_index, unique_index
 from xrm.schemas.validate import compile_property
-from xrm.schemas.workflows import Workflow
+from xrm.schemas.workflows import ActionTypes, Workflow
 
 VERSION_KEY = "schema_version"
 
@@ -196,9 +196,13 @@ def _check_expected_version(
 class Registry:
     """Definitions of one database, cached per schema version, changed only through ``apply``."""
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, action_types: ActionTypes | None = None
+    ) -> None:
         self.db = db
         self.settings = settings
+        # Plugin action types a workflow may use (app.py hands down the plugin manager's).
+        self.action_types = action_types or ActionTypes()
         self._catalog: Catalog | None = None
         self._lock = threading.Lock()
 
@@ -228,7 +232,7 @@ class Registry:
                 relationships,
                 self.settings.phone_region,
                 load_roles(conn),
-                workflow_store.load(conn, self.settings),
+                workflow_store.load(conn, self.settings, self.action_types),
             )
             self._catalog = catalog
             return catalog
@@ -252,6 +256,21 @@ class Registry:
             definition = copy.deepcopy(dict(catalog.workflows[name].definition))
             out.append((f"workflows/{name}.json", definition))
         return out
+
+    def stored_values(self, table: str, column: str) -> int:
+        """How many stored rows of ``table`` hold a value in ``column``.
+
+        The type designer's plan says how many values a conversion or a new
+        rule meets ("118 values to convert"); a plan alone names only the
+        records that block it. A column missing from the table counts 0.
+        """
+        with self.db.read() as conn:
+            existing = {c["name"] for c in sa.inspect(conn).get_columns(table)}
+            if column not in existing:
+                return 0
+            target = sa.table(table, sa.column(column))
+            query = sa.select(sa.func.count()).where(target.c[column].is_not(None))
+            return int(conn.execute(query).scalar_one())
 
     # --- changing ----------------------------------------------------------------------------
 
@@ -299,7 +318,7 @@ class Registry:
                 old_catalog = self.current(conn)
                 stored_types, stored_relationships = load_definitions(conn)
                 stored_roles = load_roles(conn)
-                stored_workflows = workflow_store.load(conn, self.settings)
+                stored_workflows = workflow_store.load(conn, self.settings, self.action_types)
                 if expected_version is not None:
                     _check_expected_version(
                         expected_version,
@@ -472,7 +491,9 @@ class Registry:
                     raise DefinitionError([Fault("", "a definition is a JSON object")])
                 admit(definition)  # rules for new definitions only: stored ones still load
                 if workflow_store.is_workflow(definition):
-                    workflow = workflow_store.parse(definition, self.settings)
+                    workflow = workflow_store.parse(
+                        definition, self.settings, action_types=self.action_types
+                    )
                     if workflow.name in workflows:
                         raise DefinitionError([Fault("name", "defined twice")])
                     workflows[workflow.name] = workflow

@@ -24,7 +24,7 @@ from xrm.platform import tables as platform
 from xrm.platform.settings import Settings
 from xrm.schemas.formats import NUL
 from xrm.schemas.model import EntityType, Relationship
-from xrm.schemas.workflows import Limits, Workflow, check_workflow, parse_workflow
+from xrm.schemas.workflows import ActionTypes, Limits, Workflow, check_workflow, parse_workflow
 
 # The keys only a workflow has (an entity type carries x-xrm, a role "role").
 _WORKFLOW_KEYS = frozenset({"on", "actions"})
@@ -41,12 +41,25 @@ def ceiling(settings: Settings) -> Limits:
     return Limits(s.max_cpu_seconds, s.max_wall_seconds, s.max_memory_mb)
 
 
-def parse(definition: Any, settings: Settings, *, version: int = 1) -> Workflow:
-    return parse_workflow(definition, ceiling=ceiling(settings), version=version)
+def parse(
+    definition: Any,
+    settings: Settings,
+    *,
+    version: int = 1,
+    action_types: ActionTypes | None = None,
+) -> Workflow:
+    return parse_workflow(
+        definition, action_types=action_types, ceiling=ceiling(settings), version=version
+    )
 
 
-def load(conn: Connection, settings: Settings) -> dict[str, Workflow]:
+def load(
+    conn: Connection, settings: Settings, action_types: ActionTypes | None = None
+) -> dict[str, Workflow]:
     """Every stored workflow.
+
+    Plugin actions load even when their plugin is gone (``ActionTypes.loose``):
+    the workflow stays listed, and its run fails naming the missing action type.
 
     A stored workflow that no longer parses (a ceiling lowered since) is loaded
     with its limits cut to the ceiling rather than refused: the server must
@@ -54,13 +67,14 @@ def load(conn: Connection, settings: Settings) -> dict[str, Workflow]:
     """
     workflows: dict[str, Workflow] = {}
     top = ceiling(settings)
+    loose = (action_types or ActionTypes()).loose()
     for row in conn.execute(sa.select(platform.workflows)).mappings():
         definition = dict(row["definition"])
         try:
-            workflow = parse(definition, settings, version=row["version"])
+            workflow = parse(definition, settings, version=row["version"], action_types=loose)
         except DefinitionError:
             lenient = {k: v for k, v in definition.items() if k != "limits"}
-            workflow = parse(lenient, settings, version=row["version"])
+            workflow = parse(lenient, settings, version=row["version"], action_types=loose)
             workflow = dataclasses.replace(
                 workflow, definition=definition, limits=_limits(definition).within(top)
             )

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
+import phonenumbers
+
 DEFAULT_DATABASE_URL = "sqlite:///./xrm.db"
 
 
@@ -51,8 +53,14 @@ class Settings:
     schedule_poll_seconds: int = 15
     jobs_in_server: bool = True
     jobs_concurrency: int = 2
+    # Imports (docs/import.md): rows per batch (one transaction each), and the largest file
+    # (an XLSX counted unpacked) an import reads.
+    import_batch_size: int = 500
+    import_max_file_mb: int = 100
     # Rule code's worker processes and limits (xrm/workflows, docs/workflows-sandbox.md).
     sandbox: SandboxSettings = field(default_factory=lambda: SandboxSettings())
+    # Plugins (xrm/plugins, docs/plugins.md): which are off, where webhooks may go, SMTP.
+    plugins: PluginSettings = field(default_factory=lambda: PluginSettings())
 
     @property
     def max_body_bytes(self) -> int:
@@ -69,7 +77,7 @@ class Settings:
         settings = cls(
             database_url=env.get("XRM_DATABASE_URL") or DEFAULT_DATABASE_URL,
             database_schema=env.get("XRM_DATABASE_SCHEMA") or None,
-            phone_region=env.get("XRM_PHONE_REGION") or "KR",
+            phone_region=_region(env.get("XRM_PHONE_REGION") or "KR"),
             secret_key=env.get("XRM_SECRET_KEY") or None,
             max_page_size=_int(env, "XRM_GRAPHQL_MAX_PAGE", 500),
             graphql_max_depth=_int(env, "XRM_GRAPHQL_MAX_DEPTH", 12),
@@ -96,10 +104,24 @@ class Settings:
             schedule_poll_seconds=_int(env, "XRM_SCHEDULE_POLL_SECONDS", 15),
             jobs_in_server=env.get("XRM_JOBS_IN_SERVER", "1").lower()
             not in ("0", "false", "no", "off"),
+            import_batch_size=_int(env, "XRM_IMPORT_BATCH_SIZE", 500),
+            import_max_file_mb=_int(env, "XRM_IMPORT_MAX_FILE_MB", 100),
             sandbox=SandboxSettings.from_env(env),
+            plugins=PluginSettings.from_env(env),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **clean)  # type: ignore[arg-type]
+
+
+def _region(raw: str) -> str:
+    """A phone region phonenumbers knows (``kr`` is ``KR``): an unknown one would make every
+    number written without a country code invalid, so it stops the start instead."""
+    region = raw.strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(
+            f"XRM_PHONE_REGION must be an ISO 3166 region code such as KR or US, not {raw!r}"
+        )
+    return region
 
 
 def _int(env: os._Environ[str], name: str, default: int) -> int:
@@ -180,3 +202,45 @@ def _seconds(env: os._Environ[str], name: str, default: float) -> float:
     if not 0 < value < 86_400:
         raise ValueError(f"{name} must be more than 0 and less than a day, not {raw}")
     return value
+
+
+# ---- plugins (xrm.plugins): which are switched off, the webhook allow-list, SMTP ----
+
+
+def _names(raw: str | None) -> tuple[str, ...]:
+    """A comma-separated list, blanks dropped, in the order given."""
+    return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class PluginSettings:
+    """Settings of the plugin manager and the built-in webhook and email plugins.
+
+    ``disabled`` names plugins (entry-point names) that stay installed but are
+    not loaded: their actions, listeners and pages disappear. Webhooks go only
+    to ``webhook_allow`` (hosts or URL prefixes); everything else is refused.
+    """
+
+    disabled: tuple[str, ...] = ()
+    webhook_allow: tuple[str, ...] = ()
+    webhook_timeout_seconds: float = 10.0
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str | None = None
+    smtp_starttls: bool = False
+
+    @classmethod
+    def from_env(cls, env: os._Environ[str]) -> PluginSettings:
+        return cls(
+            disabled=_names(env.get("XRM_PLUGINS_DISABLED")),
+            webhook_allow=_names(env.get("XRM_WEBHOOK_ALLOW")),
+            webhook_timeout_seconds=_seconds(env, "XRM_WEBHOOK_TIMEOUT_SECONDS", 10.0),
+            smtp_host=env.get("XRM_SMTP_HOST") or None,
+            smtp_port=_int(env, "XRM_SMTP_PORT", 25),
+            smtp_user=env.get("XRM_SMTP_USER") or None,
+            smtp_password=env.get("XRM_SMTP_PASSWORD") or None,
+            smtp_from=env.get("XRM_SMTP_FROM") or None,
+            smtp_starttls=env.get("XRM_SMTP_STARTTLS", "0").lower() in ("1", "true", "yes", "on"),
+        )

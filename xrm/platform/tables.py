@@ -221,3 +221,65 @@ workflow_ticks = sa.Table(
     sa.Column("last_tick", UTCDateTime(), nullable=False),
     sa.Column("claimed_by", sa.String(200), nullable=True),
 )
+
+# Imports (xrm/entities/imports, docs/import.md): one row per `xrm import`, the file it read
+# (kept, so a resume or the admin UI can read it again), how far it got, and its counts. A
+# batch's records and the row's `batches_done` commit together, so a resume starts exactly
+# after the last committed batch. Added in 0007.
+imports = sa.Table(
+    "xrm_imports",
+    metadata,
+    sa.Column("id", id_type(), primary_key=True),
+    sa.Column("entity", sa.String(80), nullable=False),
+    sa.Column("file_name", sa.Text(), nullable=False),
+    sa.Column("file_sha256", sa.String(64), nullable=False),
+    sa.Column("source", sa.LargeBinary(), nullable=False),
+    # The options it ran with (mapping, key, encoding, sheet): a resume runs with the same.
+    sa.Column("options", sa.JSON(), nullable=False),
+    # running, done, undone; a killed run stays `running` until resumed.
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("batch_size", sa.Integer(), nullable=False),
+    sa.Column("batches_done", sa.Integer(), nullable=False),
+    sa.Column("total_rows", sa.Integer(), nullable=False),
+    sa.Column("created", sa.Integer(), nullable=False),
+    sa.Column("updated", sa.Integer(), nullable=False),
+    sa.Column("rejected", sa.Integer(), nullable=False),
+    sa.Column("actor_id", id_type(), nullable=True),
+    sa.Column("actor_email", sa.Text(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime(), nullable=True),
+    sa.Index("ix_xrm_imports_file", "file_sha256", "entity"),
+    sa.Index("ix_xrm_imports_created", "created_at"),
+)
+
+# The rows an import rejected, with the reason, written in their batch's transaction.
+import_rejects = sa.Table(
+    "xrm_import_rejects",
+    metadata,
+    sa.Column(
+        "import_id",
+        id_type(),
+        sa.ForeignKey("xrm_imports.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("row_number", sa.Integer(), primary_key=True),
+    sa.Column("cells", sa.JSON(), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+)
+
+# Pairs of records a duplicate scan found (``xrm duplicates scan``), best first per type:
+# one row per pair (``first_id`` < ``second_id``), under the rule that scored it highest.
+# No foreign keys: records are of any type; a merged or deleted record's pairs are dropped by
+# the next scan and never shown meanwhile (readers join the pair to both records). Added in 0008.
+duplicate_pairs = sa.Table(
+    "xrm_duplicate_pairs",
+    metadata,
+    sa.Column("entity", sa.String(40), primary_key=True),
+    sa.Column("first_id", id_type(), primary_key=True),
+    sa.Column("second_id", id_type(), primary_key=True),
+    sa.Column("rule", sa.String(80), nullable=False),
+    sa.Column("score", sa.Float(), nullable=False),
+    sa.Column("found_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_xrm_duplicate_pairs_best", "entity", "score", "first_id", "second_id"),
+)

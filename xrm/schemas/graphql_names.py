@@ -66,10 +66,14 @@ API_TYPES = (
             "PlanStep",
             "Workflow",
             "WorkflowRun",
+            "DuplicatePair",
+            "DuplicatePairConnection",
         }
     )
 )
-API_QUERY_FIELDS = frozenset({"entityTypes", "relationships", "roles", "workflows", "workflowRuns"})
+API_QUERY_FIELDS = frozenset(
+    {"entityTypes", "relationships", "roles", "workflows", "workflowRuns", "duplicatePairs"}
+)
 API_MUTATION_FIELDS = frozenset(
     {
         "defineEntityType",
@@ -78,6 +82,7 @@ API_MUTATION_FIELDS = frozenset(
         "link",
         "unlink",
         "eraseRecord",
+        "mergeRecords",
         "defineWorkflow",
         "deleteWorkflow",
         "runWorkflow",

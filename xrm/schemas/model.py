@@ -95,6 +95,49 @@ class Property:
         return self.schema.get("x-xrm-enumLabels") or {}
 
 
+# What a fuzzy-only duplicate rule blocks on when it names no prefix: the first two
+# characters (a Korean surname and the next syllable; two letters of a Latin name).
+DEFAULT_PREFIX = 2
+
+
+@dataclass(frozen=True, slots=True)
+class MatchField:
+    """One field a duplicate rule compares: exactly, or fuzzily at or above ``fuzzy`` (0-1)."""
+
+    field: str
+    fuzzy: float | None = None
+    prefix: int | None = None  # characters that must agree before a fuzzy comparison
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateRule:
+    """A duplicate detection rule of ``x-xrm.duplicates``: ``block`` refuses, ``warn`` reports."""
+
+    name: str
+    match: tuple[MatchField, ...]
+    action: str  # block | warn
+    label: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def exact(self) -> tuple[str, ...]:
+        return tuple(m.field for m in self.match if m.fuzzy is None)
+
+    @property
+    def fuzzy(self) -> tuple[MatchField, ...]:
+        return tuple(m for m in self.match if m.fuzzy is not None)
+
+    @property
+    def blocking(self) -> str:
+        """The field whose index narrows the candidates: the first exact one, else the first
+        fuzzy one (by its prefix), so a check never reads the whole table."""
+        return self.exact[0] if self.exact else self.fuzzy[0].field
+
+    @property
+    def prefix(self) -> int:
+        """Characters of the blocking field that must agree when the rule has no exact field."""
+        return self.fuzzy[0].prefix or DEFAULT_PREFIX if not self.exact else 0
+
+
 @dataclass(frozen=True, slots=True)
 class EntityType:
     """A checked entity type; ``properties`` are the live ones, ``retired`` keep their data."""
@@ -109,6 +152,7 @@ class EntityType:
     display: str | None = None
     version: int = 1
     system: bool = False
+    duplicates: tuple[DuplicateRule, ...] = ()
 
     @property
     def table_name(self) -> str:

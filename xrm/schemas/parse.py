@@ -21,9 +21,11 @@ from referencing import Registry, Resource
 from xrm.errors import DefinitionError, Fault
 from xrm.schemas.graphql_names import clashes
 from xrm.schemas.model import (
+    DuplicateRule,
     EntityType,
     InverseField,
     LinkField,
+    MatchField,
     Property,
     Reference,
     Relationship,
@@ -331,6 +333,13 @@ def parse_entity_type(definition: Any, *, version: int = 1) -> EntityType:
         if tuple(group) in indexes:
             faults.append(Fault(f"x-xrm.indexes.{i}", "the same index is listed twice"))
         indexes.append(tuple(group))
+    rules: list[DuplicateRule] = []
+    if not _touches(meta, "x-xrm.duplicates"):
+        rules, rule_faults = _duplicate_rules(xrm.get("duplicates", []), props)
+        faults.extend(rule_faults)
+    for rule in rules:  # the blocking field is looked up on every write: give it an index
+        if not any(g[0] == rule.blocking for g in (*unique, *indexes)):
+            indexes.append((rule.blocking,))
     if faults:
         raise DefinitionError(faults)
     return EntityType(
@@ -342,7 +351,50 @@ def parse_entity_type(definition: Any, *, version: int = 1) -> EntityType:
         indexes=tuple(indexes),
         display=display,
         version=version,
+        duplicates=tuple(rules),
     )
+
+
+_FUZZY_KINDS = frozenset({"string", "email", "phone", "uri"})
+
+
+def _duplicate_rules(
+    raw: list[dict[str, Any]], props: Mapping[str, Property]
+) -> tuple[list[DuplicateRule], list[Fault]]:
+    """``x-xrm.duplicates`` (shape already checked by the meta-schema) as rules, with a fault
+    naming the path of every field that is not a property, is stored as JSON, is fuzzy
+    without being text, or repeats."""
+    rules: list[DuplicateRule] = []
+    faults: list[Fault] = []
+    names: set[str] = set()
+    for i, rule in enumerate(raw):
+        here = f"x-xrm.duplicates.{i}"
+        if rule["name"] in names:
+            faults.append(Fault(f"{here}.name", f"another rule is named {rule['name']!r}"))
+        names.add(rule["name"])
+        seen: set[str] = set()
+        match: list[MatchField] = []
+        for j, item in enumerate(rule["match"]):
+            at, name = f"{here}.match.{j}", item["field"]
+            prop = props.get(name)
+            if prop is None:
+                faults.append(Fault(f"{at}.field", f"{name!r} is not a property"))
+            elif prop.storage == "json":
+                faults.append(Fault(f"{at}.field", f"{name!r} is an array or object"))
+            elif "fuzzy" in item and prop.kind not in _FUZZY_KINDS:
+                faults.append(
+                    Fault(f"{at}.fuzzy", f"{name!r} is not text; only text compares fuzzily")
+                )
+            if name in seen:
+                faults.append(Fault(f"{at}.field", f"{name!r} is matched twice in this rule"))
+            seen.add(name)
+            if "prefix" in item and "fuzzy" not in item:
+                faults.append(Fault(f"{at}.prefix", "a prefix only narrows a fuzzy match"))
+            match.append(MatchField(name, item.get("fuzzy"), item.get("prefix")))
+        rules.append(
+            DuplicateRule(rule["name"], tuple(match), rule["action"], rule.get("label") or {})
+        )
+    return rules, faults
 
 
 def parse_relationship(definition: Any, *, version: int = 1) -> Relationship:

@@ -16,7 +16,7 @@ the registry calls it whenever either side changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -76,10 +76,15 @@ DEFAULT_CEILING = Limits(cpu_seconds=10.0, wall_seconds=30.0, memory_mb=512)
 
 @dataclass(frozen=True, slots=True)
 class ActionType:
-    """An action type added by a plugin: its name and the JSON Schema of its settings."""
+    """An action type added by a plugin: its name and the JSON Schema of its settings.
+
+    ``check`` finds what a schema cannot say (a template that does not compile):
+    it returns ``(key, message)`` pairs for settings that passed the schema.
+    """
 
     name: str
     schema: Mapping[str, Any]
+    check: Callable[[Mapping[str, Any]], list[tuple[str, str]]] | None = None
 
 
 class ActionTypes:
@@ -87,11 +92,19 @@ class ActionTypes:
 
     A plugin's action is written like a built-in one, ``{"type": "webhook", "url": ...}``;
     everything but ``type`` is its settings, checked against the type's schema.
+
+    ``lenient`` is for loading stored workflows: one whose plugin has been
+    disabled or uninstalled since it was saved still loads (the server must
+    start), and its action fails when it runs, naming the missing plugin.
     """
 
-    def __init__(self, types: Iterable[ActionType] = ()) -> None:
+    def __init__(self, types: Iterable[ActionType] = (), *, lenient: bool = False) -> None:
+        self.lenient = lenient
         self._validators: dict[str, Draft202012Validator] = {}
+        self._checks: dict[str, Callable[[Mapping[str, Any]], list[tuple[str, str]]]] = {}
         for action_type in types:
+            if action_type.check is not None:
+                self._checks[action_type.name] = action_type.check
             if action_type.name in BUILTIN_ACTIONS:
                 raise ValueError(f"action type {action_type.name!r} is built in")
             if problem := name_problem(action_type.name):
@@ -109,17 +122,30 @@ class ActionTypes:
     def names(self) -> tuple[str, ...]:
         return tuple(self._validators)
 
+    def loose(self) -> ActionTypes:
+        """The same types, accepting unknown ones (for stored workflows, see above)."""
+        other = ActionTypes(lenient=True)
+        other._validators = self._validators
+        other._checks = self._checks
+        return other
+
     def faults(self, name: str, settings: Mapping[str, Any], where: str) -> list[Fault]:
         validator = self._validators.get(name)
+        if validator is None and self.lenient:
+            return []
         if validator is None:
             available = ", ".join((*BUILTIN_ACTIONS, *self._validators))
             return [
                 Fault(f"{where}.type", f"unknown action type {name!r} (available: {available})")
             ]
-        return [
+        faults = [
             Fault(".".join(str(p) for p in (where, *error.absolute_path)), error.message)
             for error in sorted(validator.iter_errors(settings), key=lambda e: list(e.path))
         ]
+        check = self._checks.get(name)
+        if not faults and check is not None:
+            faults = [Fault(f"{where}.{key}", message) for key, message in check(settings)]
+        return faults
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from xrm.platform.identity import SYSTEM_ACTOR, Actor, actor_by_id
 from xrm.platform.ids import new_id
 from xrm.platform.jobs import Job, JobContext, JobError, JobStatus, enqueue
 from xrm.platform.jobs.payload import canonical_id
+from xrm.plugins.spec import ActionSpec
 from xrm.schemas.workflows import Workflow, check_workflow, parse_workflow
 from xrm.workflows import runs, schedule
 from xrm.workflows.listener import WorkflowListener
@@ -66,9 +67,14 @@ class WorkflowEngine:
     ``async`` ones.
     """
 
-    def __init__(self, records: RecordService, pool: SandboxPool) -> None:
+    def __init__(
+        self,
+        records: RecordService,
+        pool: SandboxPool,
+        actions: Mapping[str, ActionSpec] | None = None,
+    ) -> None:
         self.records = records
-        self.runner = Runner(pool)
+        self.runner = Runner(pool, actions, records.db)
         records.listener = WorkflowListener(self)
 
     # -- runWorkflow and testWorkflow ------------------------------------------------------
@@ -103,7 +109,7 @@ class WorkflowEngine:
         request_id: str | None = None,
     ) -> Run:
         """``testWorkflow``: a dry run of a definition not yet saved (checked as saving would)."""
-        workflow = parse_workflow(definition)
+        workflow = parse_workflow(definition, action_types=self.records.registry.action_types)
         catalog = self.records.registry.current()
         check_workflow(workflow, catalog.types, catalog.relationships)
         return self._by_hand(actor, workflow, record_id, dry_run=True, request_id=request_id)

@@ -23,7 +23,11 @@ from typing import Any
 
 from xrm.entities.records import RecordSession
 from xrm.errors import Fault, ValidationFailed, XrmError
+from xrm.platform.db import Database
 from xrm.platform.identity import Actor
+from xrm.platform.jobs import enqueue
+from xrm.plugins.manager import not_installed
+from xrm.plugins.spec import ACTION_JOB, ActionCall, ActionSpec, PluginError
 from xrm.schemas.workflows import (
     Action,
     CreateAction,
@@ -96,10 +100,21 @@ class Outcome:
 
 
 class Runner:
-    """Runs workflows' conditions and actions in the sandbox pool, through a record session."""
+    """Runs workflows' conditions and actions in the sandbox pool, through a record session.
 
-    def __init__(self, pool: SandboxPool) -> None:
+    ``actions`` are the plugin action types enabled in this process (the plugin
+    manager's, handed down by app.py); ``db`` is what an inline one may use.
+    """
+
+    def __init__(
+        self,
+        pool: SandboxPool,
+        actions: Mapping[str, ActionSpec] | None = None,
+        db: Database | None = None,
+    ) -> None:
         self.pool = pool
+        self.actions = dict(actions or {})
+        self.db = db
 
     def run(self, firing: Firing, session: RecordSession) -> Outcome:
         """Run ``firing`` through ``session``; never raises for what the rule did."""
@@ -202,11 +217,61 @@ class Runner:
         elif isinstance(action, UnlinkAction):
             host.unlink(action.relationship, _own_id(firing, record), action.other_id)
         elif isinstance(action, PluginAction):
-            raise SandboxError(
-                f"action type {action.type!r} is provided by a plugin that is not installed",
-                reason="error",
-            )
+            self._plugin(action, firing, record, host, outcome)
         return record
+
+    def _plugin(
+        self,
+        action: PluginAction,
+        firing: Firing,
+        record: Mapping[str, Any] | None,
+        host: RuleHost,
+        outcome: Outcome,
+    ) -> None:
+        """Run a plugin's action inline, or queue it as a job in the run's transaction (so
+        it exists exactly when the write does, and the queue retries it with backoff)."""
+        spec = self.actions.get(action.type)
+        if spec is None:
+            raise SandboxError(not_installed(action.type), reason="error")
+        plain_record = to_plain(record, "record") if record is not None else None
+        plain_old = to_plain(firing.old, "old") if firing.old is not None else None
+        event = to_plain(dict(firing.event), "event")
+        if spec.mode == "job":
+            job = enqueue(
+                host.session.conn,
+                ACTION_JOB,
+                {
+                    "action": action.type,
+                    "settings": dict(action.settings),
+                    "workflow": firing.workflow.name,
+                    "entity": firing.entity,
+                    "record": plain_record,
+                    "old": plain_old,
+                    "event": event,
+                },
+                max_attempts=spec.max_attempts,
+                actor_id=(firing.user or {}).get("id"),
+            )
+            outcome.log.append(f"{action.type}: queued as job {job.id}")
+            return
+        if self.db is None:
+            raise SandboxError(f"{action.type} cannot run in this process", reason="error")
+        try:
+            spec.run(
+                ActionCall(
+                    action=action.type,
+                    settings=action.settings,
+                    workflow=firing.workflow.name,
+                    entity=firing.entity,
+                    record=plain_record,
+                    old=plain_old,
+                    event=event,
+                    config=host.session.settings,
+                    db=self.db,
+                )
+            )
+        except PluginError as exc:
+            raise SandboxError(f"{action.type}: {exc}", reason="error") from None
 
     def _update(
         self,

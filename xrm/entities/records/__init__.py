@@ -20,11 +20,13 @@ never one per row.
 #   shape         rows to records and back, system fields, canonical ids
 #   write_events  audit rows, before/after events to the listener, rollback hooks
 #   checks        unknown fields, owners, references, uniqueness; lost races
+#   duplicates    duplicate rules on every write, and find_duplicates for importers
 #   create        create, create_many, auto-numbers
 #   read          get, fetch, query, children, aggregate, users, history
 #   update        update, and the locked read changes start from
 #   delete        the onDelete cascade engine, erase, versions and restore
 #   links         link, unlink
+#   merge         two records into one: references and links moved, both histories kept
 
 from __future__ import annotations
 
@@ -37,8 +39,9 @@ from xrm.entities.catalog_state import Catalog
 from xrm.entities.events import WriteListener
 from xrm.entities.query import Compiler
 from xrm.entities.records.create import CreateMixin, autonumber_pattern, autonumber_text
-from xrm.entities.records.delete import ERASED, DeleteMixin
+from xrm.entities.records.delete import ERASED
 from xrm.entities.records.links import LinksMixin
+from xrm.entities.records.merge import MergeMixin
 from xrm.entities.records.pages import Page, Record, StatementCache, page_size
 from xrm.entities.records.read import ReadMixin
 from xrm.entities.records.shape import formats_uuid
@@ -125,7 +128,7 @@ class RecordService:
         )
 
 
-class RecordSession(ReadMixin, CreateMixin, DeleteMixin, LinksMixin):
+class RecordSession(ReadMixin, CreateMixin, MergeMixin, LinksMixin):
     """Reads and writes inside one transaction, seeing one schema version.
 
     A thin front: each concept is a mixin of its own module (see above); this
@@ -159,4 +162,5 @@ class RecordSession(ReadMixin, CreateMixin, DeleteMixin, LinksMixin):
         self.permissions = Permissions.of(actor, catalog.roles)
         self.compiler = Compiler(catalog, self.dialect, settings.phone_region, access=self)
         self._audit = []
+        self.duplicate_warnings = []
         self._shape_cache = {}

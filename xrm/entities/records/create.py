@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from xrm.entities.events import WriteEvent
-from xrm.entities.records.checks import ChecksMixin, lost_race, numbered_faults
+from xrm.entities.records.checks import lost_race, numbered_faults
+from xrm.entities.records.duplicates import DuplicatesMixin
 from xrm.entities.records.pages import Record, chunks
 from xrm.entities.records.shape import OWNER
 from xrm.entities.records.write_events import WriteEventsMixin
@@ -44,7 +45,7 @@ def autonumber_pattern(template: str) -> re.Pattern[str]:
     return re.compile("^" + r"(\d+)".join(re.escape(p) for p in parts) + "$")
 
 
-class CreateMixin(ChecksMixin, WriteEventsMixin):
+class CreateMixin(DuplicatesMixin, WriteEventsMixin):
     """``create`` and ``create_many``, and the auto-number sequences they draw from."""
 
     def create(
@@ -126,6 +127,8 @@ class CreateMixin(ChecksMixin, WriteEventsMixin):
         if faults:
             raise ValidationFailed(faults)
         self._check_unique(et, clean_rows, prefixes)
+        if et.duplicates:
+            self._check_duplicates(et, clean_rows, prefixes)
         for prop in numbered:
             if keep_numbers:
                 self._keep_numbers(et, prop, {r.get(prop.name) for r in clean_rows})

@@ -41,4 +41,6 @@ class SessionState:
     permissions: Permissions
     compiler: Compiler
     _audit: list[dict[str, Any]]
+    # What ``warn`` duplicate rules matched in this session's writes (the API returns them).
+    duplicate_warnings: list[dict[str, Any]]
     _shape_cache: dict[tuple[str, frozenset[str] | None], tuple[tuple[str, ...], tuple[str, ...]]]

@@ -14,7 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from xrm.entities.events import WriteEvent
-from xrm.entities.records.checks import ChecksMixin, lost_race, numbered_faults
+from xrm.entities.records.checks import lost_race, numbered_faults
+from xrm.entities.records.duplicates import DuplicatesMixin
 from xrm.entities.records.pages import Record
 from xrm.entities.records.shape import OWNER, formats_uuid
 from xrm.entities.records.write_events import WriteEventsMixin
@@ -23,7 +24,7 @@ from xrm.schemas.formats import json_value
 from xrm.schemas.model import EntityType
 
 
-class UpdateMixin(ChecksMixin, WriteEventsMixin):
+class UpdateMixin(DuplicatesMixin, WriteEventsMixin):
     """``update``, and the locked read every change of a stored record starts from."""
 
     def _locked_row(self, et: EntityType, record_id: str) -> Any:
@@ -97,6 +98,8 @@ class UpdateMixin(ChecksMixin, WriteEventsMixin):
         merged = {**old, **changed}
         if any(set(g) & set(changed) for g in et.unique):
             self._check_unique(et, [merged], [""], exclude=row["id"])
+        if any({m.field for m in rule.match} & set(changed) for rule in et.duplicates):
+            self._check_duplicates(et, [merged], [""], exclude=row["id"])
         links = self._reference_events(et, merged, old) if self.listener is not None else []
         self._before(links)
         now = dt.datetime.now(dt.UTC)

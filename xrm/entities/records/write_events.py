@@ -53,6 +53,11 @@ class WriteEventsMixin(ShapeMixin):
             audit.write(self.conn, self._audit)
             self._audit = []
 
+    def forget_unwritten(self) -> None:
+        """Drop audit rows noted but not yet written: after a write failed inside a savepoint
+        its caller rolled back (an import's rejected row), they describe nothing."""
+        self._audit = []
+
     def on_rollback(self, hook: Callable[[], None]) -> None:
         """Run ``hook`` after this session's transaction is rolled back (never after a commit)."""
         self._rollback_hooks.append(hook)

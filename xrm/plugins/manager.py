@@ -1,0 +1,253 @@
+"""Finding, enabling and calling plugins: one :class:`Plugins` per process, built by app.py.
+
+Every plugin, built-in or not, is an entry point of the ``xrm.plugins`` group
+(``[project.entry-points."xrm.plugins"]`` in its pyproject.toml): its name is
+the plugin's name, its value a module or object with ``@hookimpl`` functions.
+xrm's own webhook and email plugins are declared in xrm's pyproject.toml the
+same way, so a package xrm knows nothing about is found exactly as they are.
+
+``XRM_PLUGINS_DISABLED`` (a comma list of names) keeps a plugin installed but
+unloaded: it is listed, switched off, and nothing it provides exists. A plugin
+that fails to import is listed with its error rather than stopping the server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+import sqlalchemy as sa
+
+from xrm.errors import NotFound
+from xrm.platform.identity import SYSTEM_ACTOR
+from xrm.plugins.spec import (
+    ACTION_JOB,
+    PROJECT,
+    ActionCall,
+    ActionSpec,
+    AdminPage,
+    CatalogPack,
+    FieldFormat,
+    Hooks,
+    PluginContext,
+    PluginError,
+    TriggerSource,
+)
+from xrm.schemas.workflows import ActionType, ActionTypes
+
+if TYPE_CHECKING:
+    from xrm.entities.events import WriteListener
+    from xrm.entities.registry import Registry
+    from xrm.platform.db import Database
+    from xrm.platform.identity import Actor
+    from xrm.platform.jobs import Handler, JobContext
+    from xrm.platform.settings import Settings
+    from xrm.schemas.plan import Plan
+
+GROUP = "xrm.plugins"
+log = logging.getLogger("xrm.plugins")
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    """One discovered plugin as the admin page lists it."""
+
+    name: str
+    version: str
+    distribution: str
+    enabled: bool
+    error: str | None = None
+    provides: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def _distribution(point: EntryPoint) -> tuple[str, str]:
+    dist = point.dist
+    if dist is None:
+        return ("", "")
+    return (dist.metadata["Name"] or "", dist.version or "")
+
+
+class Plugins:
+    """The enabled plugins of this installation, behind one pluggy hook manager.
+
+    ``points`` replaces entry-point discovery (tests hand in their own).
+    """
+
+    def __init__(self, settings: Settings, points: Iterable[EntryPoint] | None = None) -> None:
+        self.settings = settings
+        self.manager = pluggy.PluginManager(PROJECT)
+        self.manager.add_hookspecs(Hooks)
+        disabled = set(settings.plugins.disabled)
+        found = sorted(
+            entry_points(group=GROUP) if points is None else points, key=lambda p: p.name
+        )
+        infos: list[PluginInfo] = []
+        seen: set[str] = set()
+        for point in found:
+            if point.name in seen:  # the same distribution seen twice on sys.path
+                continue
+            seen.add(point.name)
+            dist, version = _distribution(point)
+            if point.name in disabled:
+                infos.append(PluginInfo(point.name, version, dist, enabled=False))
+                continue
+            try:
+                self.manager.register(point.load(), name=point.name)
+            except Exception as exc:  # a broken plugin is reported, never fatal
+                log.exception("plugin %s could not be loaded", point.name)
+                error = f"could not be loaded: {type(exc).__name__}: {exc}"
+                infos.append(PluginInfo(point.name, version, dist, enabled=False, error=error))
+                continue
+            infos.append(PluginInfo(point.name, version, dist, enabled=True))
+        self._actions = self._collect_actions()
+        self._packs = {p.name: p for p in self._each("xrm_catalog_packs")}
+        self.infos = tuple(self._with_provides(info) for info in infos)
+
+    # -- what the enabled plugins provide ------------------------------------------------
+
+    def _each(self, hook: str, **kwargs: Any) -> list[Any]:
+        results = getattr(self.manager.hook, hook)(**kwargs)
+        return [item for result in results for item in (result or ())]
+
+    def _by_plugin(self, hook: str) -> dict[str, list[Any]]:
+        out: dict[str, list[Any]] = {}
+        for name, plugin in self.manager.list_name_plugin():
+            impl = getattr(plugin, hook, None)
+            if impl is not None and name is not None:
+                out[name] = list(impl() or ())
+        return out
+
+    def _collect_actions(self) -> dict[str, tuple[str, ActionSpec]]:
+        actions: dict[str, tuple[str, ActionSpec]] = {}
+        for plugin, specs in self._by_plugin("xrm_action_types").items():
+            for spec in specs:
+                if spec.name in actions:
+                    raise ValueError(
+                        f"plugins {actions[spec.name][0]} and {plugin} both add an action "
+                        f"type named {spec.name!r}; disable one (XRM_PLUGINS_DISABLED)"
+                    )
+                actions[spec.name] = (plugin, spec)
+        return actions
+
+    def _with_provides(self, info: PluginInfo) -> PluginInfo:
+        if not info.enabled:
+            return info
+        plugin = self.manager.get_plugin(info.name)
+        provides: dict[str, tuple[str, ...]] = {}
+        for hook, label in (
+            ("xrm_action_types", "actions"),
+            ("xrm_trigger_sources", "triggers"),
+            ("xrm_field_formats", "formats"),
+            ("xrm_catalog_packs", "packs"),
+            ("xrm_admin_pages", "pages"),
+        ):
+            impl = getattr(plugin, hook, None)
+            if impl is not None:
+                names = tuple(getattr(item, "name", getattr(item, "path", "")) for item in impl())
+                if names:
+                    provides[label] = names
+        if getattr(plugin, "xrm_record_listeners", None) is not None:
+            provides["listeners"] = ("record events",)
+        return PluginInfo(info.name, info.version, info.distribution, True, info.error, provides)
+
+    @property
+    def actions(self) -> dict[str, ActionSpec]:
+        """Enabled action types by name."""
+        return {name: spec for name, (_, spec) in self._actions.items()}
+
+    def action_plugin(self, name: str) -> str | None:
+        found = self._actions.get(name)
+        return found[0] if found is not None else None
+
+    def action_types(self) -> ActionTypes:
+        """The settings schemas the workflow parser checks plugin actions against."""
+        return ActionTypes(
+            ActionType(spec.name, spec.schema, spec.check) for spec in self.actions.values()
+        )
+
+    def trigger_sources(self) -> list[TriggerSource]:
+        return self._each("xrm_trigger_sources")
+
+    def field_formats(self) -> list[FieldFormat]:
+        return self._each("xrm_field_formats")
+
+    def catalog_packs(self) -> dict[str, CatalogPack]:
+        return dict(self._packs)
+
+    def install_pack(self, registry: Registry, name: str, actor: Actor | None = None) -> Plan:
+        """Apply a catalog pack's definitions in one change (channel ``plugin``)."""
+        pack = self._packs.get(name)
+        if pack is None:
+            raise NotFound(f"no catalog pack named {name!r} among the enabled plugins")
+        return registry.apply(list(pack.definitions), actor=actor or SYSTEM_ACTOR, channel="plugin")
+
+    def admin_pages(self) -> list[AdminPage]:
+        return self._each("xrm_admin_pages")
+
+    def tables(self) -> list[sa.Table]:
+        return self._each("xrm_tables")
+
+    def listeners(self, db: Database) -> list[WriteListener]:
+        return self._each("xrm_record_listeners", context=PluginContext(self.settings, db))
+
+    # -- start-up and the job worker -----------------------------------------------------
+
+    def prepare(self, db: Database) -> None:
+        """Create the enabled plugins' tables that do not exist yet (each plugin owns its
+        own; they are outside xrm's migrations, which a third-party package cannot join)."""
+        tables = self.tables()
+        if not tables:
+            return
+        with db.write() as conn:
+            for table in tables:
+                table.create(conn, checkfirst=True)
+
+    def job_handlers(self, db: Database) -> dict[str, Handler]:
+        """The job kinds the plugins run: queued plugin actions, and each plugin's own."""
+        context = PluginContext(self.settings, db)
+        handlers: dict[str, Handler] = {}
+        for result in self.manager.hook.xrm_job_handlers(context=context):
+            handlers.update(result or {})
+        handlers[ACTION_JOB] = self._action_job(db)
+        return handlers
+
+    def _action_job(self, db: Database) -> Callable[[Any, JobContext], None]:
+        def run(payload: Mapping[str, Any], context: JobContext) -> None:
+            name = str(payload["action"])
+            spec = self.actions.get(name)
+            if spec is None:
+                raise PluginError(not_installed(name))
+            spec.run(
+                ActionCall(
+                    action=name,
+                    settings=payload.get("settings") or {},
+                    workflow=str(payload.get("workflow") or ""),
+                    entity=payload.get("entity"),
+                    record=payload.get("record"),
+                    old=payload.get("old"),
+                    event=payload.get("event") or {},
+                    config=self.settings,
+                    db=db,
+                    attempt=context.job.attempts,
+                    job_id=context.job.id,
+                )
+            )
+
+        return run
+
+
+def not_installed(action: str) -> str:
+    """The error of a workflow whose action's plugin is disabled or gone."""
+    return (
+        f"action type {action!r} is provided by a plugin that is not installed or is "
+        "disabled (XRM_PLUGINS_DISABLED); enable it or change the workflow"
+    )
+
+
+def load(settings: Settings) -> Plugins:
+    """The plugins of this installation, discovered through entry points."""
+    return Plugins(settings)
