@@ -306,3 +306,28 @@ def test_a_form_saved_by_someone_else_meanwhile_is_refused_not_overwritten(
     assert "Ann&#39;s title" in answer.text  # what she typed is kept
     stored = registry.current().workflows["needs_description"]
     assert (stored.version, stored.definition["title"]) == (2, "Bob's title")
+
+
+def test_a_plugin_action_is_built_from_its_settings_schema(
+    ann: TestClient, registry: Registry
+) -> None:
+    html = ann.get("/admin/workflows/new").text
+    assert '<option value="webhook">' in html  # the built-in webhook plugin's action
+    assert 'name="actions.0.settings.destination"' in html
+    hook = {
+        **NEEDS_DESCRIPTION,
+        "stage": "after",
+        "when": "",
+        "actions.0.type": "webhook",
+        "actions.0.settings.destination": "billing",
+        "actions.0.message.en": "",
+    }
+    missing = create(ann, {**hook, "actions.0.settings.destination": " "})
+    assert missing.status_code == 400  # the schema requires a destination
+    error = re.search(r'id="e-actions-0-type">([^<]+)<', missing.text)
+    assert error and "destination" in error.group(1)
+    assert create(ann, hook).status_code == 303
+    stored = registry.current().workflows["needs_description"].definition["actions"]
+    assert stored == [{"type": "webhook", "destination": "billing"}]
+    page = ann.get("/admin/workflows/needs_description").text
+    assert re.search(r'name="actions.0.settings.destination"[^>]*value="billing"', page)

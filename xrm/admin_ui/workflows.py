@@ -65,6 +65,19 @@ async def _records(
     return await run_in_threadpool(run)
 
 
+def _plugin_schemas(request: Request) -> dict[str, Mapping[str, Any]]:
+    """The settings schema of each action type plugins add (``webhook``, ``email``...)."""
+    plugins = getattr(request.app.state, "plugins", None)
+    actions = plugins.actions if plugins is not None else {}
+    return {name: spec.schema for name, spec in actions.items()}
+
+
+def _plugin_titles(request: Request) -> dict[str, str]:
+    plugins = getattr(request.app.state, "plugins", None)
+    actions = plugins.actions if plugins is not None else {}
+    return {name: spec.title or name for name, spec in actions.items()}
+
+
 def _refused(request: Request, session: sessions.Session) -> Response | None:
     """403 for a user without the right (before anything is read)."""
     return None if may(request, session, RIGHT) else forbidden(request, session)
@@ -180,7 +193,12 @@ def form_context(
     catalog = _registry(request).current()
     actions = list(values.actions)
     actions.append(wf.ActionInputs())  # one blank block: "add an action"
+    schemas = _plugin_schemas(request)
+    titles = _plugin_titles(request)
     return {
+        "plugin_actions": [
+            (name, wf.setting_inputs(schema)) for name, schema in sorted(schemas.items())
+        ],
         "form": values,
         "form_actions": list(enumerate(actions)),
         "creating": creating,
@@ -188,7 +206,10 @@ def form_context(
         "types": _type_options(catalog, lang),
         "triggers": [(t, trigger_words(_)[t]) for t in TRIGGERS],
         "stages": [(s, stage_words(_)[s]) for s in STAGES],
-        "action_types": list(action_words(_).items()),
+        "action_types": [
+            *action_words(_).items(),
+            *((name, titles[name]) for name in sorted(schemas)),
+        ],
         "relationships": _relationship_options(catalog, lang),
         "field_errors": dict(errors or {}),
         "code_errors": {k: ",".join(map(str, v)) for k, v in (code_errors or {}).items()},
@@ -371,7 +392,8 @@ async def _save(
         version = int(str(form.get("version") or "0"))
     except ValueError:
         version = 0
-    built = wf.build(values, catalog.types, stored.definition if stored else None, _)
+    plugins = _plugin_schemas(request)
+    built = wf.build(values, catalog.types, stored.definition if stored else None, _, plugins)
     errors = dict(built.errors)
     top: list[Shown] = []
     lines: dict[str, list[int]] = {}
@@ -406,6 +428,9 @@ async def _save(
         else:
             saved = built.definition["name"]
             return RedirectResponse(f"{BASE}/{saved}?saved=1", status_code=303)
+    shown = wf.known_inputs(values, plugins)
+    for name in [n for n in errors if n not in shown]:  # no input to show it beside
+        top.append(Shown("", errors.pop(name)))
     if errors:
         top.insert(0, _please(len(errors), _))
     return await _form_again(request, session, values, name, errors, top, lines, version, 400)
