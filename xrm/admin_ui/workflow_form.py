@@ -39,6 +39,7 @@ def _same(text: str) -> str:
 # Keys a stored definition may have that the form does not show; an edit keeps them.
 KEPT_KEYS = ("description", "label", "limits")
 MAX_ACTIONS = 50
+LONG_TEXT = 2000  # a plugin setting allowed more characters than this gets a multi-line box
 TEXT_KINDS = frozenset(
     {"string", "email", "uri", "phone", "uuid", "enum", "date", "datetime", "ref"}
 )
@@ -346,7 +347,7 @@ def setting_inputs(schema: Mapping[str, Any]) -> list[Setting]:
             str(spec.get("title") or key),
             str(spec.get("description") or ""),
             key in required,
-            spec.get("type") == "string" and int(spec.get("maxLength") or 10_000) > 500,
+            spec.get("type") == "string" and int(spec.get("maxLength") or 0) > LONG_TEXT,
         )
         for key, spec in properties.items()
         if isinstance(spec, Mapping)

@@ -13,6 +13,7 @@ rolled back. The form's inputs and the definition they spell are in
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -76,6 +77,12 @@ def _plugin_titles(request: Request) -> dict[str, str]:
     plugins = getattr(request.app.state, "plugins", None)
     actions = plugins.actions if plugins is not None else {}
     return {name: spec.title or name for name, spec in actions.items()}
+
+
+def _translated(setting: wf.Setting, _: Gettext) -> wf.Setting:
+    """A plugin's words in the page's language when the catalog has them (built-in plugins)."""
+    said = _(setting.description) if setting.description else ""
+    return dataclasses.replace(setting, title=_(setting.title), description=said)
 
 
 def _refused(request: Request, session: sessions.Session) -> Response | None:
@@ -197,7 +204,8 @@ def form_context(
     titles = _plugin_titles(request)
     return {
         "plugin_actions": [
-            (name, wf.setting_inputs(schema)) for name, schema in sorted(schemas.items())
+            (name, [_translated(one, _) for one in wf.setting_inputs(schema)])
+            for name, schema in sorted(schemas.items())
         ],
         "form": values,
         "form_actions": list(enumerate(actions)),
@@ -208,7 +216,7 @@ def form_context(
         "stages": [(s, stage_words(_)[s]) for s in STAGES],
         "action_types": [
             *action_words(_).items(),
-            *((name, titles[name]) for name in sorted(schemas)),
+            *((name, _(titles[name])) for name in sorted(schemas)),
         ],
         "relationships": _relationship_options(catalog, lang),
         "field_errors": dict(errors or {}),
