@@ -54,6 +54,13 @@ def text_of(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
+def my_id(client: TestClient) -> str:
+    """The signed-in user's id, from the menu's "My account" link."""
+    found = re.search(r'href="/admin/users/([0-9a-f-]{36})"', client.get("/admin/").text)
+    assert found
+    return found.group(1)
+
+
 def new_grievance(client: TestClient, subject: str, description: str = "") -> httpx.Response:
     form = {"subject": subject, "description": description}
     return post(client, "/admin/records/grievance/new", form)
@@ -188,6 +195,9 @@ def test_a_test_run_shows_what_would_change_and_keeps_nothing(
         "actions.0.values": "severity = critical\nstatus = escalated",
         "actions.1.type": "script",
         "actions.1.code": "log('escalating', record['subject'])",
+        "actions.2.type": "create",
+        "actions.2.entity": "task",
+        "actions.2.values": f"title = Call back\nassignee = {my_id(ann)}",  # a user, no type
     }
     assert create(ann, escalate).status_code == 303
     assert new_grievance(ann, "Power cut", "Since Monday").status_code == 303
@@ -199,6 +209,7 @@ def test_a_test_run_shows_what_would_change_and_keeps_nothing(
     assert "Changes Power cut (Grievance)" in result
     assert "Severity: Medium → Critical; Status: Open → Escalated" in result
     assert "escalating Power cut" in result
+    assert "Creates a record of Task: Title: Call back; Assignee: a user" in result
     assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", result)  # names, never ids
     listing = ann.get("/admin/records/grievance?q=Power").text
     record = re.search(r'href="(/admin/records/grievance/[0-9a-f-]{36})"', listing)
@@ -206,6 +217,10 @@ def test_a_test_run_shows_what_would_change_and_keeps_nothing(
     kept = ann.get(record.group(1)).text
     assert '<option value="medium" selected>' in kept  # rolled back
     assert '<option value="open" selected>' in kept
+    choice = re.search(r'<option value="([0-9a-f-]{36})">Power cut · ', ann.get(page).text)
+    assert choice, "the recently changed records are offered by name"
+    again = post(ann, page, {"recent": choice.group(1)}, page + "/test")
+    assert "Severity: Medium → Critical" in text_of(again.text)
     missing = post(ann, page, {"record": "No such thing"}, page + "/test")
     assert missing.status_code == 400 and "No record is named No such thing." in missing.text
     nothing = post(ann, page, {"record": ""}, page + "/test")
@@ -270,3 +285,49 @@ def test_a_failed_background_run_can_be_retried(
     assert 'data-run="queued"' in html and "/retry" not in html
     again = post(ann, page, {}, f"{page}/runs/{run_id.group(1)}/retry")
     assert again.status_code == 400
+    for elsewhere in (f"/admin/workflows/other/runs/{run_id.group(1)}", f"{page}/runs/nonsense"):
+        assert post(ann, page, {}, f"{elsewhere}/retry").status_code == 404
+
+
+def test_a_form_saved_by_someone_else_meanwhile_is_refused_not_overwritten(
+    ann: TestClient, bob: TestClient, registry: Registry
+) -> None:
+    assert create(ann, NEEDS_DESCRIPTION).status_code == 303
+    page = "/admin/workflows/needs_description"
+    opened = ann.get(page).text
+    retitled = {**NEEDS_DESCRIPTION, "title": "Bob's title", "version": "1"}
+    assert post(bob, page, retitled).status_code == 303
+    token = csrf_of(opened)
+    version = re.search(r'name="version" value="(\d+)"', opened)
+    assert version and version.group(1) == "1"
+    mine = {**NEEDS_DESCRIPTION, "title": "Ann's title", "version": "1", "csrf": token}
+    answer = ann.post(page, data=mine)
+    assert answer.status_code == 400 and "Someone else saved this workflow" in answer.text
+    assert "Ann&#39;s title" in answer.text  # what she typed is kept
+    stored = registry.current().workflows["needs_description"]
+    assert (stored.version, stored.definition["title"]) == (2, "Bob's title")
+
+
+def test_a_plugin_action_is_built_from_its_settings_schema(
+    ann: TestClient, registry: Registry
+) -> None:
+    html = ann.get("/admin/workflows/new").text
+    assert '<option value="webhook">' in html  # the built-in webhook plugin's action
+    assert 'name="actions.0.settings.destination"' in html
+    hook = {
+        **NEEDS_DESCRIPTION,
+        "stage": "after",
+        "when": "",
+        "actions.0.type": "webhook",
+        "actions.0.settings.destination": "billing",
+        "actions.0.message.en": "",
+    }
+    missing = create(ann, {**hook, "actions.0.settings.destination": " "})
+    assert missing.status_code == 400  # the schema requires a destination
+    error = re.search(r'id="e-actions-0-type">([^<]+)<', missing.text)
+    assert error and "destination" in error.group(1)
+    assert create(ann, hook).status_code == 303
+    stored = registry.current().workflows["needs_description"].definition["actions"]
+    assert stored == [{"type": "webhook", "destination": "billing"}]
+    page = ann.get("/admin/workflows/needs_description").text
+    assert re.search(r'name="actions.0.settings.destination"[^>]*value="billing"', page)

@@ -23,6 +23,7 @@ from test_signin import csrf_of
 from xrm.admin_ui import workflow_form as wf
 from xrm.entities.catalog import definitions
 from xrm.entities.registry import Registry
+from xrm.plugins.webhook import SETTINGS_SCHEMA
 from xrm.schemas.workflows import STAGES, TRIGGERS
 
 pytest_plugins = ["admin_clients"]
@@ -31,6 +32,7 @@ FIXTURES = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 ANY_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 TRIMMED = ANY_TEXT.map(str.strip).filter(bool)
 SOME_CODE = ANY_TEXT.filter(lambda s: s.strip() != "")
+PLUGINS = {"webhook": SETTINGS_SCHEMA}  # the built-in webhook plugin's action
 GRIEVANCE_TEXT_FIELDS = ("subject", "description", "resolution", "severity", "due_date")
 
 
@@ -60,6 +62,7 @@ def actions() -> st.SearchStrategy[dict[str, Any]]:
         ),
         st.builds(lambda m: {"type": "reject", "message": m}, message),
         st.builds(lambda c: {"type": "script", "code": c}, SOME_CODE),
+        st.builds(lambda d: {"type": "webhook", "destination": d}, SOME_CODE),
     )
 
 
@@ -104,7 +107,7 @@ def types(registry: Registry) -> Any:
 @given(definition=workflow_definitions())
 def test_a_definition_survives_the_form(types: Any, definition: dict[str, Any]) -> None:
     values = wf.values_from_definition(definition)
-    built = wf.build(values, types, kept=definition)
+    built = wf.build(values, types, kept=definition, plugins=PLUGINS)
     assert built.errors == {}
     assert built.definition == definition
 
@@ -112,7 +115,7 @@ def test_a_definition_survives_the_form(types: Any, definition: dict[str, Any]) 
 INPUTS = ("name", "title", "entity", "on", "stage", "fields", "relationship", "cron")
 INPUTS += ("timezone", "when", "order", "enabled", "version", "more")
 ACTION_KEYS = ("type", "values", "entity", "target", "relationship", "otherId", "message.en")
-ACTION_KEYS += ("message.ko", "code")
+ACTION_KEYS += ("message.ko", "code", "settings.destination", "settings.x")
 HOSTILE_TEXT = st.one_of(
     ANY_TEXT,
     st.sampled_from(
@@ -135,6 +138,7 @@ HOSTILE_TEXT = st.one_of(
             "'; DROP TABLE xrm_workflows; --",
             "import os",
             "\u2028",
+            "webhook",
         ]
     ),
 )
@@ -161,16 +165,21 @@ def allowed(name: str, posted: dict[str, list[str]]) -> bool:
     return block < len(blocks) and found.group(2) in ("type", "values", "message", "code")
 
 
+def shown(name: str, posted: dict[str, list[str]], built: wf.Built) -> bool:
+    """Where the page shows a fault: an input it has (or above the form: "")."""
+    form = wf.values_from_post(posted)
+    return name == "" or name in wf.known_inputs(form, PLUGINS) or not built.blocks
+
+
 @settings(max_examples=50, suppress_health_check=FIXTURES)
 @given(posted=hostile_posts())
 def test_building_any_post_gives_a_definition_or_errors_at_inputs(
     types: Any, posted: dict[str, list[str]]
 ) -> None:
-    built = wf.build(wf.values_from_post(posted), types)
+    built = wf.build(wf.values_from_post(posted), types, plugins=PLUGINS)
     assert all(allowed(name, posted) for name in built.errors), built.errors
     for path in ("actions.0.code", "actions.0.values.x", "when", "fields.1", "limits.cpuSeconds"):
-        name = wf.input_of(path, built.blocks)
-        assert name == "" or allowed(name, posted) or not built.blocks, (path, name)
+        assert shown(wf.input_of(path, built.blocks), posted, built), path
 
 
 @settings(max_examples=30, suppress_health_check=FIXTURES, deadline=None)

@@ -39,6 +39,7 @@ def _same(text: str) -> str:
 # Keys a stored definition may have that the form does not show; an edit keeps them.
 KEPT_KEYS = ("description", "label", "limits")
 MAX_ACTIONS = 50
+LONG_TEXT = 2000  # a plugin setting allowed more characters than this gets a multi-line box
 TEXT_KINDS = frozenset(
     {"string", "email", "uri", "phone", "uuid", "enum", "date", "datetime", "ref"}
 )
@@ -59,6 +60,8 @@ class ActionInputs:
     message_en: str = ""
     message_ko: str = ""
     code: str = ""
+    # A plugin action's settings (``actions.N.settings.<key>``), as typed.
+    settings: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -117,6 +120,13 @@ def values_from_post(posted: Mapping[str, Sequence[str]]) -> FormValues:
                 message_en=_one(posted, p + "message.en"),
                 message_ko=_one(posted, p + "message.ko"),
                 code=_one(posted, p + "code"),
+                settings={  # the first filled one: two plugins may share a setting's name
+                    key[len(p + "settings.") :]: next(
+                        (str(v) for v in posted[key] if str(v).strip()), ""
+                    )
+                    for key in posted
+                    if key.startswith(p + "settings.") and len(key) <= len(p) + 109
+                },
             )
         )
     return FormValues(
@@ -198,6 +208,7 @@ def build(
     types: Mapping[str, EntityType],
     kept: Mapping[str, Any] | None = None,
     _: Gettext = _same,
+    plugins: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Built:
     """The definition the form spells (with ``kept`` keys of a stored one carried over).
 
@@ -240,7 +251,7 @@ def build(
         if not block.type:
             continue
         where = f"actions.{index}"
-        action = _action(block, where, et, types, errors, _)
+        action = _action(block, where, et, types, errors, _, plugins or {})
         if action is not None:
             blocks.append(index)
             actions.append(action)
@@ -264,8 +275,11 @@ def _action(
     types: Mapping[str, EntityType],
     errors: dict[str, str],
     _: Gettext,
+    plugins: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, Any] | None:
     kind = block.type
+    if kind in plugins:
+        return {"type": kind, **_settings(block.settings, plugins[kind])}
     if kind not in BUILTIN_ACTIONS:
         errors[f"{where}.type"] = _("Choose an action from the list.")
         return None
@@ -296,6 +310,48 @@ def _action(
         if not block.code.strip():
             errors[f"{where}.code"] = _("Write the script's code.")
     return action
+
+
+def _settings(typed: Mapping[str, str], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A plugin action's settings from its inputs, typed as its JSON Schema says; the
+    schema's own check (when saving) names what is wrong."""
+    properties = schema.get("properties") or {}
+    settings: dict[str, Any] = {}
+    for key in properties:
+        text = typed.get(key, "")
+        if text.strip() == "":
+            continue
+        kind = (properties[key] or {}).get("type")
+        settings[key] = text if kind == "string" else _typed(text.strip(), kind)
+    return settings
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One input of a plugin action's settings, drawn from its JSON Schema."""
+
+    key: str
+    title: str
+    description: str
+    required: bool
+    long: bool  # a text longer than a line (an e-mail body): a multi-line box
+
+
+def setting_inputs(schema: Mapping[str, Any]) -> list[Setting]:
+    """The inputs a plugin action's form shows, one per property of its settings schema."""
+    properties = schema.get("properties") or {}
+    required = set(schema.get("required") or ())
+    return [
+        Setting(
+            key,
+            str(spec.get("title") or key),
+            str(spec.get("description") or ""),
+            key in required,
+            spec.get("type") == "string" and int(spec.get("maxLength") or 0) > LONG_TEXT,
+        )
+        for key, spec in properties.items()
+        if isinstance(spec, Mapping)
+    ]
 
 
 # --- definition -> values ------------------------------------------------------------------
@@ -345,6 +401,15 @@ def values_from_definition(definition: Mapping[str, Any]) -> FormValues:
                 message_en=en,
                 message_ko=ko,
                 code=raw.get("code", ""),
+                settings=(
+                    {}
+                    if raw.get("type") in BUILTIN_ACTIONS
+                    else {
+                        k: v if isinstance(v, str) else _text(v)
+                        for k, v in raw.items()
+                        if k != "type"
+                    }
+                ),
             )
         )
     order = definition.get("order")
@@ -367,6 +432,10 @@ def values_from_definition(definition: Mapping[str, Any]) -> FormValues:
 
 # --- faults -> inputs ----------------------------------------------------------------------
 
+_TOP_INPUTS = frozenset(
+    {"name", "title", "entity", "on", "stage", "fields", "relationship", "cron", "timezone"}
+    | {"when", "order", "enabled"}
+)
 _ACTION_INPUTS = frozenset(
     {"type", "values", "entity", "target", "relationship", "otherId", "message", "code"}
 )
@@ -386,12 +455,23 @@ def input_of(path: str, blocks: Sequence[int]) -> str:
         index = int(parts[1])
         block = blocks[index] if index < len(blocks) else index
         sub = parts[2] if len(parts) > 2 else "type"
-        return f"actions.{block}.{sub if sub in _ACTION_INPUTS else 'type'}"
-    if head in ("name", "title", "entity", "on", "stage", "fields", "relationship", "cron"):
-        return head
-    if head in ("timezone", "when", "order", "enabled"):
-        return head
-    return ""
+        if sub in _ACTION_INPUTS:
+            return f"actions.{block}.{sub}"
+        return f"actions.{block}.settings.{sub}"  # a plugin action's setting
+    return head if head in _TOP_INPUTS else ""
+
+
+def known_inputs(form: FormValues, plugins: Mapping[str, Mapping[str, Any]]) -> set[str]:
+    """Every input the form shows for ``form`` (an error elsewhere goes above the form)."""
+    names = {*_TOP_INPUTS, "actions"}
+    for index, block in enumerate(form.actions):
+        names.update(f"actions.{index}.{key}" for key in _ACTION_INPUTS)
+        for kind, schema in plugins.items():
+            if block.type == kind:
+                names.update(
+                    f"actions.{index}.settings.{one.key}" for one in setting_inputs(schema)
+                )
+    return names
 
 
 def code_lines(message: str) -> tuple[int, int, str] | None:

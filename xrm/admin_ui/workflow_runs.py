@@ -122,8 +122,11 @@ def _change_lines(
         prop = et.properties.get(name)
         if prop is None or name in hidden:
             continue
-        new = rf.shown_value(prop, value, lang, _, names)
         label = rf.field_label(prop, lang)
+        if prop.ref is not None and prop.ref.entity not in catalog.types:
+            parts.append(f"{label}: {_('a user') if value else '—'}")  # a platform record
+            continue
+        new = rf.shown_value(prop, value, lang, _, names)
         if old is not None and action == "update":
             was = rf.shown_value(prop, old.get(name), lang, _, names)
             parts.append(f"{label}: {was} → {new}")
@@ -151,7 +154,9 @@ def run_rows(
     for run in found:
         for entity, ids in _ids_in(run, session).items():
             wanted.setdefault(entity, set()).update(ids)
-    names = names_of(session, wanted, _)
+    # References to platform records (a task's ``assignee`` user) have no type to name them by.
+    known = {e: ids for e, ids in wanted.items() if e in session.catalog.types}
+    names = names_of(session, known, _)
     rows = []
     for run in found:
         workflow = session.catalog.workflows.get(run.workflow)

@@ -13,6 +13,7 @@ rolled back. The form's inputs and the definition they spell are in
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -63,6 +64,25 @@ async def _records(
             return work(records)
 
     return await run_in_threadpool(run)
+
+
+def _plugin_schemas(request: Request) -> dict[str, Mapping[str, Any]]:
+    """The settings schema of each action type plugins add (``webhook``, ``email``...)."""
+    plugins = getattr(request.app.state, "plugins", None)
+    actions = plugins.actions if plugins is not None else {}
+    return {name: spec.schema for name, spec in actions.items()}
+
+
+def _plugin_titles(request: Request) -> dict[str, str]:
+    plugins = getattr(request.app.state, "plugins", None)
+    actions = plugins.actions if plugins is not None else {}
+    return {name: spec.title or name for name, spec in actions.items()}
+
+
+def _translated(setting: wf.Setting, _: Gettext) -> wf.Setting:
+    """A plugin's words in the page's language when the catalog has them (built-in plugins)."""
+    said = _(setting.description) if setting.description else ""
+    return dataclasses.replace(setting, title=_(setting.title), description=said)
 
 
 def _refused(request: Request, session: sessions.Session) -> Response | None:
@@ -182,7 +202,13 @@ def form_context(
     catalog = _registry(request).current()
     actions = list(values.actions)
     actions.append(wf.ActionInputs())  # one blank block: "add an action"
+    schemas = _plugin_schemas(request)
+    titles = _plugin_titles(request)
     return {
+        "plugin_actions": [
+            (name, [_translated(one, _) for one in wf.setting_inputs(schema)])
+            for name, schema in sorted(schemas.items())
+        ],
         "form": values,
         "form_actions": list(enumerate(actions)),
         "creating": creating,
@@ -190,7 +216,10 @@ def form_context(
         "types": _type_options(catalog, lang),
         "triggers": [(t, trigger_words(_)[t]) for t in TRIGGERS],
         "stages": [(s, stage_words(_)[s]) for s in STAGES],
-        "action_types": list(action_words(_).items()),
+        "action_types": [
+            *action_words(_).items(),
+            *((name, _(titles[name])) for name in sorted(schemas)),
+        ],
         "relationships": _relationship_options(catalog, lang),
         "field_errors": dict(errors or {}),
         "code_errors": {k: ",".join(map(str, v)) for k, v in (code_errors or {}).items()},
@@ -322,13 +351,11 @@ async def _workflow_page(
         found = runs.list_runs(conn, workflow=workflow.name, limit=wr.PAGE + 1, before=before)
         more = len(found) > wr.PAGE
         found = found[: wr.PAGE]
-        et = catalog.types.get(workflow.entity)
-        display = rf.display_field(et, records.hidden(et.name)) if et is not None else None
         return {
             "runs": wr.run_rows(records, found, lang, _),
             "older_href": f"{BASE}/{workflow.name}?before={found[-1].id}" if more else "",
             "paged": before is not None,
-            "picker": f"/admin/records/{workflow.entity}" if display else "",
+            **_recent(records, workflow, _),
         }
 
     loaded = await _records(request, session, load)
@@ -375,7 +402,8 @@ async def _save(
         version = int(str(form.get("version") or "0"))
     except ValueError:
         version = 0
-    built = wf.build(values, catalog.types, stored.definition if stored else None, _)
+    plugins = _plugin_schemas(request)
+    built = wf.build(values, catalog.types, stored.definition if stored else None, _, plugins)
     errors = dict(built.errors)
     top: list[Shown] = []
     lines: dict[str, list[int]] = {}
@@ -410,6 +438,9 @@ async def _save(
         else:
             saved = built.definition["name"]
             return RedirectResponse(f"{BASE}/{saved}?saved=1", status_code=303)
+    shown = wf.known_inputs(values, plugins)
+    for name in [n for n in errors if n not in shown]:  # no input to show it beside
+        top.append(Shown("", errors.pop(name)))
     if errors:
         top.insert(0, _please(len(errors), _))
     return await _form_again(request, session, values, name, errors, top, lines, version, 400)
@@ -477,18 +508,51 @@ async def retry_run(request: Request, session: sessions.Session, form: FormData)
         return refused
     _ = gettext_for(request, session.locale)
     name = request.path_params["name"]
+    run_id = request.path_params["run_id"]
     engine: WorkflowEngine = request.app.state.workflows
+
+    def of_this_workflow() -> bool:
+        if not looks_like_id(run_id):
+            return False
+        with request.app.state.db.read() as conn:
+            found = runs.get_run(conn, run_id)
+        return found is not None and found.workflow == name
+
+    if not await run_in_threadpool(of_this_workflow):
+        return _missing(request, session)
     try:
-        run = await run_in_threadpool(engine.retry, request.path_params["run_id"])
+        await run_in_threadpool(engine.retry, run_id)
     except XrmError as exc:
         status = 404 if isinstance(exc, NotFound) else 400
         return message(request, session, " ".join(s.text for s in explain(exc, _)), status)
-    if run.workflow != name:
-        return _missing(request, session)
     return RedirectResponse(f"{BASE}/{name}?retried=1", status_code=303)
 
 
 # --- the test run --------------------------------------------------------------------------------
+
+
+RECENT = 20  # records offered in the test run's list, most recently changed first
+
+
+def _recent(records: RecordSession, workflow: Workflow, _: Gettext) -> dict[str, Any]:
+    """The test run's choices: recently changed records by name, and the typed-name picker."""
+    et = records.catalog.types.get(workflow.entity)
+    if et is None or records.permissions.scope(et.name, "read") == "none":
+        return {"recent": [], "picker": ""}
+    hidden = records.hidden(et.name)
+    shown = rf.display_field(et, hidden)
+    found = records.query(
+        et.name,
+        order_by=[{"updated_at": "DESC"}],
+        first=RECENT,
+        with_total=False,
+        fields=frozenset({shown}) if shown else frozenset(),
+    ).items
+    recent = [
+        (str(r["id"]), f"{rf.record_name(et, r, _, hidden)} · {rf.when(r['updated_at'])}")
+        for r in found
+    ]
+    return {"recent": recent, "picker": f"/admin/records/{et.name}" if shown else ""}
 
 
 def _find_record(
@@ -529,10 +593,13 @@ async def test_run(request: Request, session: sessions.Session, form: FormData) 
     if workflow is None:
         return _missing(request, session)
     typed = str(form.get("record") or "").strip()
+    chosen = str(form.get("recent") or "").strip()
     engine: WorkflowEngine = request.app.state.workflows
-    tested: dict[str, Any] = {"record": typed}
+    tested: dict[str, Any] = {"record": typed, "recent": chosen}
 
     def pick(records: RecordSession) -> tuple[str | None, str | None]:
+        if not typed and looks_like_id(chosen):
+            return chosen, None
         if not typed:
             if set(workflow.on) <= RECORDLESS:
                 return None, None
