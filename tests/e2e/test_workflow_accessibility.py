@@ -17,7 +17,7 @@ from server import ServedDatabase, running_server
 from test_admin_browser import create_user, sign_in
 from test_records_accessibility import AXE, serious_violations
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.rendering]
 
 
 def test_the_workflow_builder_has_no_serious_accessibility_violation(
