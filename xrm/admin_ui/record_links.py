@@ -27,7 +27,6 @@ from xrm.admin_ui.record_fields import (
     field_label,
     input_value,
     posted_value,
-    record_name,
     typed_back,
     widget_of,
 )
@@ -38,7 +37,6 @@ from xrm.schemas.model import EntityType, Relationship
 Gettext = Callable[[str], str]
 
 PREFIX = "a."
-MAX_CHOICES = 200  # more records to link than this: the name is typed instead
 
 
 @dataclass(slots=True)
@@ -88,22 +86,6 @@ def attribute_inputs(
             item.hint = _("A JSON object.")
         inputs.append(item)
     return inputs
-
-
-def choices(
-    session: RecordSession, other: EntityType, _: Gettext
-) -> tuple[list[tuple[str, str]], bool]:
-    """The records that can be linked ``(id, name)`` by name, and whether there are too many."""
-    hidden = session.hidden(other.name)
-    shown = display_field(other, hidden)
-    page = session.query(
-        other.name,
-        order_by=[{shown: "ASC"}] if shown else [{"created_at": "DESC"}],
-        first=MAX_CHOICES,
-        with_total=False,
-        fields=frozenset({shown}) if shown else frozenset(),
-    )
-    return [(r["id"], record_name(other, r, _, hidden)) for r in page.items], page.has_next_page
 
 
 def posted_attributes(rel: Relationship, form: FormData) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -26,8 +26,8 @@ from xrm.admin_ui.record_fields import (
     shown_value,
     type_label,
 )
-from xrm.admin_ui.record_links import LinkState, attribute_inputs, choices
-from xrm.admin_ui.record_views import filter_param
+from xrm.admin_ui.record_links import LinkState, attribute_inputs
+from xrm.admin_ui.record_views import filter_param, record_choices
 from xrm.entities.records import RecordSession
 from xrm.errors import ValidationFailed
 from xrm.schemas.model import EntityType, Relationship
@@ -188,7 +188,7 @@ def tabs(
                 typed=mine.typed if new and mine else None,
                 errors=mine.errors if new and mine else None,
             )
-            tab.options, tab.search = choices(session, other, _)
+            tab.options, tab.search = record_choices(session, other, _)
             tab.picker = f"/admin/records/{other.name}" if tab.search else ""
             if new and mine:
                 tab.other, tab.other_error, tab.open_new = (

@@ -401,16 +401,24 @@ def _options(
     assert prop.ref is not None
     if prop.ref.entity == USER:
         return identity.user_choices(session.conn, MAX_OPTIONS)
-    target = session.catalog.entity(prop.ref.entity)
+    return record_choices(session, session.catalog.entity(prop.ref.entity), _)
+
+
+def record_choices(
+    session: RecordSession, target: EntityType, _: Gettext
+) -> tuple[list[tuple[str, str]], bool]:
+    """Records of ``target`` to choose from ``(id, name)`` by name, at most MAX_OPTIONS, and
+    whether there are more (then the name is typed instead): for references and for links."""
     hidden = session.hidden(target.name)
     shown = display_field(target, hidden)
-    order = [{shown: "ASC"}] if shown else [{"created_at": "DESC"}]
-    fields = frozenset({shown}) if shown else frozenset()
     page = session.query(
-        target.name, order_by=order, first=MAX_OPTIONS, with_total=False, fields=fields
+        target.name,
+        order_by=[{shown: "ASC"}] if shown else [{"created_at": "DESC"}],
+        first=MAX_OPTIONS,
+        with_total=False,
+        fields=frozenset({shown}) if shown else frozenset(),
     )
-    choices = [(r["id"], record_name(target, r, _, hidden)) for r in page.items]
-    return choices, page.has_next_page
+    return [(r["id"], record_name(target, r, _, hidden)) for r in page.items], page.has_next_page
 
 
 def form_inputs(
