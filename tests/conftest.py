@@ -64,6 +64,24 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         problem = _postgres_problem()
         if problem is not None:
             pytest.exit(f"XRM_REQUIRE_POSTGRES=1 but {problem}", returncode=1)
+    _cheap_password_hashing()
+
+
+def _cheap_password_hashing() -> None:
+    """Hash passwords in this process with argon2id at its smallest cost.
+
+    The platform hashes with argon2-cffi's recommended parameters, about 0.15 s of a core per
+    hash and per check, by design. Hundreds of tests create users and sign in, which cost the
+    suite about two minutes of its CI budget. The hash format and the verification path stay the
+    same (an argon2 hash carries its parameters, so servers the tests start verify these hashes
+    too); tests/platform/test_password_hashing.py checks the parameters the platform itself uses.
+    """
+    from argon2 import PasswordHasher
+
+    from xrm.platform import identity
+
+    identity._hashers[:] = [PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)]
+    identity._dummy_hash.clear()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
