@@ -4,13 +4,16 @@ its own, and what disabling one does to the workflows that use it."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import sqlalchemy as sa
 
 from xrm.errors import DefinitionError, XrmError
+from xrm.platform.db import Database
 from xrm.platform.identity import Actor
 from xrm.platform.settings import PluginSettings, Settings
 from xrm.plugins.manager import Plugins
@@ -122,3 +125,35 @@ def test_a_plugin_with_clashing_actions_loses_those_and_nothing_else() -> None:
     assert manager.action_plugin("webhook") == "webhook"
     assert len(manager.problems) == 3 and all(p.startswith("clashing:") for p in manager.problems)
     assert set(manager.action_types().names) == {"webhook", "email", "fine"}
+
+
+def test_server_workers_starting_side_by_side_create_the_plugin_tables_once(
+    db: Database,
+) -> None:
+    """``xrm serve --workers 2`` prepares the plugins in both processes at once; on
+    PostgreSQL two ``CREATE TABLE`` of one name used to race and kill a worker."""
+    manager = plugins()
+    tables = manager.tables()
+    assert tables
+    for _ in range(3):
+        with db.write() as conn:
+            for table in reversed(tables):
+                table.drop(conn, checkfirst=True)
+        start = threading.Barrier(2)
+        failures: list[BaseException] = []
+
+        def prepare(start: threading.Barrier, failures: list[BaseException]) -> None:
+            start.wait()
+            try:
+                manager.prepare(db)
+            except BaseException as exc:  # reported below, with the round it failed in
+                failures.append(exc)
+
+        workers = [threading.Thread(target=prepare, args=(start, failures)) for _ in range(2)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert failures == []
+        found = set(sa.inspect(db.engine).get_table_names(schema=db.settings.database_schema))
+        assert {t.name for t in tables} <= found

@@ -8,6 +8,7 @@ test suite isolates each run in a fresh one).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -122,6 +123,22 @@ def _ping_when_idle(engine: Engine) -> None:
         except engine.dialect.loaded_dbapi.Error as exc:
             # The pool drops this connection and checks out another (a fresh one if need be).
             raise sa.exc.DisconnectionError(str(exc)) from exc
+
+
+def take_turns(conn: Connection, purpose: str) -> None:
+    """Make processes doing ``purpose`` take turns until ``conn``'s transaction ends.
+
+    Schema work that each server process does at start-up (a plugin's tables)
+    races between workers on PostgreSQL: two ``CREATE TABLE`` of the same name
+    both pass ``checkfirst`` and one fails on the catalog's unique index. A
+    transaction-level advisory lock queues the second behind the first, which
+    then finds the table. SQLite's write transactions already take turns
+    (``BEGIN IMMEDIATE``).
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    key = int.from_bytes(hashlib.sha256(purpose.encode()).digest()[:8], "big", signed=True)
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 class Database:

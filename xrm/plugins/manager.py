@@ -23,6 +23,7 @@ import pluggy
 import sqlalchemy as sa
 
 from xrm.errors import NotFound
+from xrm.platform.db import take_turns
 from xrm.platform.identity import SYSTEM_ACTOR
 from xrm.plugins.spec import (
     ACTION_JOB,
@@ -228,6 +229,7 @@ class Plugins:
         if not tables:
             return
         with db.write() as conn:
+            take_turns(conn, "xrm plugin tables")  # server workers start side by side
             for table in tables:
                 table.create(conn, checkfirst=True)
 
