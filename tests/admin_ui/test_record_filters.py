@@ -233,7 +233,7 @@ pairs = st.one_of(
 def test_any_filter_query_shows_the_models_records_or_names_the_problem(
     ann: TestClient, contracts: list[dict[str, Any]], query: list[tuple[str, str]]
 ) -> None:
-    page = ann.get(f"{LIST}?{urlencode(query)}")
+    page = ann.get(f"{LIST}?{urlencode(query)}", follow_redirects=True)  # empty inputs dropped
     assert page.status_code == 200
     assert "Traceback" not in page.text
     given_values: dict[str, list[str]] = {}

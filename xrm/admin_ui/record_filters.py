@@ -96,6 +96,7 @@ class Filters:
     groups: list[FilterGroup]
     errors: list[str]  # problems of parameters that have no input in the form
     kept: list[tuple[str, str]]  # the filters in force, for links and other forms
+    refused: list[tuple[str, str]] = field(default_factory=list)  # given but not in force
 
     @property
     def open(self) -> bool:
@@ -263,6 +264,7 @@ def read_filters(
     active: list[Active] = []
     errors: list[str] = []
     kept: list[tuple[str, str]] = []
+    refused: list[tuple[str, str]] = []
     given: dict[str, list[str]] = {}
     items = params.multi_items() if hasattr(params, "multi_items") else list(params.items())
     for key, value in items:
@@ -276,6 +278,7 @@ def read_filters(
         shown_param = param if len(param) <= 60 else param[:57] + "..."
         if known is None:
             errors.append(_("There is no filter %(name)s.") % {"name": shown_param})
+            refused.extend((param, v) for v in values)
             continue
         prop, op, item, of = known
         raw = values[-1]
@@ -286,6 +289,7 @@ def read_filters(
                 raise ValueError(_("This filter is given more than once."))
             value, words = _value(prop, op, raw, lang, _)
         except ValueError as exc:
+            refused.extend((param, v) for v in values)
             if item is not None:
                 item.error = str(exc)
             else:
@@ -300,7 +304,7 @@ def read_filters(
         text = _chip(op, _) % {"field": name, "value": words}
         active.append(Active(param, raw, text))
         kept.append((param, raw))
-    return Filters(where, active, list(groups.values()), errors, kept)
+    return Filters(where, active, list(groups.values()), errors, kept, refused)
 
 
 def _filter_name(prop: Property, of: str, et: EntityType, lang: str, _: Gettext) -> str:

@@ -193,6 +193,7 @@ class ListPage:
     sort: str
     direction: str
     narrowed: Filters
+    clean_href: str  # this page's own address, bookmarkable: no empty parameter, no default
     errors: list[str] = field(default_factory=list)
 
 
@@ -213,6 +214,8 @@ class ListQuery:
     narrowed: Filters
     filter: dict[str, Any] | None
     order: list[dict[str, str]]
+    default_sort: str  # the order of an address without ``sort``, which a clean one leaves out
+    default_direction: str
 
 
 def read_list_query(
@@ -229,9 +232,10 @@ def read_list_query(
     sort = params.get("sort") or ""
     direction = "desc" if params.get("dir") == "desc" else "asc"
     allowed = {p.name for p in shown if sortable(p)} | set(SYSTEM_SORTS)
+    default_sort = display_field(et, hidden) or "updated_at"
+    default_direction = "asc" if default_sort != "updated_at" else "desc"
     if sort not in allowed:
-        sort = display_field(et, hidden) or "updated_at"
-        direction = "asc" if sort != "updated_at" else "desc"
+        sort, direction = default_sort, default_direction
     texts = [p.name for p in et.properties.values() if p.kind in TEXT_KINDS and p.ref is None]
     texts = [n for n in texts if n not in hidden]
     parts: list[dict[str, Any]] = []
@@ -265,6 +269,8 @@ def read_list_query(
         narrowed=narrowed,
         filter={"and": parts} if parts else None,
         order=[{sort: direction.upper()}],
+        default_sort=default_sort,
+        default_direction=default_direction,
     )
 
 
@@ -311,12 +317,17 @@ def list_page(
         )
     names = page_names(session, shown, page.items, _)
 
-    def href(**changes: str) -> str:
+    def href(*extra: tuple[str, str], **changes: str) -> str:
+        """The list's address with ``changes``: no empty parameter, no default order."""
         kept = {filter_param(et.properties[n]): v for n, v in {**scoped, **chosen}.items()}
         kept.update(dict(narrowed.kept))
         kept.update(q=q, sort=sort, dir=direction, columns=",".join(custom))
         kept.update(changes)
-        query = urlencode({k: v for k, v in kept.items() if v})
+        if (kept["sort"], kept["dir"]) == (asked.default_sort, asked.default_direction):
+            kept["sort"] = kept["dir"] = ""
+        elif kept["dir"] != "desc":
+            kept["dir"] = ""  # a sort without dir is ascending
+        query = urlencode([*((k, v) for k, v in kept.items() if v), *extra])
         return f"{base}?{query}" if query else base
 
     for chip in narrowed.active:
@@ -376,6 +387,7 @@ def list_page(
         columns=cols,
         rows=rows,
         next_href=href(after=page.end_cursor or "") if page.has_next_page else None,
+        clean_href=href(*narrowed.refused, after=params.get("after") or ""),
         first_href=href() if after else None,
         q=q,
         sort=sort,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -26,7 +26,7 @@ from xrm.admin_ui import record_fields as rf
 from xrm.admin_ui import record_views as rv
 from xrm.admin_ui.auth import admin_form, admin_view, forbidden, message, page
 from xrm.admin_ui.messages import Shown, explain, say
-from xrm.admin_ui.navigation import Crumb, trail
+from xrm.admin_ui.navigation import Crumb, trail, wants_fragment
 from xrm.admin_ui.pages import gettext_for, language
 from xrm.admin_ui.record_history import history_lines, referenced_ids
 from xrm.admin_ui.record_links import LinkState
@@ -107,12 +107,28 @@ async def records_page(request: Request, session: sessions.Session) -> Response:
         return refused_page(request, session, exc)
     deleted = request.query_params.get("deleted", "")
     found["deleted"] = int(deleted) if deleted.isdigit() else 0
-    found["here"] = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    here = _with_deleted(found["listing"].clean_href, found["deleted"])
+    query = parse_qsl(urlsplit(here).query, keep_blank_values=True)
+    tidy = sorted(query) == sorted(request.query_params.multi_items())  # order means nothing
+    if not tidy and not wants_fragment(request):
+        # A form sent without JavaScript names every input, empty or not: the address to
+        # bookmark and share is the one without them.
+        return RedirectResponse(here, status_code=303)
+    found["here"] = found["listing"].clean_href  # where a bulk delete comes back to
     found["crumbs"] = trail(request, _("Home"), Crumb(found["type_label"]))
-    listed = request.query_params.multi_items()
-    kept = urlencode([(k, v) for k, v in listed if k not in ("after", "deleted")])
+    kept = urlencode([(k, v) for k, v in query if k not in ("after", "deleted")])
     found["export_href"] = f"{base_of(entity)}/export.csv" + (f"?{kept}" if kept else "")
-    return page(request, session, "records.html", found, fragment="_records_list.html")
+    response = page(request, session, "records.html", found, fragment="_records_list.html")
+    if not tidy:  # htmx pushes the address it asked for; this is the one to keep instead
+        response.headers["HX-Push-Url"] = here
+    return response
+
+
+def _with_deleted(href: str, deleted: int) -> str:
+    """The notice of records just deleted stays in the address it was redirected to."""
+    if not deleted:
+        return href
+    return href + ("&" if "?" in href else "?") + urlencode({"deleted": deleted})
 
 
 # --- a new record ----------------------------------------------------------------------------
