@@ -253,3 +253,64 @@ def test_any_filter_query_shows_the_models_records_or_names_the_problem(
     assert sorted(names_in_list(htmlmod.unescape(page.text))) == sorted(
         r["title"] for r in expected
     )
+
+
+# --- the disclosure and the chips ----------------------------------------------------------------
+
+
+def disclosure(html: str) -> str:
+    found = re.search(r"<details class=\"columns filtering\" data-filters( open)?>", html)
+    assert found, "no filters disclosure"
+    return "open" if found.group(1) else "closed"
+
+
+def test_the_filters_stay_folded_and_what_is_in_force_shows_as_removable_chips(
+    ann: TestClient, contracts: list[dict[str, Any]]
+) -> None:
+    page = ann.get(f"{LIST}?status.eq=draft&customer.tier=gold")
+    assert page.status_code == 200
+    assert disclosure(page.text) == "closed"  # on a phone, the list comes first
+    assert "Filters (2)" in page.text
+    assert chips(page.text) == ["Status: Draft", "Tier of Customer: Gold"]
+    assert sorted(names_in_list(page.text)) == ["Alpha support", "Beta licence", "Epsilon care"]
+    # Each chip's ✕ is a link to the list without that one filter.
+    remove = re.search(
+        r'<li data-chip="status.eq">[^<]*<a href="([^"]+)" aria-label="([^"]+)"', page.text
+    )
+    assert remove and htmlmod.unescape(remove.group(2)) == "Remove the filter Status: Draft"
+    wider = ann.get(htmlmod.unescape(remove.group(1)))
+    assert wider.status_code == 200
+    assert chips(wider.text) == ["Tier of Customer: Gold"]
+    korean = ann.get(f"{LIST}?status.eq=draft", headers={"Accept-Language": "ko"})
+    assert chips(korean.text) == ["상태: 초안"]
+    assert "필터 (1)" in korean.text
+    # Nothing in force: no chips, no count.
+    bare = ann.get(LIST).text
+    assert disclosure(bare) == "closed" and chips(bare) == [] and "Filters (" not in bare
+
+
+def test_a_refused_filter_opens_the_disclosure_to_show_its_problem(
+    ann: TestClient, contracts: list[dict[str, Any]]
+) -> None:
+    page = ann.get(f"{LIST}?value.min=lots&customer.tier=gold")
+    assert disclosure(page.text) == "open"
+    assert filter_error(page.text, "value.min") == "Enter a number of at most 28 digits."
+    assert chips(page.text) == ["Tier of Customer: Gold"]
+    unknown = ann.get(f"{LIST}?bogus.min=1").text
+    assert disclosure(unknown) == "open" and "There is no filter bogus.min." in unknown
+
+
+def test_one_form_without_javascript_sends_the_search_and_every_filter_each_labelled(
+    ann: TestClient, contracts: list[dict[str, Any]]
+) -> None:
+    page = ann.get(f"{LIST}?status.eq=draft").text
+    form = re.search(
+        r'<form method="get" action="/admin/records/contract" class="search".*?</form>', page, re.S
+    )
+    assert form
+    names = re.findall(r'name="([^"]+)"', form.group(0))
+    for name in ("q", "status.eq", "value.min", "value.max", "customer.tier", "title.contains"):
+        assert names.count(name) == 1, name  # sent once: no hidden copy beside the input
+    for control in re.findall(r'<(?:input|select) id="([^"]+)"', form.group(0)):
+        assert f'<label for="{control}">' in form.group(0), control
+    assert re.search(r'<select id="filter-status" name="status.eq">', form.group(0))

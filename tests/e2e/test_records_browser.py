@@ -76,6 +76,47 @@ def test_an_admin_creates_fixes_edits_and_finds_a_record(
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
 
 
+def test_on_a_phone_the_list_comes_first_and_the_filters_are_a_keyboard_away(
+    test_database: ServedDatabase, tmp_path: Path
+) -> None:
+    """At 390 px the filters are one closed line above the list; opened with the keyboard, a
+    filter applied shows as a chip, the address is the clean one, and the chip's ✕ removes it."""
+    create_user(test_database, "ann@example.com", "admin")
+    with running_server(test_database, tmp_path / "serve.log", "--demo") as base, chromium() as b:
+        page: Any = sign_in(b, base, "ann@example.com")
+        try:
+            page.set_viewport_size({"width": 390, "height": 844})
+            # What the list's form sends without JavaScript when nothing is chosen.
+            page.goto(f"{base}/admin/records/contract?q=&status.eq=&value.min=&sort=&dir=")
+            assert page.url == f"{base}/admin/records/contract"
+            filters = page.locator("details[data-filters]")
+            assert filters.get_attribute("open") is None
+            first = page.locator("table.records tbody tr").first.bounding_box()
+            assert first is not None and first["y"] < 844  # a record on the first screen
+            filters.locator("summary").focus()
+            page.keyboard.press("Enter")
+            assert filters.get_attribute("open") is not None
+            page.locator("#filter-status").focus()
+            page.keyboard.press("End")  # the last status; chosen without a mouse
+            chosen = page.locator("#filter-status option:checked").inner_text()
+            page.get_by_role("button", name="Apply the filters").click()
+            # htmx swaps the list in place and the address bar shows the clean address.
+            page.wait_for_url(f"{base}/admin/records/contract?status.eq=*")
+            assert "&" not in page.url and "=&" not in page.url
+            chip = page.locator("li[data-chip='status.eq']")
+            expect(chip).to_have_text(f"Status: {chosen} ✕")
+            statuses = page.locator("table.records tbody td[data-label=Status]").all_inner_texts()
+            assert statuses and set(statuses) == {chosen}
+            chip.get_by_role("link", name=f"Remove the filter Status: {chosen}").focus()
+            page.keyboard.press("Enter")
+            page.wait_for_url(f"{base}/admin/records/contract")
+            expect(page.locator("li[data-chip]")).to_have_count(0)
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            raise
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()
+
+
 def test_a_reference_to_a_type_with_many_records_is_picked_by_typing_its_name(
     test_database: Any, tmp_path: Path
 ) -> None:

@@ -100,10 +100,15 @@ class Filters:
 
     @property
     def open(self) -> bool:
-        """Whether the disclosure starts open: filters in force or problems to see."""
-        return bool(
-            self.active or self.errors or any(i.error for g in self.groups for i in g.inputs)
-        )
+        """Whether the disclosure starts open: only when a filter was refused, so its problem
+        is seen; the filters in force are chips outside it (on a phone, the list comes first)."""
+        return bool(self.errors or any(i.error for g in self.groups for i in g.inputs))
+
+    @property
+    def unseen(self) -> list[tuple[str, str]]:
+        """The filters in force that the form has no input for, kept as hidden inputs."""
+        shown = {i.param for g in self.groups for i in g.inputs}
+        return [(param, value) for param, value in self.kept if param not in shown]
 
 
 def _fields(session: RecordSession, et: EntityType) -> list[Property]:

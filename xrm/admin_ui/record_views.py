@@ -29,7 +29,7 @@ from xrm.admin_ui.record_fields import (
     when,
     widget_of,
 )
-from xrm.admin_ui.record_filters import Filters, read_filters
+from xrm.admin_ui.record_filters import Active, Filters, read_filters
 from xrm.entities.records import RecordSession, formats_uuid
 from xrm.errors import Forbidden, ValidationFailed
 from xrm.platform import identity
@@ -194,6 +194,7 @@ class ListPage:
     direction: str
     narrowed: Filters
     clean_href: str  # this page's own address, bookmarkable: no empty parameter, no default
+    chips: list[Active]  # every filter in force in words, each removable on its own
     errors: list[str] = field(default_factory=list)
 
 
@@ -330,7 +331,20 @@ def list_page(
         query = urlencode([*((k, v) for k, v in kept.items() if v), *extra])
         return f"{base}?{query}" if query else base
 
-    for chip in narrowed.active:
+    chips = [
+        Active(
+            filter_param(et.properties[n]),
+            v,
+            _("%(field)s: %(value)s")
+            % {
+                "field": field_label(et.properties[n], lang),
+                "value": dict(_choices(et.properties[n], lang, _))[v],
+            },
+        )
+        for n, v in chosen.items()
+    ]
+    chips.extend(narrowed.active)
+    for chip in chips:
         chip.remove_href = href(**{chip.param: ""})
     cols = []
     for prop in shown:
@@ -387,6 +401,7 @@ def list_page(
         columns=cols,
         rows=rows,
         next_href=href(after=page.end_cursor or "") if page.has_next_page else None,
+        chips=chips,
         clean_href=href(*narrowed.refused, after=params.get("after") or ""),
         first_href=href() if after else None,
         q=q,
