@@ -11,10 +11,13 @@ import csv
 import io
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
+from test_navigation import crumbs_of
+from test_record_screens import sam  # noqa: F401 (fixture)
 from test_signin import csrf_of
 
 from xrm.entities.imports import store
@@ -121,6 +124,43 @@ def test_the_wizard_speaks_korean(ann: TestClient) -> None:
     html = ann.get(page_url, headers={"Accept-Language": "ko"}).text
     assert '<html lang="ko">' in html
     assert "파일의 열" in html and "가져오지 않음" in html
+
+
+def test_every_step_has_its_breadcrumbs_in_the_users_language(
+    ann: TestClient,
+    sam: TestClient,  # noqa: F811
+) -> None:
+    assert crumbs_of(ann.get("/admin/import").text) == [("/admin/", "Home"), (None, "Import")]
+    page_url = upload(ann).headers["location"]
+    mapping = ann.get(page_url).text
+    wizard = [
+        ("/admin/", "Home"),
+        ("/admin/types", "Types"),
+        ("/admin/types/customer", "Customer"),
+        ("/admin/import", "Import"),
+    ]
+    assert crumbs_of(mapping) == [*wizard, (None, "Map the columns")]
+    checked = ann.post(page_url + "/check", data=mapping_form(mapping)).text
+    path = urlsplit(page_url).path
+    assert crumbs_of(checked) == [*wizard, (path, "Map the columns"), (None, "Check result")]
+    korean = ann.get(page_url, headers={"Accept-Language": "ko"}).text
+    assert crumbs_of(korean) == [
+        ("/admin/", "홈"),
+        ("/admin/types", "유형"),
+        ("/admin/types/customer", "고객"),
+        ("/admin/import", "가져오기"),
+        (None, "열 연결"),
+    ]
+    ann.post(page_url + "/run", data=mapping_form(mapping))
+    assert crumbs_of(ann.get(page_url).text)[-1] == (None, "Progress")
+    # Who may import but not define types goes from the type to its records instead.
+    theirs = upload(sam).headers["location"]
+    assert crumbs_of(sam.get(theirs).text) == [
+        ("/admin/", "Home"),
+        ("/admin/records/customer", "Customer"),
+        ("/admin/import", "Import"),
+        (None, "Map the columns"),
+    ]
 
 
 def test_a_viewer_has_no_import(vic: TestClient) -> None:

@@ -19,8 +19,10 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from xrm.admin_ui.auth import admin_form, admin_view, database, message, page
+from xrm.admin_ui.auth import admin_form, admin_view, database, may, message, page
+from xrm.admin_ui.navigation import Crumb, path_for, trail
 from xrm.admin_ui.pages import gettext_for, language
+from xrm.admin_ui.types import RIGHT as DEFINE_TYPES
 from xrm.entities.imports import BadFile, BadImport, store
 from xrm.entities.imports.job import IMPORT_JOB
 from xrm.entities.imports.run import Importer, Options, Outcome, Plan, rejected_csv
@@ -69,6 +71,35 @@ def _fields(et: EntityType, lang: str) -> list[tuple[str, str]]:
     return [(name, _label(p.label, lang, name)) for name, p in et.properties.items()]
 
 
+def _crumbs(
+    request: Request, session: sessions.Session, et: EntityType | None, *steps: Crumb
+) -> list[Crumb]:
+    """Home › Types › <type> › Import › <step>, like every other page. The type links to its
+    designer for those who may define types, else to its records (where the import lands)."""
+    _ = gettext_for(request, session.locale)
+    where: list[Crumb] = []
+    if et is not None:
+        label = _type_label(et, language(request, session.locale))
+        if may(request, session, DEFINE_TYPES):
+            where.append(Crumb(_("Types"), path_for(request, "types")))
+            where.append(Crumb(label, path_for(request, "type", name=et.name)))
+        else:
+            where.append(Crumb(label, path_for(request, "records", entity=et.name)))
+    wizard = Crumb(_("Import"), path_for(request, "import_page"))
+    return trail(request, _("Home"), *where, wizard, *steps)
+
+
+def _step(
+    request: Request, session: sessions.Session, row: Any, checked: bool
+) -> tuple[Crumb, ...]:
+    """The wizard's step a page shows, as the last crumbs."""
+    _ = gettext_for(request, session.locale)
+    if row.status != store.DRAFT:
+        return (Crumb(_("Progress") if row.status == store.RUNNING else _("Result")),)
+    mapping = Crumb(_("Map the columns"), path_for(request, "import_detail", import_id=row.id))
+    return (mapping, Crumb(_("Check result"))) if checked else (mapping,)
+
+
 @admin_view
 async def import_page(request: Request, session: sessions.Session) -> Response:
     """The upload form and the recent imports of the types the user may import into."""
@@ -95,6 +126,7 @@ def _upload_page(
             "recent": recent,
             "type_names": names,
             "error": error,
+            "crumbs": _crumbs(request, session, None),
         },
         status,
     )
@@ -197,6 +229,7 @@ def _detail(
         "checked": checked,
         "shown_rejects": (checked.rejects[:_SHOWN_REJECTS] if checked else []),
         "done_rows": min(row.total_rows, row.batches_done * row.batch_size),
+        "crumbs": _crumbs(request, session, et, *_step(request, session, row, checked is not None)),
     }
     if row.status == store.DRAFT:
         stored = Options.from_stored(row.entity, row.options)
