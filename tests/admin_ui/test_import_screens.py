@@ -8,6 +8,7 @@ create records cannot do.
 from __future__ import annotations
 
 import csv
+import html as htmlmod
 import io
 import re
 from typing import Any
@@ -99,8 +100,17 @@ def test_an_admin_uploads_maps_checks_runs_and_undoes_an_import(
     rejected = ann.get(page_url + "/rejected.csv")
     assert rejected.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(rejected.text.lstrip("\ufeff"))))
-    assert rows[0] == ["고객명", "E-mail", "등급", "Fax", "reason"]
-    assert rows[1][1] == "not mail" and rows[1][4].startswith("row 3: email:")
+    assert rows[0] == ["고객명", "E-mail", "등급", "Fax", "Reason"]
+    assert (
+        rows[1][1] == "not mail"
+        and rows[1][4] == "Row 3: Email: 'not mail' is not an e-mail address."
+    )
+
+    # A Korean user downloads the same rows with the reasons in Korean.
+    korean = ann.get(page_url + "/rejected.csv", headers={"Accept-Language": "ko"}).text
+    rows = list(csv.reader(io.StringIO(korean.lstrip("\ufeff"))))
+    assert rows[0][-1] == "사유"
+    assert rows[1][4] == "3행: 이메일: 'not mail'은(는) 이메일 주소가 아닙니다."
 
     undone = ann.post(page_url + "/undo", data={"csrf": csrf_of(finished)})
     assert undone.status_code == 303
@@ -124,6 +134,14 @@ def test_the_wizard_speaks_korean(ann: TestClient) -> None:
     html = ann.get(page_url, headers={"Accept-Language": "ko"}).text
     assert '<html lang="ko">' in html
     assert "파일의 열" in html and "가져오지 않음" in html
+    # The check's rejected rows give their reasons in Korean too (fields by their labels).
+    checked = ann.post(
+        page_url + "/check", data=mapping_form(html), headers={"Accept-Language": "ko"}
+    ).text
+    reasons = re.findall(r'<td class="reason">([^<]*)</td>', checked)
+    assert [htmlmod.unescape(r) for r in reasons] == [
+        "이메일: 'not mail'은(는) 이메일 주소가 아닙니다."
+    ]
 
 
 def test_every_step_has_its_breadcrumbs_in_the_users_language(

@@ -12,6 +12,7 @@ the record service as the signed-in user, on channel ``import``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -20,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from xrm.admin_ui.auth import admin_form, admin_view, database, may, message, page
+from xrm.admin_ui.messages import import_reason
 from xrm.admin_ui.navigation import Crumb, path_for, trail
 from xrm.admin_ui.pages import gettext_for, language
 from xrm.admin_ui.types import RIGHT as DEFINE_TYPES
@@ -69,6 +71,20 @@ def _type_label(et: EntityType, lang: str) -> str:
 
 def _fields(et: EntityType, lang: str) -> list[tuple[str, str]]:
     return [(name, _label(p.label, lang, name)) for name, p in et.properties.items()]
+
+
+def reason_labels(et: EntityType, lang: str, _: Callable[[str], str]) -> dict[str, str]:
+    """The names a rejection reason may start with (the type's fields, ``id``) and their labels."""
+    labels = dict(_fields(et, lang))
+    labels.setdefault("id", _("Record id"))
+    return labels
+
+
+def _reasons(request: Request, session: sessions.Session, et: EntityType) -> Callable[[str], str]:
+    """Says a rejected row's reason (the importer's English line) in the user's language."""
+    _ = gettext_for(request, session.locale)
+    labels = reason_labels(et, language(request, session.locale), _)
+    return lambda reason: import_reason(reason, labels, _).text
 
 
 def _crumbs(
@@ -222,12 +238,16 @@ def _detail(
 ) -> Response:
     lang = language(request, session.locale)
     et = _service(request).registry.current().entity(row.entity)
+    said = _reasons(request, session, et)
     context: dict[str, Any] = {
         "row": row,
         "type_label": _type_label(et, lang),
         "error": error,
         "checked": checked,
-        "shown_rejects": (checked.rejects[:_SHOWN_REJECTS] if checked else []),
+        "shown_rejects": [
+            (number, cells, said(reason))
+            for number, cells, reason in (checked.rejects[:_SHOWN_REJECTS] if checked else [])
+        ],
         "done_rows": min(row.total_rows, row.batches_done * row.batch_size),
         "crumbs": _crumbs(request, session, et, *_step(request, session, row, checked is not None)),
     }
@@ -320,7 +340,16 @@ async def rejected_rows(request: Request, session: sessions.Session) -> Response
         names = headers.table.headers
     except (BadFile, BadImport):
         names = []
-    text = rejected_csv(names, rejects)
+    _ = gettext_for(request, session.locale)
+    said = _reasons(request, session, _service(request).registry.current().entity(row.entity))
+    text = rejected_csv(
+        names,
+        rejects,
+        reason_header=_("Reason"),
+        say=lambda number, reason: (
+            _("Row %(n)s: %(reason)s") % {"n": number, "reason": said(reason)}
+        ),
+    )
     stem = row.file_name.rsplit(".", 1)[0] or "import"
     plain = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in stem)
     named = f'attachment; filename="{plain[:60] or "import"}.rejected.csv"; '
@@ -357,6 +386,7 @@ __all__ = [
     "import_detail",
     "import_page",
     "may_import",
+    "reason_labels",
     "rejected_rows",
     "run_import",
     "undo_import",

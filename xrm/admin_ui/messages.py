@@ -12,7 +12,7 @@ still shown (translated lead, original detail) but marked
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from xrm.errors import Conflict, FaultsError, Forbidden, NotFound, XrmError
@@ -307,6 +307,132 @@ def explain(error: XrmError, _: Gettext, labels: Callable[[str], str] | None = N
     if isinstance(error, Conflict) and say(error.message, _) is None:
         return [Shown("", _("Someone else changed this meanwhile. Reload the page and try again."))]
     return [_one("", error.message, _)]
+
+
+# --- an import's rejection reasons --------------------------------------------------------------
+#
+# The importer (``xrm.entities.imports.run``) writes one English line per rejected row, as the CLI
+# shows it: the row's faults as ``field: problem`` joined by ``; ``, or one problem of the whole
+# row. The wizard and its rejected-rows file say the same in the page's language: each fault's
+# field by its label, its problem through the rules above and the importer's own shapes below.
+
+_QUOTED = r"(?P<q>['\"])(?P<value>.*)(?P=q)"  # a cell as the importer quotes it (Python's repr)
+
+
+def _import_rules() -> list[Rule]:
+    def rule(pattern: str, say: Callable[[Gettext, dict[str, str]], str]) -> Rule:
+        return re.compile(pattern, re.S), say
+
+    return [
+        rule(
+            r"^the row has (?P<n>\d+) cells but the header names (?P<width>\d+) columns$",
+            lambda _, m: (
+                _("The row has %(n)s cells but the first row names %(width)s columns.") % m
+            ),
+        ),
+        rule(r"^the row cannot be read$", lambda _, m: _("The row cannot be read.")),
+        rule(
+            r"^the key is empty$",
+            lambda _, m: _("This is the field that matches stored records, and it is empty."),
+        ),
+        rule(
+            rf"^no [a-z0-9_]+ is {_QUOTED} \(matched by id, by name and by each unique field\)$",
+            lambda _, m: (
+                _("No record is %(value)s (looked up by id, by name and by each unique field).") % m
+            ),
+        ),
+        rule(
+            rf"^(?P<n>\d+) [a-z0-9_]+ records match {_QUOTED}; use the id or a unique field$",
+            lambda _, m: (
+                _("%(n)s records match %(value)s; use the id or a field that is unique.") % m
+            ),
+        ),
+        rule(
+            r"^(?P<n>\d+) records have this [a-z0-9_]+; the key must pick one record$",
+            lambda _, m: (
+                _("%(n)s stored records have this value; it must match exactly one record.") % m
+            ),
+        ),
+        rule(r"^no [a-z0-9_]+ with this id$", lambda _, m: _("No record has this id.")),
+        rule(
+            r"^rejected by a rule: (?P<detail>.*)$",
+            lambda _, m: _("A rule refused this row: %(detail)s") % m,
+        ),
+        rule(
+            r"^\S+ may not (create|change|update|delete|read) [a-z0-9_]+ records$",
+            lambda _, m: _("You may not do that."),
+        ),
+        rule(
+            r"^\S+ may only (change|update) their own [a-z0-9_]+ records$",
+            lambda _, m: _("You may only change your own records."),
+        ),
+        rule(
+            r"^\S+ may not assign [a-z0-9_]+ records to other users$",
+            lambda _, m: _("You may not give records to other users."),
+        ),
+    ]
+
+
+IMPORT_RULES = _import_rules()
+
+
+def _say_part(message: str, _: Gettext) -> str | None:
+    for pattern, speak in IMPORT_RULES:
+        found = pattern.match(message)
+        if found:
+            return speak(_, {k: v for k, v in found.groupdict().items() if v is not None})
+    return say(message, _)
+
+
+def import_reason(reason: str, labels: Mapping[str, str], _: Gettext) -> Shown:
+    """A rejected row's reason (the importer's English line) in the page's language.
+
+    ``labels``: the type's field names with their labels in the page's language. The line is
+    cut where ``; `` is followed by a field name and a colon; as a cell quoted in a problem may
+    hold such text too, the cut kept is the one that leaves the fewest parts unsaid.
+    """
+    fields = sorted(labels, key=len, reverse=True)
+    cuts: list[int] = []
+    if fields:
+        named = "|".join(re.escape(f) for f in fields)
+        cuts = [m.start() for m in re.finditer(rf"; (?=(?:{named})(?:\.\d+)?: )", reason)]
+    bounds = [0, *cuts, len(reason)]
+    # ways[i]: reason[:bounds[i]] said with the fewest parts unsaid, then in the most parts.
+    ways: dict[int, tuple[int, int, list[Shown]]] = {0: (0, 0, [])}
+    for end in range(1, len(bounds)):
+        tries = []
+        for start, (unsaid, count, parts) in ways.items():
+            part = _reason_part(
+                reason[bounds[start] + (2 if start else 0) : bounds[end]], labels, _
+            )
+            tries.append((unsaid + (not part.translated), count - 1, [*parts, part]))
+        ways[end] = min(tries, key=lambda t: t[:2])
+    parts = ways[len(bounds) - 1][2]
+    return Shown("", " ".join(p.text for p in parts), all(p.translated for p in parts))
+
+
+_WRITE = re.compile(
+    r"^\S+ may not write (?P<fields>[a-z0-9_]+\.[a-z0-9_]+(?:, [a-z0-9_]+\.[a-z0-9_]+)*)$"
+)
+
+
+def _reason_part(text: str, labels: Mapping[str, str], _: Gettext) -> Shown:
+    """One fault: ``field: problem`` (``tags.2: ...`` is the field ``tags``) or a whole-row one."""
+    found = re.match(r"^(?P<field>[a-z0-9_]+)(?:\.\d+)?: (?P<message>.*)$", text, re.S)
+    if found and found.group("field") in labels:
+        label = labels[found.group("field")]
+        said = _say_part(found.group("message"), _)
+        both = {"field": label, "value": said or found.group("message")}
+        return Shown(label, _("%(field)s: %(value)s") % both, said is not None)
+    blocked = _WRITE.match(text)  # fields the user's role shows but does not let them write
+    if blocked:
+        names = [n.split(".", 1)[1] for n in blocked.group("fields").split(", ")]
+        shown = ", ".join(labels.get(n, n) for n in names)
+        return Shown("", _("You may not change %(fields)s.") % {"fields": shown})
+    said = _say_part(text, _)
+    if said is None:
+        return Shown("", _("This row was not accepted: %(detail)s") % {"detail": text}, False)
+    return Shown("", said)
 
 
 def plain(shown: Iterable[Shown]) -> str:

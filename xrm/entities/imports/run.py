@@ -132,6 +132,8 @@ def _shown(cell: Any) -> str:
 
 def reason_of(exc: XrmError) -> str:
     """One line naming the field(s) and the problem, for the rejected-rows file."""
+    if exc.code == "RULE_REJECTED":  # a workflow's reject(message): its author's words
+        return f"rejected by a rule: {exc.message}"
     if isinstance(exc, FaultsError) and exc.faults:
         return "; ".join(f"{f.field}: {f.message}" if f.field else f.message for f in exc.faults)
     errors = exc.extensions.get("errors")
@@ -628,21 +630,29 @@ def _try(fn: Callable[[str, Any], Any], name: str, value: Any) -> Any:
         return None
 
 
-def rejected_csv(headers: Sequence[str], rejects: Sequence[Reject]) -> str:
+def rejected_csv(
+    headers: Sequence[str],
+    rejects: Sequence[Reject],
+    *,
+    reason_header: str = "reason",
+    say: Callable[[int, str], str] | None = None,
+) -> str:
     """The rejected rows as CSV: the file's own columns, then ``reason`` (with the row number).
 
     Cells are escaped as an export's are, so a spreadsheet never runs one as a formula;
-    importing the corrected file undoes the escaping.
+    importing the corrected file undoes the escaping. ``reason_header`` and ``say`` (the row
+    number and reason as one cell) let the admin UI write them in the user's language.
     """
     from xrm.entities.imports.export import escape
 
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([escape(h) for h in headers] + ["reason"])
+    writer.writerow([escape(h) for h in headers] + [reason_header])
     width = len(headers)
     for number, cells, reason in rejects:
         padded = list(cells) + [""] * (width - len(cells))
-        writer.writerow([escape(c) for c in padded] + [escape(f"row {number}: {reason}")])
+        line = say(number, reason) if say is not None else f"row {number}: {reason}"
+        writer.writerow([escape(c) for c in padded] + [escape(line)])
     return out.getvalue()
 
 

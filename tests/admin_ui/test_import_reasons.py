@@ -1,0 +1,186 @@
+"""An import's rejection reasons are said in the user's language (Korean here), never in English.
+
+The importer writes one English line per rejected row (the CLI's words). The
+wizard and the rejected-rows file it offers say it again through the admin UI's
+message layer: each fault's field by its Korean label, its problem in Korean.
+The property runs real dry-run imports of sensible and hostile files on the
+test database and checks every reason they produce: said in full (no part left
+to the "not accepted" fallback), not empty, and with no English word in it
+that the row's own cells or the Korean catalog do not hold.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from babel.messages.pofile import read_po
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import xrm.admin_ui
+from xrm.admin_ui import i18n
+from xrm.admin_ui.imports import reason_labels
+from xrm.admin_ui.messages import import_reason
+from xrm.entities.imports.run import Importer, Options
+from xrm.entities.records import RecordService
+from xrm.entities.registry import Registry
+from xrm.platform.db import Database
+from xrm.platform.identity import Actor, create_user, first_admin
+
+PO = Path(xrm.admin_ui.__file__).parent / "locale" / "ko" / "LC_MESSAGES" / "messages.po"
+CLERK = {
+    "role": "clerk",
+    "title": "Clerk",
+    "entities": {
+        "customer": {
+            "read": "own",
+            "create": "all",
+            "update": "own",
+            "fields": {"tier": "read_only"},
+        },
+        "partner": {"read": "all"},
+    },
+}
+COLUMNS = ["name", "email", "tier", "phone", "revenue", "since", "partner", "employee_count", "id"]
+CELLS = [
+    "",
+    " ",
+    "Acme",
+    "Twin",
+    "a@b.co",
+    "taken@x.com",
+    "not mail",
+    "gold",
+    "VIP",
+    "골드",
+    "02-312-3456",
+    "12",
+    "1e400",
+    "9" * 40,
+    "2026-02-30",
+    "2026-01-31",
+    "Same",
+    "Nobody",
+    "x; email: y",
+    "<b>&",
+    'it\'s "quoted"',
+    "n" * 201,
+    "01a24c73-c5e5-72fd-864b-0dc95c69e147",
+]
+
+
+def _korean() -> tuple[Any, set[str]]:
+    i18n.translations.cache_clear()
+    gettext = i18n.translations("ko").gettext
+    with PO.open("rb") as source:
+        catalog = read_po(source, locale="ko")
+    words = {w for m in catalog if m.id for w in re.findall(r"[A-Za-z]+", str(m.string))}
+    return gettext, words
+
+
+KO, CATALOG_WORDS = _korean()
+
+
+def english_left(text: str, cells: list[Any]) -> list[str]:
+    """ASCII words of ``text`` that neither the row's cells nor the Korean catalog hold."""
+    quoted = [*map(str, cells), *map(repr, cells)]  # the importer quotes a cell as repr() does
+    own = {w.lower() for c in quoted for w in re.findall(r"[A-Za-z]+", c)}
+    allowed = own | {w.lower() for w in CATALOG_WORDS}
+    return [w for w in re.findall(r"[A-Za-z]+", text) if w.lower() not in allowed]
+
+
+@pytest.fixture
+def people(catalog_service: RecordService, db: Database, registry: Registry) -> dict[str, Actor]:
+    registry.apply([CLERK])
+    with db.write() as conn:
+        admin = first_admin(conn)
+        clerk = create_user(conn, "clerk@example.com", ("clerk",))
+    with catalog_service.session(admin) as records:
+        records.create_many(
+            "customer",
+            [{"name": "Twin"}, {"name": "Twin"}, {"name": "Taken", "email": "taken@x.com"}],
+        )
+        records.create_many("partner", [{"name": "Same"}, {"name": "Same"}, {"name": "Solo"}])
+    return {"admin": admin, "clerk": clerk}
+
+
+def rejects_of(service: RecordService, actor: Actor, rows: list[list[str]], key: str | None) -> Any:
+    import csv
+    import io
+
+    out = io.StringIO()
+    csv.writer(out).writerows([COLUMNS, *rows])
+    importer = Importer(service, actor)
+    plan = importer.prepare("f.csv", out.getvalue().encode(), Options("customer", key=key))
+    return importer.run(plan, dry_run=True).rejects
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rows=st.lists(
+        st.lists(st.sampled_from(CELLS) | st.text(max_size=8), min_size=1, max_size=11),
+        min_size=1,
+        max_size=4,
+    ),
+    key=st.sampled_from([None, "email", "name", "id"]),
+    who=st.sampled_from(["admin", "clerk"]),
+)
+def test_every_reason_an_import_gives_is_said_in_korean(
+    catalog_service: RecordService,
+    people: dict[str, Actor],
+    rows: list[list[str]],
+    key: str | None,
+    who: str,
+) -> None:
+    # A file with control characters is refused whole (not a row's reason): printable cells only.
+    rows = [["".join(ch for ch in c if ch.isprintable()) for c in r] for r in rows]
+    et = catalog_service.registry.current().entity("customer")
+    labels = reason_labels(et, "ko", KO)
+    for _number, cells, reason in rejects_of(catalog_service, people[who], rows, key):
+        said = import_reason(reason, labels, KO)
+        assert said.translated, reason
+        assert said.text.strip(), reason
+        assert english_left(said.text, cells) == [], (reason, said.text)
+
+
+# Shapes the property's files rarely reach: each English line the importer writes, in Korean.
+SHAPES = {
+    "the row has 5 cells but the header names 3 columns": "이 행에는 칸이 5개 있지만",
+    "the row cannot be read": "이 행을 읽을 수 없습니다.",
+    "email: the key is empty": "이메일: 저장된 레코드와 맞춰 보는 필드인데 비어 있습니다.",
+    "partner: no partner is 'Nobody' (matched by id, by name and by each unique field)": (
+        "파트너: Nobody인 레코드가 없습니다"
+    ),
+    "partner: 2 partner records match 'Same'; use the id or a unique field": (
+        "파트너: Same에 해당하는 레코드가 2개입니다."
+    ),
+    "name: 2 records have this name; the key must pick one record": (
+        "이 값을 가진 저장된 레코드가 2개"
+    ),
+    "id: no customer with this id": "레코드 ID: 이 ID를 가진 레코드가 없습니다.",
+    "rejected by a rule: VIPs need a phone": "규칙이 이 행을 거부했습니다: VIPs need a phone",
+    "clerk@example.com may not write customer.tier": "등급",
+    "clerk@example.com may only update their own customer records": "자신의 레코드만",
+    "clerk@example.com may not assign customer records to other users": "다른 사용자에게",
+    "clerk@example.com may not create customer records": "권한이 없습니다",
+    "email: x; email: y is not an e-mail address; tier: 'VIP' is not one of: standard, gold, vip": (
+        "이메일: x; email: y은(는) 이메일 주소가 아닙니다."
+    ),
+}
+
+
+@pytest.mark.parametrize("reason", list(SHAPES))
+def test_each_shape_of_reason_reads_in_korean(catalog_service: RecordService, reason: str) -> None:
+    et = catalog_service.registry.current().entity("customer")
+    said = import_reason(reason, reason_labels(et, "ko", KO), KO)
+    assert said.translated, reason
+    assert SHAPES[reason] in said.text, said.text
+    cells = ["Nobody", "Same", "VIPs need a phone", "x; email: y", "VIP"]
+    assert english_left(said.text, cells) == [], said.text
