@@ -132,6 +132,34 @@ def test_every_page_has_a_trail_from_home_to_itself(
     ]
 
 
+def test_every_page_declares_the_language_it_is_written_in(
+    ann: TestClient, service: RecordService, db: Database
+) -> None:
+    """``<html lang>`` is the language the page speaks (screen readers and fonts follow it)."""
+    acme = make(service, db, "customer", name="Acme Corp")
+    paths = [
+        "/admin/",
+        "/admin/records/customer",
+        f"/admin/records/customer/{acme['id']}",
+        "/admin/records/customer/new",
+        "/admin/users",
+        "/admin/roles",
+        "/admin/jobs",
+        "/admin/types/customer",
+        "/admin/workflows",
+        "/admin/plugins",
+        "/admin/import",
+        "/admin/search?q=acme",
+    ]
+    for asked, lang, home in (("ko-KR,ko;q=0.9", "ko", "홈"), ("en-GB", "en", "Home")):
+        for path in paths:
+            page = ann.get(path, headers={"Accept-Language": asked})
+            assert page.status_code == 200, path
+            assert page.text.startswith(f'<!doctype html>\n<html lang="{lang}">'), path
+            assert page.headers["Content-Language"] == lang, path
+            assert crumbs_of(page.text)[0][1] == home, path
+
+
 def test_a_user_who_manages_nobody_sees_their_own_page_under_home(vic: TestClient) -> None:
     home = vic.get("/admin/").text
     own = re.search(r'href="(/admin/users/[^"]+)">My account', home)
