@@ -296,6 +296,12 @@ def test_a_refused_filter_opens_the_disclosure_to_show_its_problem(
     assert disclosure(page.text) == "open"
     assert filter_error(page.text, "value.min") == "Enter a number of at most 28 digits."
     assert chips(page.text) == ["Tier of Customer: Gold"]
+    # Named at the top of the disclosure too, linked to the input (on a phone, screens below).
+    top = re.search(r"<div class=\"error\" data-filter-problems>(.*?)</div>", page.text, re.S)
+    assert top and re.findall(
+        r'<li><a href="#([^"]+)">([^<]+)</a>: ([^<]+)</li>', top.group(1)
+    ) == [("n-value-min", "Contract value (at least)", "Enter a number of at most 28 digits.")]
+    assert 'id="n-value-min"' in page.text
     unknown = ann.get(f"{LIST}?bogus.min=1").text
     assert disclosure(unknown) == "open" and "There is no filter bogus.min." in unknown
 

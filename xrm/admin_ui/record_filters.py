@@ -105,6 +105,12 @@ class Filters:
         return bool(self.errors or any(i.error for g in self.groups for i in g.inputs))
 
     @property
+    def problems(self) -> list[tuple[FilterGroup, FilterInput]]:
+        """The inputs whose filter was refused, to be named at the top of the opened disclosure
+        (on a phone the input itself may be screens below)."""
+        return [(g, i) for g in self.groups for i in g.inputs if i.error]
+
+    @property
     def unseen(self) -> list[tuple[str, str]]:
         """The filters in force that the form has no input for, kept as hidden inputs."""
         shown = {i.param for g in self.groups for i in g.inputs}
