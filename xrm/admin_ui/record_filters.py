@@ -102,7 +102,7 @@ class Filters:
     def open(self) -> bool:
         """Whether the disclosure starts open: only when a filter was refused, so its problem
         is seen; the filters in force are chips outside it (on a phone, the list comes first)."""
-        return bool(self.errors or any(i.error for g in self.groups for i in g.inputs))
+        return bool(self.errors or self.problems)
 
     @property
     def problems(self) -> list[tuple[FilterGroup, FilterInput]]:
