@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 import xrm.admin_ui
 from xrm.admin_ui import i18n
 from xrm.admin_ui.imports import reason_labels
-from xrm.admin_ui.messages import import_reason
+from xrm.admin_ui.messages import file_problem, import_reason
+from xrm.entities.imports import BadFile, BadImport
 from xrm.entities.imports.run import Importer, Options
 from xrm.entities.records import RecordService
 from xrm.entities.registry import Registry
@@ -184,3 +185,77 @@ def test_each_shape_of_reason_reads_in_korean(catalog_service: RecordService, re
     assert SHAPES[reason] in said.text, said.text
     cells = ["Nobody", "Same", "VIPs need a phone", "x; email: y", "VIP"]
     assert english_left(said.text, cells) == [], said.text
+
+
+# --- why a whole file is refused ----------------------------------------------------------------
+
+
+def korean_labels(service: RecordService) -> dict[str, str]:
+    return reason_labels(service.registry.current().entity("customer"), "ko", KO)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    data=st.one_of(
+        st.binary(max_size=60),
+        st.sampled_from(
+            [
+                b"",
+                b"\n\n",
+                b"PK\x03\x04zip",
+                b"\xef\xbb\xbfname\n\xff\xfe",
+                "나이,별명\n1,2\n".encode("utf-16-le"),
+                b"nothing,matches\n1,2\n",
+                b"name,Name\nA,B\n",
+                b'name,email\n"unclosed,x\n',
+            ]
+        ),
+        st.text(max_size=40).map(lambda t: ("name," + t).encode("utf-8")),
+    ),
+    file_name=st.sampled_from(["f.csv", "f.xlsx", "이름 있는 파일.csv"]),
+    mapping=st.sampled_from([None, {"name": "email", "Name": "email"}]),
+    key=st.sampled_from([None, "email"]),
+)
+def test_every_reason_a_file_is_refused_for_is_said_in_korean(
+    catalog_service: RecordService,
+    people: dict[str, Actor],
+    data: bytes,
+    file_name: str,
+    mapping: dict[str, str] | None,
+    key: str | None,
+) -> None:
+    importer = Importer(catalog_service, people["admin"])
+    try:
+        importer.prepare(file_name, data, Options("customer", mapping, key))
+    except (BadFile, BadImport) as exc:
+        said = file_problem(str(exc), korean_labels(catalog_service), KO)
+        assert said.translated, str(exc)
+        assert re.search("[가-힣]", said.text), said.text
+        assert "--" not in said.text  # no command-line option offered to a business admin
+        assert english_left(said.text, [file_name, *data.decode("utf-8", "replace").split()]) == []
+
+
+FILE_SHAPES = {
+    "f.csv is larger than 20 MB (XRM_IMPORT_MAX_FILE_MB)": "파일이 20MB보다 큽니다.",
+    "columns 'E-mail' and 'mail' both fill the field email; leave one out with --map mail=": (
+        "E-mail 열과 mail 열이 모두 이메일 필드를 채웁니다."
+    ),
+    "--key email: no column of the file fills email; map one with --map COLUMN=email": (
+        "저장된 레코드와 맞춰 볼 필드 이메일을(를) 채우는 열이 없습니다."
+    ),
+    "f.xlsx unpacks to more than 20 MB (XRM_IMPORT_MAX_FILE_MB); refusing it": "20MB를 넘습니다",
+    "f.xlsx: the sheet cannot be read (KeyError)": "첫 시트를 읽을 수 없습니다.",
+    "f.csv, line 3: field larger than field limit (131072)": "3번째 줄을 CSV로 읽을 수 없습니다.",
+}
+
+
+@pytest.mark.parametrize("problem", list(FILE_SHAPES))
+def test_each_shape_of_file_problem_reads_in_korean(
+    catalog_service: RecordService, problem: str
+) -> None:
+    said = file_problem(problem, korean_labels(catalog_service), KO)
+    assert said.translated and FILE_SHAPES[problem] in said.text, said.text

@@ -124,7 +124,14 @@ def test_a_file_that_cannot_be_read_is_refused_on_the_upload_page(
 ) -> None:
     done = upload(ann, b"\x00\x01\x02binary", "x.csv")
     assert done.status_code == 400
-    assert "This file cannot be imported" in done.text and "binary" in done.text
+    assert "This file cannot be imported: This does not look like CSV text" in done.text
+    korean = ann.post(
+        "/admin/import",
+        data={"csrf": csrf_of(ann.get("/admin/import").text), "entity": "customer"},
+        files={"file": ("x.csv", b"\x00\x01\x02binary", "text/csv")},
+        headers={"Accept-Language": "ko"},
+    )
+    assert "CSV 텍스트로 보이지 않습니다" in korean.text and "binary file" not in korean.text
     with db.read() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM xrm_imports").scalar_one() == 0
 

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from xrm.admin_ui.auth import admin_form, admin_view, database, may, message, page
-from xrm.admin_ui.messages import import_reason
+from xrm.admin_ui.messages import file_problem, import_reason
 from xrm.admin_ui.navigation import Crumb, path_for, trail
 from xrm.admin_ui.pages import gettext_for, language
 from xrm.admin_ui.types import RIGHT as DEFINE_TYPES
@@ -165,7 +165,7 @@ async def upload(request: Request, session: sessions.Session, form: FormData) ->
     try:
         plan = importer.prepare(file.filename, data, Options(entity))
     except (BadFile, BadImport) as exc:
-        return _upload_page(request, session, _file_problem(request, session, exc), 400)
+        return _upload_page(request, session, _file_problem(request, session, exc, entity), 400)
     with database(request).write() as conn:
         row = store.start(
             conn,
@@ -181,9 +181,13 @@ async def upload(request: Request, session: sessions.Session, form: FormData) ->
     return RedirectResponse(request.url_for("import_detail", import_id=row.id), status_code=303)
 
 
-def _file_problem(request: Request, session: sessions.Session, exc: Exception) -> str:
+def _file_problem(request: Request, session: sessions.Session, exc: Exception, entity: str) -> str:
+    """Why the file cannot be imported into ``entity``, in the user's language."""
     _ = gettext_for(request, session.locale)
-    return str(_("This file cannot be imported: %(why)s") % {"why": str(exc)})
+    et = _service(request).registry.current().types.get(entity)
+    labels = reason_labels(et, language(request, session.locale), _) if et is not None else {}
+    why = file_problem(str(exc), labels, _).text
+    return str(_("This file cannot be imported: %(why)s") % {"why": why})
 
 
 def _row_or_none(request: Request, session: sessions.Session, import_id: str) -> Any:
@@ -262,7 +266,7 @@ def _detail(
                 else {i: plan.columns.fields.get(i, "") for i in range(len(headers))}
             )
         except (BadFile, BadImport) as exc:
-            return message(request, session, _file_problem(request, session, exc), 400)
+            return message(request, session, _file_problem(request, session, exc, row.entity), 400)
         samples = [[("" if c is None else str(c)) for c in r] for r in plan.table.rows[:2]]
         context.update(
             columns=[
@@ -292,7 +296,7 @@ async def check_import(request: Request, session: sessions.Session, form: FormDa
         headers = _plan(request, session, row, Options(row.entity)).table.headers
         plan = _plan(request, session, row, _options(row, form, headers))
     except (BadFile, BadImport) as exc:
-        problem = _file_problem(request, session, exc)
+        problem = _file_problem(request, session, exc, row.entity)
         return _detail(request, session, row, form=form, error=problem, status=400)
     outcome = Importer(_service(request), session.actor).run(plan, dry_run=True)
     return _detail(request, session, row, form=form, checked=outcome)
@@ -312,7 +316,7 @@ async def run_import(request: Request, session: sessions.Session, form: FormData
         options = _options(row, form, headers)
         plan = _plan(request, session, row, options)
     except (BadFile, BadImport) as exc:
-        problem = _file_problem(request, session, exc)
+        problem = _file_problem(request, session, exc, row.entity)
         return _detail(request, session, row, form=form, error=problem, status=400)
     with database(request).write() as conn:
         if store.configure(conn, row.id, options.stored(), len(plan.table.rows)):

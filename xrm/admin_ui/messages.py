@@ -435,6 +435,134 @@ def _reason_part(text: str, labels: Mapping[str, str], _: Gettext) -> Shown:
     return Shown("", said)
 
 
+# --- why a whole file cannot be imported -------------------------------------------------------
+#
+# ``BadFile`` and ``BadImport`` (``xrm.entities.imports``) name the file and, for the CLI, the
+# option to use (``--map``, ``--encoding``). The wizard says what the user can do in it instead.
+
+
+def _file_rules() -> list[Rule]:
+    return [
+        rule(
+            r"^.+ is larger than (?P<n>\d+) MB \(XRM_IMPORT_MAX_FILE_MB\)$",
+            lambda _, m: _("The file is larger than %(n)s MB.") % m,
+        ),
+        rule(
+            r"^.+ is a zip archive \(an XLSX workbook\?\), not CSV text; name it \.xlsx$",
+            lambda _, m: _(
+                "This is a zip archive (an Excel workbook?), not CSV text: give its name the "
+                "ending .xlsx."
+            ),
+        ),
+        rule(
+            r"^.+ starts with a (?P<codec>\S+) byte-order mark but is not (?P=codec) text$",
+            lambda _, m: (
+                _("The file starts as %(codec)s text but is not %(codec)s text.")
+                % {"codec": {"utf-8-sig": "UTF-8", "utf-16": "UTF-16"}.get(m["codec"], m["codec"])}
+            ),
+        ),
+        rule(
+            r"^.+ is neither UTF-8 nor CP949 \(EUC-KR\) text; .*$",
+            lambda _, m: _(
+                "The file is neither UTF-8 nor CP949 (EUC-KR) text: save it from the spreadsheet "
+                "as CSV UTF-8, or as an Excel workbook."
+            ),
+        ),
+        rule(
+            r"^.+ does not look like CSV text \(it holds NUL or other control characters\); .*$",
+            lambda _, m: _(
+                "This does not look like CSV text (it holds control characters): is it another "
+                "kind of file?"
+            ),
+        ),
+        rule(
+            r"^.+ is empty: (its|the sheet's) first row must name the columns$",
+            lambda _, m: _("The file is empty: its first row must name the columns."),
+        ),
+        rule(
+            r"^.+, line (?P<line>\d+): .*$",
+            lambda _, m: _("Line %(line)s of the file cannot be read as CSV.") % m,
+        ),
+        rule(
+            r"^.+ unpacks to more than (?P<n>\d+) MB .*$",
+            lambda _, m: _("The workbook unpacks to more than %(n)s MB.") % m,
+        ),
+        rule(
+            r"^.+ (is not an XLSX workbook \(not a readable zip archive\)|is a zip archive but "
+            r"not an XLSX workbook|is not a readable XLSX workbook \(\w+\))$",
+            lambda _, m: _("This is not an Excel workbook (XLSX) that can be read."),
+        ),
+        rule(
+            r"^.+: the sheet cannot be read \(\w+\)$",
+            lambda _, m: _("The workbook's first sheet cannot be read."),
+        ),
+        # A mapping or key the wizard's form would not send (an edited or stale form).
+        rule(
+            r"^--map .*: the file has no column (?P<q>['\"])(?P<value>.*?)(?P=q) "
+            r"\(its columns: .*\)$",
+            lambda _, m: _("The file has no column %(value)s.") % m,
+        ),
+        rule(
+            r"^--(map|key) .*: [a-z0-9_]+ has no field (?P<q>['\"])(?P<value>.*?)(?P=q) "
+            r"\(its fields: .*\)$",
+            lambda _, m: _("This type has no field %(value)s.") % m,
+        ),
+    ]
+
+
+FILE_RULES = _file_rules()
+_BOTH = re.compile(
+    r"^columns (?P<q1>['\"])(?P<first>.*)(?P=q1) and (?P<q2>['\"])(?P<second>.*)(?P=q2) "
+    r"both fill the field (?P<field>[a-z0-9_]+); .*$",
+    re.S,
+)
+_NO_KEY = re.compile(r"^--key (?P<field>[a-z0-9_]+): no column of the file fills .*$")
+_NO_MATCH = re.compile(r"^no column of .+ matches a field of [a-z0-9_]+; .*$", re.S)
+
+
+def file_problem(problem: str, labels: Mapping[str, str], _: Gettext) -> Shown:
+    """Why a file cannot be imported (``BadFile``, ``BadImport``), in the page's language;
+    ``labels``: the type's field names with their labels."""
+    both = _BOTH.match(problem)
+    if both:
+        named = {
+            "first": both.group("first"),
+            "second": both.group("second"),
+            "field": labels.get(both.group("field"), both.group("field")),
+        }
+        return Shown(
+            "",
+            _(
+                "The columns %(first)s and %(second)s both fill the field %(field)s: choose "
+                "“Not imported” for one of them."
+            )
+            % named,
+        )
+    key = _NO_KEY.match(problem)
+    if key:
+        field = labels.get(key.group("field"), key.group("field"))
+        return Shown(
+            "",
+            _(
+                "No column fills %(field)s, the field that matches stored records: choose a "
+                "column for it, or match by nothing."
+            )
+            % {"field": field},
+        )
+    if _NO_MATCH.match(problem):
+        return Shown(
+            "",
+            _(
+                "No column of the file is named after a field of this type: name the columns "
+                "after the fields or their labels (in English or Korean)."
+            ),
+        )
+    said = said_by(FILE_RULES, problem, _)
+    if said is None:
+        return Shown("", problem, False)
+    return Shown("", said)
+
+
 def plain(shown: Iterable[Shown]) -> str:
     """Errors as one line of text (for places that show a single message)."""
     return " ".join(f"{s.field}: {s.text}" if s.field else s.text for s in shown)
