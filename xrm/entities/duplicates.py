@@ -43,6 +43,8 @@ class DuplicateMatch:
     score: float
     record: str | None
     name: str | None  # the record's display value, shown to people instead of its id
+    # Set when the match is an earlier record of the same batch (not yet stored): its index.
+    row: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -65,21 +67,21 @@ def blocking_value(rule: DuplicateRule, values: Mapping[str, Any]) -> Any:
     return text[: rule.prefix] if len(text) >= rule.prefix else None
 
 
-def candidate_filter(table: sa.Table, et: EntityType, rule: DuplicateRule) -> Any:
-    """The indexed condition that selects the rows sharing the bound ``key`` (see
-    ``blocking_value`` and ``candidate_params``); built once per rule and schema version."""
+def candidates_filter(table: sa.Table, et: EntityType, rule: DuplicateRule, keys: list[Any]) -> Any:
+    """The indexed condition selecting the rows that share any of ``keys`` (a batch's blocking
+    values): ``IN`` for an exact rule, one prefix range per key for a fuzzy-only one."""
     column = table.c[et.properties[rule.blocking].column]
     if rule.exact:
-        return column == sa.bindparam("key", type_=column.type)
-    return sa.and_(
-        column >= sa.bindparam("key", type_=column.type),
-        column < sa.bindparam("top", type_=column.type),
-    )
+        return column.in_(keys)
+    return sa.or_(*(sa.and_(column >= key, column < key + _TOP) for key in keys))
 
 
-def candidate_params(rule: DuplicateRule, key: Any) -> dict[str, Any]:
-    """The values ``candidate_filter`` is bound to for the blocking value ``key``."""
-    return {"key": key} if rule.exact else {"key": key, "top": key + _TOP}
+def stored_key(rule: DuplicateRule, value: Any) -> Any:
+    """The blocking value a stored row's blocking field falls under (what ``candidates_filter``
+    selected it by): the value itself, or for a fuzzy-only rule its first ``prefix`` characters."""
+    if value is None or rule.exact:
+        return value
+    return str(value)[: rule.prefix]
 
 
 def group_key(rule: DuplicateRule, values: Mapping[str, Any]) -> Any:
