@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import io
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from import_support import csv_bytes, records, run_import
 
 from xrm.entities.catalog import definitions
+from xrm.entities.imports.run import Importer, Options
+from xrm.entities.imports.values import cell_value
 from xrm.entities.records import RecordService
 from xrm.entities.registry import Registry
 from xrm.platform import tables
@@ -247,3 +252,72 @@ def test_rows_of_earlier_batches_and_of_a_crashed_run_are_matched_as_stored(
         f"row {n + 6}: duplicate of 'P{n}' (rule 'same email', score 1.0)" for n in range(4)
     ]
     assert len(_stored(leads, admin)) == 5
+
+
+EMAILS = ["kim@example.com", " KIM@Example.COM ", "lee@example.kr", "LEE@EXAMPLE.KR", "park@x.co"]
+PHONES = ["010-1234-5678", "+82 10 1234 5678", "01012345678", "02-123-4567", "+8221234567"]
+HOSTILE = ["", "   ", "not an e-mail", "12", '=HYPERLINK("x")', "'; DROP TABLE e_lead; --", "김"]
+cells = st.one_of(
+    st.sampled_from(HOSTILE),
+    st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=8),
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.one_of(st.sampled_from(["Kim", "Lee", "김민수"]), cells),
+            st.one_of(st.sampled_from(EMAILS), cells),
+            st.one_of(st.sampled_from(PHONES), cells),
+        ),
+        max_size=12,
+    ),
+    size=st.integers(1, 4),
+)
+def test_skip_leaves_no_two_records_alike_and_accounts_for_every_row(
+    leads: RecordService, admin: Actor, rows: list[tuple[str, str, str]], size: int
+) -> None:
+    """Model: rows in order; one the validator refuses is rejected, one whose normalised
+    e-mail or phone is already stored (or was taken by an earlier row) is rejected, and the
+    rest are stored as they are. Batches of ``size`` rows make no difference."""
+    et = leads.registry.current().entity("lead")
+    validator = leads.registry.current().validators["lead"]
+    before = records(leads, admin, "lead")
+    emails = {r["email"] for r in before if r.get("email")}
+    phones = {r["phone"] for r in before if r.get("phone")}
+    expected: list[tuple[Any, ...]] = []
+    refused: set[int] = set()
+    for number, row in enumerate(rows, start=2):
+        values = {
+            name: value
+            for name, cell in zip(HEADER, [*row, f"c{number}"], strict=True)
+            if (value := cell_value(et.properties[name], cell)) is not None
+        }
+        clean, faults = validator.for_create(values)
+        if faults or clean.get("email") in emails or clean.get("phone") in phones:
+            refused.add(number)
+            continue
+        emails.add(clean.get("email"))
+        phones.add(clean.get("phone"))
+        expected.append((clean["name"], clean.get("email"), clean.get("phone"), clean["city"]))
+    data = csv_bytes([HEADER, *([*row, f"c{n}"] for n, row in enumerate(rows, start=2))])
+    importer = Importer(leads, admin)
+    importer.settings = dataclasses.replace(leads.settings, import_batch_size=size)
+    plan = importer.prepare("leads.csv", data, Options("lead", duplicates="skip"))
+    outcome = importer.run(plan)
+    assert {n for n, _cells, _reason in outcome.rejects} == refused
+    assert all(reason for _n, _cells, reason in outcome.rejects)
+    assert outcome.created == len(expected) and outcome.updated == 0
+    after = records(leads, admin, "lead")
+    assert sorted(
+        (r["name"], r.get("email"), r.get("phone"), r.get("city"))
+        for r in after
+        if r["id"] not in {b["id"] for b in before}
+    ) == sorted(expected, key=lambda t: tuple(str(v) for v in t))
+    stored_emails = [r["email"] for r in after if r.get("email")]
+    stored_phones = [r["phone"] for r in after if r.get("phone")]
+    assert len(stored_emails) == len(set(stored_emails))
+    assert len(stored_phones) == len(set(stored_phones))
