@@ -25,6 +25,8 @@ from test_cli import assert_one_line_error, run_xrm
 from xrm.platform import tables
 from xrm.platform.db import Database
 
+pytest_plugins = ["cli_fixtures"]
+
 
 def _count(db: Database, table: str) -> int:
     with db.read() as conn:

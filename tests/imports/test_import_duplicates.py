@@ -31,6 +31,8 @@ from xrm.platform import tables
 from xrm.platform.db import Database
 from xrm.platform.identity import Actor
 
+pytest_plugins = ["cli_fixtures"]
+
 LEAD: dict[str, Any] = {
     "type": "object",
     "x-xrm": {

@@ -1,4 +1,5 @@
-"""Fixtures of the import tests: the catalog on a test database, and ``xrm`` run in-process."""
+"""Fixtures of the import tests (a plugin: `pytest_plugins = ["cli_fixtures"]`): the catalog on a
+test database, and ``xrm`` run in-process."""
 
 from __future__ import annotations
 
