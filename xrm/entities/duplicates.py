@@ -32,6 +32,7 @@ from xrm.schemas.model import DuplicateRule, EntityType
 # The most stored rows one rule compares one record with.
 CANDIDATES = 200
 _TOP = "\U0010ffff"
+_UNSET: Any = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +85,12 @@ def stored_key(rule: DuplicateRule, value: Any) -> Any:
     return str(value)[: rule.prefix]
 
 
-def group_key(rule: DuplicateRule, values: Mapping[str, Any]) -> Any:
+def group_key(rule: DuplicateRule, values: Mapping[str, Any], key: Any = _UNSET) -> Any:
     """What records must share to be compared by a scan: every exact field, and for a
-    fuzzy-only rule the blocking prefix (None: the rule cannot match this record)."""
-    key = blocking_value(rule, values)
+    fuzzy-only rule the blocking prefix (None: the rule cannot match this record).
+    ``key``: the record's ``blocking_value`` when the caller has it already."""
+    if key is _UNSET:
+        key = blocking_value(rule, values)
     if key is None or not rule.exact:
         return key
     return tuple(values[f] for f in rule.exact)

@@ -62,11 +62,11 @@ class DuplicatesMixin(ChecksMixin):
         et = self.catalog.entity(entity)
         self.permissions.require(entity, "read")
         validator = self.catalog.validators[entity]
+        # Only the fields a rule names are compared: normalising the rest is wasted work.
+        named = {m.field for rule in et.duplicates for m in rule.match}
         clean_rows: list[dict[str, Any]] = []
         for values in rows:
-            clean, faults = validator.for_patch(
-                {k: v for k, v in values.items() if k in et.properties}
-            )
+            clean, faults = validator.for_patch({k: v for k, v in values.items() if k in named})
             for fault in faults:
                 clean.pop(fault.field, None)
             clean_rows.append(clean)
@@ -107,7 +107,7 @@ class DuplicatesMixin(ChecksMixin):
                 name = row[shown.name] if shown is not None and readable else None
                 record = str(row["id"]) if readable else None
                 matches.append(DuplicateMatch(rule.name, rule.action, alike, record, name))
-            group = earlier.setdefault(group_key(rule, values), [])
+            group = earlier.setdefault(group_key(rule, values, key), [])
             for other in group[-CANDIDATES:]:
                 alike = score(rule, values, rows[other])
                 if alike is not None:
