@@ -29,7 +29,7 @@ from xrm.entities.records import RecordService
 from xrm.entities.registry import Registry
 from xrm.platform import tables
 from xrm.platform.db import Database
-from xrm.platform.identity import Actor
+from xrm.platform.identity import Actor, create_user
 
 pytest_plugins = ["cli_fixtures"]
 
@@ -323,3 +323,31 @@ def test_skip_leaves_no_two_records_alike_and_accounts_for_every_row(
     stored_phones = [r["phone"] for r in after if r.get("phone")]
     assert len(stored_emails) == len(set(stored_emails))
     assert len(stored_phones) == len(set(stored_phones))
+
+
+def test_a_record_the_importer_may_not_read_is_matched_but_never_named(
+    leads: RecordService, registry: Registry, db: Database
+) -> None:
+    registry.apply(
+        [
+            {
+                "role": "lead_rep",
+                "title": "Lead rep",
+                "entities": {"lead": {"read": "own", "create": "all", "update": "own"}},
+            }
+        ]
+    )
+    with db.write() as conn:
+        rep = create_user(conn, "rep@example.com", ("lead_rep",))
+    data = csv_bytes(ROWS[:2])  # Kim's e-mail: Kim belongs to the admin
+    skipped = run_import(leads, rep, "lead", "l.csv", data, duplicates="skip")
+    assert [r[2] for r in skipped.rejects] == [
+        "duplicate of a record you cannot see (rule 'same email', score 1.0)"
+    ]
+    merged = run_import(leads, rep, "lead", "l.csv", data, duplicates="merge")
+    assert [r[2] for r in merged.rejects] == [
+        "duplicate of a record you cannot see (rule 'same email', score 1.0)"
+    ]
+    flagged = run_import(leads, rep, "lead", "l.csv", data)
+    assert flagged.created == 1
+    assert [(f.record, f.name) for f in flagged.flags] == [(None, None)]
