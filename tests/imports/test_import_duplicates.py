@@ -351,3 +351,22 @@ def test_a_record_the_importer_may_not_read_is_matched_but_never_named(
     flagged = run_import(leads, rep, "lead", "l.csv", data)
     assert flagged.created == 1
     assert [(f.record, f.name) for f in flagged.flags] == [(None, None)]
+
+
+def test_a_fuzzy_rule_matches_a_batch_by_prefix_ranges_in_one_go(
+    leads: RecordService, registry: Registry, admin: Actor
+) -> None:
+    similar = lead()
+    similar["x-xrm"]["duplicates"] = [
+        {"name": "similar name", "match": [{"field": "name", "fuzzy": 0.85}], "action": "warn"}
+    ]
+    registry.apply([similar])
+    with leads.session(admin) as session:
+        session.create("lead", {"name": "Samsung Electronics"})
+    rows = [["name"], ["Samsung Electronic"], ["Hanbit Media"], ["Hanbit Medias"], ["Kakao"]]
+    done = run_import(leads, admin, "lead", "l.csv", csv_bytes(rows))
+    assert done.created == 4
+    assert [(f.row, f.name, f.other_row, f.score) for f in done.flags] == [
+        (2, "Samsung Electronics", None, 0.973),
+        (4, None, 3, 0.96),
+    ]
