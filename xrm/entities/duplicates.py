@@ -20,7 +20,7 @@ not that the last rows matter. Scoring runs in Python on those rows only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,13 +68,33 @@ def blocking_value(rule: DuplicateRule, values: Mapping[str, Any]) -> Any:
     return text[: rule.prefix] if len(text) >= rule.prefix else None
 
 
-def candidates_filter(table: sa.Table, et: EntityType, rule: DuplicateRule, keys: list[Any]) -> Any:
-    """The indexed condition selecting the rows that share any of ``keys`` (a batch's blocking
-    values): ``IN`` for an exact rule, one prefix range per key for a fuzzy-only one."""
+def candidates_filter(table: sa.Table, et: EntityType, rule: DuplicateRule, count: int) -> Any:
+    """The indexed condition selecting the rows that share any of ``count`` blocking values
+    (bound by ``candidates_params``): ``IN`` for an exact rule, one prefix range per value
+    for a fuzzy-only one. Built once per rule and count, and cached by the caller."""
     column = table.c[et.properties[rule.blocking].column]
     if rule.exact:
-        return column.in_(keys)
-    return sa.or_(*(sa.and_(column >= key, column < key + _TOP) for key in keys))
+        return column.in_(sa.bindparam("keys", expanding=True, type_=column.type))
+    return sa.or_(
+        *(
+            sa.and_(
+                column >= sa.bindparam(f"key{i}", type_=column.type),
+                column < sa.bindparam(f"top{i}", type_=column.type),
+            )
+            for i in range(count)
+        )
+    )
+
+
+def candidates_params(rule: DuplicateRule, keys: Sequence[Any]) -> dict[str, Any]:
+    """The values ``candidates_filter`` is bound to for the blocking values ``keys``."""
+    if rule.exact:
+        return {"keys": list(keys)}
+    params: dict[str, Any] = {}
+    for i, key in enumerate(keys):
+        params[f"key{i}"] = key
+        params[f"top{i}"] = key + _TOP
+    return params
 
 
 def stored_key(rule: DuplicateRule, value: Any) -> Any:

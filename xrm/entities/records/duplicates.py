@@ -22,6 +22,7 @@ from xrm.entities.duplicates import (
     DuplicateMatch,
     blocking_value,
     candidates_filter,
+    candidates_params,
     group_key,
     score,
     stored_key,
@@ -132,27 +133,46 @@ class DuplicatesMixin(ChecksMixin):
         distinct = list(dict.fromkeys(keys))
         if not distinct:
             return by_key
+        blocking = et.properties[rule.blocking].name
+        size = CHUNK if rule.exact else 100  # a fuzzy rule's chunk is one range per key
+        for chunk in chunks(distinct, size):
+            query = self._candidates_query(et, rule, len(chunk), exclude, limit)
+            params = candidates_params(rule, chunk)
+            if exclude is not None:
+                params["exclude"] = exclude
+            for row in self.conn.execute(query, params).mappings():
+                held = by_key.setdefault(stored_key(rule, row[blocking]), [])
+                if len(held) < limit:
+                    held.append(dict(row))
+        return by_key
+
+    def _candidates_query(
+        self, et: EntityType, rule: DuplicateRule, count: int, exclude: str | None, limit: int
+    ) -> Any:
+        """The select of ``_candidates`` for ``count`` blocking values, built once per rule and
+        schema version (an exact rule's ``IN`` expands to any count)."""
+        one = count == 1
+        shape = one if rule.exact else count
+        plain = exclude is None
+        cached = (self.catalog.version, "duplicates", et.name, rule.name, shape, limit, plain)
+        query = self._statements.get(cached)
+        if query is not None:
+            return query
         table = self.catalog.tables[et.name]
         shown = et.properties.get(et.display or "")
         fields = [et.properties[m.field] for m in rule.match]
         columns = [table.c[p.column].label(p.name) for p in fields]
         if shown is not None and shown not in fields:
             columns.append(table.c[shown.column].label(shown.name))
-        blocking = et.properties[rule.blocking].name
-        size = CHUNK if rule.exact else 100  # a fuzzy rule's chunk is one range per key
-        for chunk in chunks(distinct, size):
-            query = sa.select(table.c.id, table.c.owner_id, *columns).where(
-                candidates_filter(table, et, rule, list(chunk))
-            )
-            if exclude is not None:
-                query = query.where(table.c.id != exclude)
-            if len(chunk) == 1:
-                query = query.limit(limit)
-            for row in self.conn.execute(query).mappings():
-                held = by_key.setdefault(stored_key(rule, row[blocking]), [])
-                if len(held) < limit:
-                    held.append(dict(row))
-        return by_key
+        query = sa.select(table.c.id, table.c.owner_id, *columns).where(
+            candidates_filter(table, et, rule, count)
+        )
+        if exclude is not None:
+            query = query.where(table.c.id != sa.bindparam("exclude", type_=table.c.id.type))
+        if one:  # one value: the database stops at the limit; for more, ``_candidates`` does
+            query = query.limit(limit)
+        self._statements[cached] = query
+        return query
 
     def _check_duplicates(
         self,
