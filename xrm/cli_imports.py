@@ -144,6 +144,12 @@ def cmd_import(args: argparse.Namespace, settings: Settings, db: Database) -> in
         plan = importer.prepare(name, data, options)
         for column, why in plan.ignored().items():
             print(f"xrm: column {column!r} is not imported: {why}", file=sys.stderr)
+        if args.duplicates != "flag" and not plan.entity.duplicates:
+            print(
+                f"xrm: {plan.entity.name} has no duplicate rules (x-xrm.duplicates): "
+                f"--duplicates {args.duplicates} changes nothing",
+                file=sys.stderr,
+            )
         label = "checking" if args.dry_run else "importing"
         with _progress(f"{label} {name}") as draw:
             outcome = importer.run(plan, dry_run=args.dry_run, resume=resume, progress=draw)

@@ -370,3 +370,17 @@ def test_a_fuzzy_rule_matches_a_batch_by_prefix_ranges_in_one_go(
         (2, "Samsung Electronics", None, 0.973),
         (4, None, 3, 0.96),
     ]
+
+
+def test_a_choice_for_a_type_without_rules_is_pointed_out(
+    xrm: Any, leads: RecordService, tmp_path: Path
+) -> None:
+    path = tmp_path / "c.csv"
+    path.write_bytes(csv_bytes([["name"], ["Acme"], ["Acme"]]))
+    done = xrm("import", "customer", str(path), "--duplicates", "skip")
+    assert done.code == 0
+    assert (
+        "customer has no duplicate rules (x-xrm.duplicates): --duplicates skip changes nothing"
+        in done.err
+    )
+    assert done.lines[0].endswith(": 2 rows: 2 created, 0 updated, 0 unchanged, 0 rejected")
