@@ -384,3 +384,13 @@ def test_a_choice_for_a_type_without_rules_is_pointed_out(
         in done.err
     )
     assert done.lines[0].endswith(": 2 rows: 2 created, 0 updated, 0 unchanged, 0 rejected")
+
+
+def test_a_row_whose_original_is_rejected_is_created_in_its_place(
+    leads: RecordService, admin: Actor
+) -> None:
+    rows = [HEADER, ["", "new@example.com", "", ""], ["New", " NEW@example.com", "", "Ulsan"]]
+    done = run_import(leads, admin, "lead", "l.csv", csv_bytes(rows), duplicates="merge")
+    assert [(n, reason) for n, _cells, reason in done.rejects] == [(2, "name: is required")]
+    assert (done.created, done.flags) == (1, [])
+    assert ("New", "new@example.com", None, "Ulsan") in _stored(leads, admin)

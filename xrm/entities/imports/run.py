@@ -438,6 +438,8 @@ class Importer:
                         if row.key is not None:
                             keys[row.key] = str(record["id"])
                         written.wrote(row.number, str(record["id"]))
+                        if row.into is not None:  # its original was rejected: not a merge
+                            flagged.pop(row.number, None)
             except XrmError as exc:
                 session.forget_unwritten()
                 outcome.rejects.append((row.number, row.shown, reason_of(exc)))
