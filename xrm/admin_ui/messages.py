@@ -254,6 +254,54 @@ def _rules() -> list[Rule]:
             r"^must be unique; is already taken( by .*)?$",
             lambda _, m: _("Another record has this value already; it must be unique."),
         ),
+        # Plugin field formats (xrm.plugins.formats, xrm.schemas.plugin_formats).
+        rule(
+            r"^(?P<value>.+) is refused by format (?P<format>\S+): (?P<detail>.*)$",
+            lambda _, m: _("%(value)s does not fit the %(format)s format: %(detail)s") % m,
+        ),
+        rule(
+            r"^could not be checked: format '(?P<format>.+)' failed on this value; .*$",
+            lambda _, m: (
+                _(
+                    "This value could not be checked (the %(format)s format failed); "
+                    "nothing was saved."
+                )
+                % m
+            ),
+        ),
+        rule(
+            r"^format '(?P<format>.+)' comes from plugin '(?P<plugin>.+)', which is disabled .*$",
+            lambda _, m: (
+                _(
+                    "The plugin %(plugin)s that checks this field is switched off: keep the "
+                    "stored value or clear it."
+                )
+                % m
+            ),
+        ),
+        rule(
+            r"^format '(?P<format>.+)' comes from plugin '(?P<plugin>.+)', which is not "
+            r"installed.*$",
+            lambda _, m: (
+                _(
+                    "The plugin %(plugin)s that checks this field is not installed: keep the "
+                    "stored value or clear it."
+                )
+                % m
+            ),
+        ),
+        rule(
+            r"^format '(?P<format>.+)' comes from plugin '(?P<plugin>.+)', which is disabled$",
+            lambda _, m: _("The plugin %(plugin)s of this format is switched off.") % m,
+        ),
+        rule(
+            r"^no enabled plugin provides format '(?P<format>.+)' .*$",
+            lambda _, m: _("No enabled plugin provides the format %(format)s.") % m,
+        ),
+        rule(
+            r"^unknown format '(?P<format>.+)': .*$",
+            lambda _, m: _("%(format)s is not a format xrm knows.") % m,
+        ),
         rule(
             r"^must be unique; repeats .*$",
             lambda _, m: _("Another record has this value already; it must be unique."),

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from xrm.errors import NotFound
 from xrm.platform.db import take_turns
 from xrm.platform.identity import SYSTEM_ACTOR
+from xrm.plugins import formats
 from xrm.plugins.spec import (
     ACTION_JOB,
     PROJECT,
@@ -39,6 +40,7 @@ from xrm.plugins.spec import (
     TriggerSource,
     not_installed,
 )
+from xrm.schemas.plugin_formats import PluginFormats
 from xrm.schemas.workflows import ActionType, ActionTypes
 
 if TYPE_CHECKING:
@@ -112,6 +114,9 @@ class Plugins:
                 self._own.add(point.name)
         self._actions = self._collect_actions()
         self._packs = {p.name: p for p in self._each("xrm_catalog_packs")}
+        self._formats = formats.collect(
+            self._by_plugin("xrm_field_formats"), disabled, self._left_out
+        )
         self.infos = tuple(self._with_provides(info) for info in infos)
 
     # -- what the enabled plugins provide ------------------------------------------------
@@ -130,6 +135,10 @@ class Plugins:
             if impl is not None and name is not None:
                 out[name] = list(impl() or ())
         return out
+
+    def _left_out(self, problem: str) -> None:
+        log.error("plugin %s", problem)
+        self.problems.append(problem)
 
     def _collect_actions(self) -> dict[str, tuple[str, ActionSpec]]:
         """Every enabled plugin's action types; one that clashes with a built-in or another
@@ -169,6 +178,8 @@ class Plugins:
             impl = getattr(plugin, hook, None)
             if impl is not None:
                 names = tuple(getattr(item, "name", getattr(item, "path", "")) for item in impl())
+                if label in ("triggers", "formats"):  # spelled with the plugin's name in use
+                    names = tuple(f"{info.name}.{name}" for name in names)
                 if names:
                     provides[label] = names
         if getattr(plugin, "xrm_record_listeners", None) is not None:
@@ -195,6 +206,18 @@ class Plugins:
 
     def field_formats(self) -> list[FieldFormat]:
         return self._each("xrm_field_formats")
+
+    def formats(self) -> PluginFormats:
+        """The enabled plugins' field formats as the registry binds them (``<plugin>.<name>``),
+        each call guarded; the disabled plugins' names, so their fields say which to enable."""
+        return self._formats
+
+    def registry(self, db: Database) -> Registry:
+        """The registry of ``db`` as this installation sees it: workflows may use the plugins'
+        action types, properties their formats (app.py, the CLI and the job worker alike)."""
+        from xrm.entities.registry import Registry
+
+        return Registry(db, self.settings, self.action_types(), self.formats())
 
     def catalog_packs(self) -> dict[str, CatalogPack]:
         return dict(self._packs)

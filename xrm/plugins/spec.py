@@ -110,16 +110,22 @@ class TriggerSource:
 
 @dataclass(frozen=True, slots=True)
 class FieldFormat:
-    """A string format for entity type properties (``"format": name``).
+    """A string format for entity type properties: ``"format": "<plugin>.<name>"``.
 
-    ``normalize`` turns an accepted value into its stored spelling;
-    ``problem`` says why a value is refused (None when it is fine). Listed on
-    the plugins page; definitions accept only built-in formats yet.
+    Both functions receive the value already trimmed (never empty, never with
+    NUL). ``problem`` says in a few words why a value is refused (None when it
+    is fine; the user reads it after the value, so "is not a voucher code");
+    ``normalize`` turns an accepted value into its stored spelling, which is
+    what unique keys and duplicate rules compare. A function that raises, or
+    returns something else than text, refuses the write with a generic
+    message (the exception goes to the log). ``label`` (text, or one per
+    language) names the format in the type designer.
     """
 
     name: str
     problem: Callable[[str], str | None]
     normalize: Callable[[str], str] = str
+    label: str | Mapping[str, str] = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""A sample third-party xrm plugin: an inline action type and a catalog pack.
+"""A sample third-party xrm plugin: an action type, a catalog pack, an admin page, a field
+format (``sample.voucher``) and a trigger source (``sample.door``).
 
 xrm knows nothing of this package; it is found through the ``xrm.plugins``
 entry point its pyproject.toml declares. Everything it uses from xrm is the
@@ -15,6 +16,7 @@ from xrm.plugins.spec import (
     ActionSpec,
     AdminPage,
     CatalogPack,
+    FieldFormat,
     PluginError,
     hookimpl,
 )
@@ -104,5 +106,34 @@ def xrm_admin_pages() -> list[AdminPage]:
             title={"en": "Stamps", "ko": "스탬프"},
             menu_label={"en": "Stamps", "ko": "스탬프"},
             methods=("GET", "POST"),
+        )
+    ]
+
+
+VOUCHER_LENGTH = 8
+
+
+def voucher_problem(value: str) -> str | None:
+    """A voucher code is eight ASCII letters or digits; spaces and hyphens are ignored."""
+    bare = value.replace("-", "").replace(" ", "")
+    if len(bare) != VOUCHER_LENGTH or not (bare.isascii() and bare.isalnum()):
+        return "is not a voucher code (eight letters or digits, like ABCD-1234)"
+    return None
+
+
+def voucher_normal(value: str) -> str:
+    """The stored spelling: upper case, in two groups of four (``abcd 1234`` -> ``ABCD-1234``)."""
+    bare = value.replace("-", "").replace(" ", "").upper()
+    return f"{bare[:4]}-{bare[4:]}"
+
+
+@hookimpl
+def xrm_field_formats() -> list[FieldFormat]:
+    return [
+        FieldFormat(
+            "voucher",
+            voucher_problem,
+            voucher_normal,
+            label={"en": "Voucher code", "ko": "바우처 코드"},
         )
     ]
