@@ -5,6 +5,7 @@ the write with a generic message; a plugin switched off keeps its fields readabl
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -383,3 +384,45 @@ def test_any_text_is_stored_as_the_plugins_normal_form_or_refused_naming_the_fie
         session.delete("coupon", made["id"])
     expected = None if not raw.strip() or "\x00" in raw else voucher_model(raw)
     assert made["code"] == expected
+
+
+def _designer_apply(client: TestClient, form: dict[str, str]) -> Any:
+    path = "/admin/types/new"
+    shown = client.post(
+        path, data={**form, "csrf": csrf_of(client.get(path).text), "action": "plan"}
+    )
+    assert shown.status_code == 200, shown.text
+    planned = re.search(r'name="planned" value="([^"]*)"', shown.text)
+    assert planned is not None
+    data = {**form, "csrf": csrf_of(shown.text), "action": "apply"}
+    return client.post(path, data={**data, "planned": html.unescape(planned.group(1))})
+
+
+def test_the_type_designer_offers_the_plugins_formats_by_their_label(
+    ann: TestClient, wired: Wired, make_wired: Callable[..., Wired]
+) -> None:
+    page = ann.get("/admin/types/new").text
+    assert '<option value="sample.voucher">Voucher code (plugin sample)</option>' in page
+    ann.headers["Accept-Language"] = "ko"
+    page = ann.get("/admin/types/new").text
+    assert '<option value="sample.voucher">바우처 코드 (플러그인 sample)</option>' in page
+    form = {
+        "name": "gift",
+        "plural": "gifts",
+        "label_en": "Gift",
+        "label_ko": "선물",
+        "display": "name",
+        "f0_name": "name",
+        "f0_kind": "text",
+        "f0_label_en": "Name",
+        "f0_label_ko": "이름",
+        "f1_name": "voucher",
+        "f1_kind": "sample.voucher",
+        "f1_label_en": "Voucher",
+        "f1_label_ko": "바우처",
+    }
+    assert _designer_apply(ann, form).status_code == 303
+    gift = wired.records.registry.current().types["gift"]
+    assert gift.definition["properties"]["voucher"]["format"] == "sample.voucher"
+    # The stored type's page selects the plugin's format as the field's kind.
+    assert 'value="sample.voucher" selected>바우처 코드' in ann.get("/admin/types/gift").text
