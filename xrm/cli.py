@@ -307,6 +307,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings, db: Database) -> in
     pool = SandboxPool(settings.sandbox)
     records = RecordService(db, plugins.registry(db), settings)
     engine = WorkflowEngine(records, pool, plugins.actions)
+    plugins.attach(engine)
     records.listener = Listeners(records.listener, *plugins.listeners(db))
     background = Background(engine, settings, plugins.job_handlers(db))
     print(f"xrm: job worker {background.worker.name} on {_shown_url(settings)}", flush=True)

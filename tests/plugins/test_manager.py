@@ -61,6 +61,7 @@ def test_a_package_xrm_knows_nothing_about_is_discovered(sample_installed: None)
         "formats": ("sample.voucher",),
         "packs": ("sample_helpdesk",),
         "pages": ("stamps",),
+        "triggers": ("sample.door",),
     }
 
 

@@ -50,7 +50,7 @@ from xrm.schemas.plugin_formats import PluginFormats
 from xrm.schemas.roles import Role, check_role, parse_role
 from xrm.schemas.tables import search_index, unique_index
 from xrm.schemas.validate import compile_property
-from xrm.schemas.workflows import ActionTypes, Workflow
+from xrm.schemas.workflows import ActionTypes, TriggerSources, Workflow
 
 VERSION_KEY = "schema_version"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -240,6 +240,7 @@ class Registry:
         settings: Settings,
         action_types: ActionTypes | None = None,
         formats: PluginFormats | None = None,
+        sources: TriggerSources | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -247,6 +248,8 @@ class Registry:
         self.action_types = action_types or ActionTypes()
         # Plugin field formats a property may name (``"format": "<plugin>.<format>"``).
         self.formats = formats if formats is not None else PluginFormats()
+        # Plugin trigger sources a new workflow may name (``"source": "<plugin>.<source>"``).
+        self.sources = sources if sources is not None else TriggerSources()
         self._catalog: Catalog | None = None
         self._lock = threading.Lock()
 
@@ -545,6 +548,8 @@ class Registry:
                     workflow = workflow_store.parse(
                         definition, self.settings, action_types=self.action_types
                     )
+                    if source_faults := self.sources.faults(workflow):
+                        raise DefinitionError(source_faults)
                     if workflow.name in workflows:
                         raise DefinitionError([Fault("name", "defined twice")])
                     workflows[workflow.name] = workflow

@@ -97,14 +97,16 @@ class ActionSpec:
 
 @dataclass(frozen=True, slots=True)
 class TriggerSource:
-    """Something outside record writes that could start workflows (an inbox, a feed).
+    """Something outside record writes that starts workflows (an inbox, a feed, a door).
 
-    ``events`` names what it emits. Listed on the plugins page; workflows cannot
-    name a plugin's trigger yet (docs/plugins.md).
+    A workflow names it ``"on": ["plugin"], "source": "<plugin>.<name>", "event": ...``;
+    the plugin emits through :meth:`PluginContext.emit`. ``events`` names what it
+    emits (empty: any event name); ``title`` (text, or one per language) is what
+    the workflow builder shows.
     """
 
     name: str
-    title: str
+    title: str | Mapping[str, str]
     events: tuple[str, ...] = ()
 
 
@@ -160,6 +162,10 @@ class AdminPage:
     methods: tuple[str, ...] = ("GET",)
 
 
+# How a context emits: (``<plugin>.<source>``, event, payload, connection) -> runs queued.
+Emitter = Callable[[str, str, Mapping[str, Any], "sa.Connection | None"], int]
+
+
 @dataclass(frozen=True, slots=True)
 class PluginContext:
     """What hooks that need the running process receive."""
@@ -167,6 +173,28 @@ class PluginContext:
     settings: Settings
     db: Database
     extra: Mapping[str, Any] = field(default_factory=dict)
+    emitter: Emitter | None = None
+
+    def emit(
+        self,
+        source: str,
+        event: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        conn: sa.Connection | None = None,
+    ) -> int:
+        """Start the workflows listening to ``event`` of ``source`` (``"sample.door"``, the
+        plugin's name first); returns how many runs were queued (the job queue runs them).
+
+        ``conn``: queue the runs in this transaction (a job handler passes its job's
+        ``context.conn``: the runs then exist iff its work commits); else in their own.
+
+        Raises :class:`PluginError` for a source no enabled plugin declares, an event it
+        does not list, or a payload that is not a JSON object.
+        """
+        if self.emitter is None:
+            raise PluginError("this process runs no workflows, so it cannot emit events")
+        return self.emitter(source, event, payload or {}, conn)
 
 
 class Hooks:

@@ -17,7 +17,9 @@ from xrm.plugins.spec import (
     AdminPage,
     CatalogPack,
     FieldFormat,
+    PluginContext,
     PluginError,
+    TriggerSource,
     hookimpl,
 )
 
@@ -137,3 +139,21 @@ def xrm_field_formats() -> list[FieldFormat]:
             label={"en": "Voucher code", "ko": "바우처 코드"},
         )
     ]
+
+
+# The door's job: something outside xrm (here, a test) queues a knock; the plugin emits the
+# door's "opened" event in that job's transaction, which starts the workflows listening.
+KNOCK_JOB = "sample.knock"
+
+
+@hookimpl
+def xrm_trigger_sources() -> list[TriggerSource]:
+    return [TriggerSource("door", {"en": "Front door", "ko": "현관문"}, ("opened", "closed"))]
+
+
+@hookimpl
+def xrm_job_handlers(context: PluginContext) -> dict[str, Any]:
+    def knock(payload: dict[str, Any], job: Any) -> None:
+        context.emit("sample.door", "opened", {"who": payload.get("who")}, conn=job.conn)
+
+    return {KNOCK_JOB: knock}
