@@ -108,18 +108,20 @@ def test_an_unknown_source_or_event_is_refused_when_saved_and_when_emitted(
     ):
         with pytest.raises(DefinitionError) as bad:
             registry.apply([{**ON_THE_DOOR, "name": "other", **changes}])
-        assert [f.field for f in bad.value.faults][0] == field
+        assert bad.value.faults[0].field == field
         assert words in bad.value.faults[0].message
     without = {k: v for k, v in ON_THE_DOOR.items() if k not in ("source", "event")}
     with pytest.raises(DefinitionError) as bad:
         registry.apply([{**without, "name": "other"}])
     assert [f.field for f in bad.value.faults] == ["source", "event"]
     context = wired.plugins.context(wired.db)
-    with pytest.raises(PluginError, match="unknown trigger source 'sample.window'"):
+    with pytest.raises(PluginError, match=re.escape("unknown trigger source 'sample.window'")):
         context.emit("sample.window", "opened", {})
-    with pytest.raises(PluginError, match="sample.door emits no event 'exploded'"):
+    with pytest.raises(PluginError, match=re.escape("sample.door emits no event 'exploded'")):
         context.emit("sample.door", "exploded", {})
-    with pytest.raises(PluginError, match="an event's payload is plain JSON data: payload.when"):
+    with pytest.raises(
+        PluginError, match=re.escape("an event's payload is plain JSON data: payload.when")
+    ):
         context.emit("sample.door", "opened", {"when": object()})
     assert door_runs(wired.db) == []
 
@@ -214,7 +216,7 @@ def test_a_disabled_plugin_leaves_its_workflows_idle_and_the_page_says_so(
     off = make_wired(disabled=("sample",))
     assert "door_ticket" in off.records.registry.current().workflows  # still loads
     assert off.plugins.sources() == {}
-    with pytest.raises(PluginError, match="unknown trigger source 'sample.door'"):
+    with pytest.raises(PluginError, match=re.escape("unknown trigger source 'sample.door'")):
         off.plugins.context(off.db).emit("sample.door", "opened", {"who": "Kim"})
     with pytest.raises(DefinitionError) as bad:
         off.records.registry.apply([{**ON_THE_DOOR, "name": "another"}])
