@@ -174,7 +174,7 @@ def test_the_admin_form_normalises_and_says_what_is_wrong_in_korean(
         data={"csrf": csrf_of(page.text), "title": "Form", "code": "nope"},
     )
     assert wrong.status_code == 400
-    assert "sample.voucher 형식에 맞지 않습니다" in wrong.text
+    assert "&#39;nope&#39; 값은 여기에 쓸 수 없습니다: is not a voucher code" in wrong.text
     assert "data-untranslated" not in wrong.text
     assert len(coupons(wired, admin)) == 1
 
@@ -426,3 +426,27 @@ def test_the_type_designer_offers_the_plugins_formats_by_their_label(
     assert gift.definition["properties"]["voucher"]["format"] == "sample.voucher"
     # The stored type's page selects the plugin's format as the field's kind.
     assert 'value="sample.voucher" selected>바우처 코드' in ann.get("/admin/types/gift").text
+
+
+def test_the_admin_says_every_plugin_format_refusal_in_korean() -> None:
+    from xrm.admin_ui.i18n import translations
+    from xrm.admin_ui.messages import say
+    from xrm.plugins.formats import failed_message
+    from xrm.schemas.plugin_formats import unavailable_message
+
+    ko = translations("ko").gettext
+    assert say(failed_message("broken.raises"), ko) == (
+        "이 값을 확인하지 못했습니다(검사하는 플러그인이 실패했습니다). "
+        "아무것도 저장하지 않았습니다."
+    )
+    assert say(unavailable_message("sample.voucher", disabled=True), ko) == (
+        "이 필드를 검사하는 플러그인 sample이(가) 꺼져 있습니다. "
+        "저장된 값을 그대로 두거나 지우세요."
+    )
+    assert say(unavailable_message("gone.voucher", disabled=False), ko) == (
+        "이 필드를 검사하는 플러그인 gone이(가) 설치되어 있지 않습니다. "
+        "저장된 값을 그대로 두거나 지우세요."
+    )
+    assert say("no enabled plugin provides format 'sample.x' (plugin formats: none)", ko) == (
+        "sample.x 형식을 제공하는 켜진 플러그인이 없습니다."
+    )

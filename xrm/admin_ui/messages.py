@@ -257,13 +257,13 @@ def _rules() -> list[Rule]:
         # Plugin field formats (xrm.plugins.formats, xrm.schemas.plugin_formats).
         rule(
             r"^(?P<value>.+) is refused by format (?P<format>\S+): (?P<detail>.*)$",
-            lambda _, m: _("%(value)s does not fit the %(format)s format: %(detail)s") % m,
+            lambda _, m: _("%(value)s is not accepted here: %(detail)s") % m,
         ),
         rule(
             r"^could not be checked: format '(?P<format>.+)' failed on this value; .*$",
             lambda _, m: (
                 _(
-                    "This value could not be checked (the %(format)s format failed); "
+                    "This value could not be checked (the plugin that checks it failed); "
                     "nothing was saved."
                 )
                 % m
