@@ -228,5 +228,5 @@ def test_a_disabled_plugin_leaves_its_workflows_idle_and_the_page_says_so(
         said = "sample.door: opened (not triggered: plugin sample is switched off)"
         assert said in listed
         page = ann.get("/admin/workflows/door_ticket").text
-        assert said in page
+        assert said in page and "afterwards, from the job queue" in page
         assert f'<option value="sample.door:opened" selected>{said}</option>' in page

@@ -217,7 +217,11 @@ def summary(
     return {
         "entity": rf.type_label(et, lang) if et is not None else workflow.entity,
         "on": ", ".join(triggers.get(t, t) for t in workflow.on),
-        "stage": stage_words(_).get(workflow.stage, workflow.stage),
+        "stage": (
+            _("afterwards, from the job queue")
+            if workflow.on == ("plugin",)  # after or async: either way a queued run
+            else stage_words(_).get(workflow.stage, workflow.stage)
+        ),
         "title": workflow_title(workflow.definition, workflow.name, lang),
     }
 
