@@ -5,6 +5,7 @@ the write with a generic message; a plugin switched off keeps its fields readabl
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import logging
 import re
@@ -24,7 +25,7 @@ from xrm.entities.records import RecordService
 from xrm.errors import DefinitionError, Duplicate, FaultsError, ValidationFailed, XrmError
 from xrm.platform.db import Database
 from xrm.platform.identity import Actor, create_token, create_user, first_admin
-from xrm.platform.settings import Settings
+from xrm.platform.settings import PluginSettings, Settings
 from xrm.plugins.manager import Plugins
 from xrm.plugins.spec import FieldFormat, hookimpl
 
@@ -350,6 +351,38 @@ def test_a_disabled_plugin_keeps_its_fields_readable_clearable_and_unchanged(
     # ...while the type that has it may still change its other fields.
     relabelled = {**COUPON, "title": "Coupons and vouchers"}
     assert not off.records.registry.apply([relabelled]).empty
+
+
+def inputs_of(page: str) -> dict[str, str]:
+    """Every input as the page fills it (what a browser would post back)."""
+    found = re.findall(r'<input [^>]*name="([^"]+)"[^>]*value="([^"]*)"', page)
+    return {name: html.unescape(value) for name, value in found}
+
+
+def test_a_form_of_a_record_whose_format_plugin_is_off_saves_its_other_fields(
+    wired: Wired, settings: Settings, db: Database, admin: Actor
+) -> None:
+    with wired.records.session(admin) as session:
+        made = session.create("coupon", {"title": "Old", "code": "abcd1234"})
+    with db.write() as conn:
+        create_user(conn, "ann@example.com", ("admin",), password=PASSWORD)
+    switched_off = dataclasses.replace(settings, plugins=PluginSettings(disabled=("sample",)))
+    path = f"/admin/records/coupon/{made['id']}"
+    with TestClient(create_app(switched_off), follow_redirects=False) as client:
+        form = {"email": "ann@example.com", "password": PASSWORD}
+        form["csrf"] = csrf_of(client.get("/admin/login").text)
+        assert client.post("/admin/login", data=form).status_code == 303
+        page = client.get(path).text
+        assert 'value="ABCD-1234"' in page  # shown as stored
+        # Every input as the page fills it, the title changed: the code goes back unchanged.
+        saved = client.post(path, data={**inputs_of(page), "title": "New"})
+        assert saved.status_code == 303, saved.text
+        client.headers["Accept-Language"] = "ko"
+        posted = inputs_of(client.get(path).text)
+        changed = client.post(path, data={**posted, "title": "Newer", "code": "efgh5678"})
+        assert changed.status_code == 400
+        assert "이 필드를 검사하는 플러그인 sample이(가) 꺼져 있습니다" in changed.text
+    assert [(c["title"], c["code"]) for c in coupons(wired, admin)] == [("New", "ABCD-1234")]
 
 
 def voucher_model(raw: str) -> str | None:
