@@ -95,6 +95,18 @@ def test_the_plugins_job_emits_and_the_workflow_runs_from_the_queue_with_the_pay
     assert subjects(wired, admin) == ["Door opened by Lee", "Door opened by 김민수"]
 
 
+def test_a_test_run_sees_the_shape_of_the_plugins_event(wired: Wired, admin: Actor) -> None:
+    probe = {
+        **ON_THE_DOOR,
+        "name": "probe",
+        "actions": [
+            {"type": "script", "code": "log(event['source'], event['name'], event['payload'])"}
+        ],
+    }
+    run = wired.engine.test(admin, probe)
+    assert (run.status, run.dry_run, run.log) == (RunStatus.DONE, True, ("sample.door opened {}",))
+
+
 def test_an_unknown_source_or_event_is_refused_when_saved_and_when_emitted(
     wired: Wired,
 ) -> None:

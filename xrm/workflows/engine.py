@@ -136,7 +136,7 @@ class WorkflowEngine:
                     entity=workflow.entity,
                     record=record,
                     old=None,
-                    event={"type": trigger},
+                    event=self._event_by_hand(workflow),
                     user=user_of(actor),
                 )
                 outcome = self.runner.run(firing, session)
@@ -149,6 +149,19 @@ class WorkflowEngine:
             assert run is not None
         with self.records.db.write() as conn:
             return runs.record(conn, run)
+
+    @staticmethod
+    def _event_by_hand(workflow: Workflow) -> dict[str, Any]:
+        """A run by hand is ``manual``; a test run of a workflow only a plugin's event starts
+        sees that event's shape (with an empty payload), so its script can be tried."""
+        if workflow.source is not None and not workflow.fires_on("manual"):
+            return {
+                "type": "plugin",
+                "source": workflow.source,
+                "name": workflow.event,
+                "payload": {},
+            }
+        return {"type": "manual"}
 
     @staticmethod
     def _record(
