@@ -175,7 +175,8 @@ def test_the_admin_form_normalises_and_says_what_is_wrong_in_korean(
         data={"csrf": csrf_of(page.text), "title": "Form", "code": "nope"},
     )
     assert wrong.status_code == 400
-    assert "&#39;nope&#39; 값은 여기에 쓸 수 없습니다: is not a voucher code" in wrong.text
+    said = "&#39;nope&#39; 값은 여기에 쓸 수 없습니다: 바우처 코드가 아닙니다(ABCD-1234처럼"
+    assert said in wrong.text
     assert "data-untranslated" not in wrong.text
     assert len(coupons(wired, admin)) == 1
 

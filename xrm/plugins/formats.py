@@ -12,6 +12,7 @@ and the details go to the log only.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Collection, Mapping
 
 from xrm.plugins.spec import FieldFormat
@@ -66,7 +67,22 @@ def wrap(plugin: str, spec: FieldFormat) -> PluginFormat:
         return clean
 
     label = spec.label if isinstance(spec.label, Mapping) else {"en": spec.label or spec.name}
-    return PluginFormat(name, plugin, normalise, dict(label))
+    return PluginFormat(name, plugin, normalise, dict(label), translations=spec.translations)
+
+
+_REFUSED = re.compile(r"^(?P<value>.+) is refused by format (?P<name>\S+): (?P<detail>.*)$", re.S)
+
+
+def in_language(message: str, fmt: PluginFormat, lang: str) -> str:
+    """A refusal by ``fmt`` with the plugin's own words in ``lang`` when it gave them (the
+    admin UI then translates the rest); any other message as it is."""
+    found = _REFUSED.match(message)
+    if found is None or found["name"] != fmt.name:
+        return message
+    said = (fmt.translations.get(found["detail"]) or {}).get(lang)
+    if not said:
+        return message
+    return f"{found['value']} is refused by format {fmt.name}: {said}"
 
 
 def collect(

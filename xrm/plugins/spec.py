@@ -121,13 +121,16 @@ class FieldFormat:
     what unique keys and duplicate rules compare. A function that raises, or
     returns something else than text, refuses the write with a generic
     message (the exception goes to the log). ``label`` (text, or one per
-    language) names the format in the type designer.
+    language) names the format in the type designer; ``translations`` gives
+    each text ``problem`` may return in other languages (``{text: {"ko": ...}}``),
+    for the admin UI.
     """
 
     name: str
     problem: Callable[[str], str | None]
     normalize: Callable[[str], str] = str
     label: str | Mapping[str, str] = ""
+    translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

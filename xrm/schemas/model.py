@@ -58,6 +58,8 @@ class PluginFormat:
     normalise: Callable[[str], str]
     label: Mapping[str, str] = field(default_factory=dict)
     available: bool = True
+    # The plugin's refusal texts in other languages: {text: {lang: text}}.
+    translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,13 +113,14 @@ def xrm_admin_pages() -> list[AdminPage]:
 
 
 VOUCHER_LENGTH = 8
+NOT_A_VOUCHER = "is not a voucher code (eight letters or digits, like ABCD-1234)"
 
 
 def voucher_problem(value: str) -> str | None:
     """A voucher code is eight ASCII letters or digits; spaces and hyphens are ignored."""
     bare = value.replace("-", "").replace(" ", "")
     if len(bare) != VOUCHER_LENGTH or not (bare.isascii() and bare.isalnum()):
-        return "is not a voucher code (eight letters or digits, like ABCD-1234)"
+        return NOT_A_VOUCHER
     return None
 
 
@@ -137,6 +138,9 @@ def xrm_field_formats() -> list[FieldFormat]:
             voucher_problem,
             voucher_normal,
             label={"en": "Voucher code", "ko": "바우처 코드"},
+            translations={
+                NOT_A_VOUCHER: {"ko": "바우처 코드가 아닙니다(ABCD-1234처럼 영문자나 숫자 8개)"}
+            },
         )
     ]
 
