@@ -259,3 +259,107 @@ def test_each_shape_of_file_problem_reads_in_korean(
 ) -> None:
     said = file_problem(problem, korean_labels(catalog_service), KO)
     assert said.translated and FILE_SHAPES[problem] in said.text, said.text
+
+
+# --- rows left out as duplicates ---------------------------------------------------------------
+
+LEAD = {
+    "type": "object",
+    "x-xrm": {
+        "name": "lead",
+        "plural": "leads",
+        "label": {"en": "Lead", "ko": "잠재 고객"},
+        "display": "name",
+        "duplicates": [
+            {
+                "name": "same email",
+                "label": {"en": "Same e-mail", "ko": "같은 이메일"},
+                "match": [{"field": "email"}],
+                "action": "block",
+            },
+            {
+                "name": "similar name",
+                "label": {"en": "Similar name", "ko": "비슷한 이름"},
+                "match": [{"field": "name", "fuzzy": 0.85}],
+                "action": "warn",
+            },
+        ],
+    },
+    "properties": {
+        "name": {"type": "string", "maxLength": 200},
+        "email": {"type": "string", "format": "email"},
+    },
+    "required": ["name"],
+}
+LEAD_CELLS = ["", "Acme Corp", "Acme Corp.", "Bolt", "a@x.com", "b@x.com", "not mail", "'quoted'"]
+
+
+@pytest.fixture
+def leads(catalog_service: RecordService, registry: Registry, people: dict[str, Actor]) -> None:
+    registry.apply([LEAD])
+    with catalog_service.session(people["admin"]) as records:
+        records.create_many("lead", [{"name": "Acme Corp", "email": "a@x.com"}])
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(LEAD_CELLS), st.sampled_from(LEAD_CELLS)), min_size=1, max_size=4
+    ),
+    mode=st.sampled_from(["flag", "skip", "merge"]),
+)
+def test_a_row_left_out_as_a_duplicate_says_so_in_korean_by_the_rules_label(
+    catalog_service: RecordService,
+    people: dict[str, Actor],
+    leads: None,
+    rows: list[tuple[str, str]],
+    mode: str,
+) -> None:
+    import csv
+    import io
+
+    out = io.StringIO()
+    csv.writer(out).writerows([("name", "email"), *rows])
+    importer = Importer(catalog_service, people["admin"])
+    plan = importer.prepare("l.csv", out.getvalue().encode(), Options("lead", duplicates=mode))
+    et = catalog_service.registry.current().entity("lead")
+    rules = {"same email": "같은 이메일", "similar name": "비슷한 이름"}
+    for _number, cells, reason in importer.run(plan, dry_run=True).rejects:
+        said = import_reason(reason, reason_labels(et, "ko", KO), KO, rules)
+        assert said.translated, reason
+        stored = ["Acme Corp"]  # a duplicate's reason names the stored record it is like
+        assert english_left(said.text, [*cells, *stored]) == [], (reason, said.text)
+        if reason.startswith("duplicate of"):
+            assert "중복으로 보입니다" in said.text and "(규칙: " in said.text, said.text
+            assert "same email" not in said.text and "similar name" not in said.text
+
+
+@pytest.mark.parametrize(
+    ("reason", "korean"),
+    [
+        (
+            "duplicate of row 3 (rule 'similar name', score 0.9)",
+            "파일의 3행와(과) 중복으로 보입니다(규칙: 비슷한 이름).",
+        ),
+        (
+            "duplicate of a record you cannot see (rule 'same email', score 1.0); "
+            "the rule refuses duplicates",
+            "볼 수 없는 레코드와(과) 중복으로 보입니다(규칙: 같은 이메일). "
+            "이 규칙은 중복을 허용하지 않습니다.",
+        ),
+        (
+            "duplicate of record 01a24c73-c5e5-72fd-864b-0dc95c69e147 (rule 'same email', "
+            "score 1.0)",
+            "중복으로 보입니다(규칙: 같은 이메일).",
+        ),
+    ],
+)
+def test_each_shape_of_duplicate_reads_in_korean_without_ids(reason: str, korean: str) -> None:
+    rules = {"same email": "같은 이메일", "similar name": "비슷한 이름"}
+    said = import_reason(reason, {"name": "이름"}, KO, rules)
+    assert said.translated and korean in said.text, said.text
+    assert "01a24c73" not in said.text

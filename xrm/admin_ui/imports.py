@@ -21,13 +21,22 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from xrm.admin_ui.auth import admin_form, admin_view, database, may, message, page
+from xrm.admin_ui.duplicates import rule_labels
 from xrm.admin_ui.messages import file_problem, import_reason
 from xrm.admin_ui.navigation import Crumb, path_for, trail
 from xrm.admin_ui.pages import gettext_for, language
 from xrm.admin_ui.types import RIGHT as DEFINE_TYPES
 from xrm.entities.imports import BadFile, BadImport, store
 from xrm.entities.imports.job import IMPORT_JOB
-from xrm.entities.imports.run import Importer, Options, Outcome, Plan, rejected_csv
+from xrm.entities.imports.run import (
+    DUPLICATE_CHOICES,
+    Importer,
+    Options,
+    Outcome,
+    Plan,
+    rejected_csv,
+)
+from xrm.entities.imports.store import Flag
 from xrm.entities.imports.undo import undo
 from xrm.entities.records import RecordService
 from xrm.errors import XrmError
@@ -36,6 +45,7 @@ from xrm.platform.access import Permissions
 from xrm.schemas.model import EntityType
 
 _SHOWN_REJECTS = 100
+_SHOWN_FLAGS = 100
 
 
 def _service(request: Request) -> RecordService:
@@ -83,8 +93,9 @@ def reason_labels(et: EntityType, lang: str, _: Callable[[str], str]) -> dict[st
 def _reasons(request: Request, session: sessions.Session, et: EntityType) -> Callable[[str], str]:
     """Says a rejected row's reason (the importer's English line) in the user's language."""
     _ = gettext_for(request, session.locale)
-    labels = reason_labels(et, language(request, session.locale), _)
-    return lambda reason: import_reason(reason, labels, _).text
+    lang = language(request, session.locale)
+    labels, rules = reason_labels(et, lang, _), rule_labels(et, lang)
+    return lambda reason: import_reason(reason, labels, _, rules).text
 
 
 def _crumbs(
@@ -218,7 +229,44 @@ def _options(row: Any, form: FormData | None, headers: list[str] | None) -> Opti
         if header:
             mapping[header] = str(form.get(f"column{index}") or "")
     key = str(form.get("key") or "") or None
-    return Options(row.entity, mapping, key)
+    return Options(row.entity, mapping, key, duplicates=str(form.get("duplicates") or "flag"))
+
+
+def _bad_choice(request: Request, session: sessions.Session, form: FormData) -> str | None:
+    """The error to show when the form's duplicates choice is none of the offered ones."""
+    if str(form.get("duplicates") or "flag") in DUPLICATE_CHOICES:
+        return None
+    _ = gettext_for(request, session.locale)
+    return str(_("Duplicates: choose flag, skip or merge."))
+
+
+def _flags(
+    request: Request, session: sessions.Session, et: EntityType, flags: list[Flag]
+) -> list[dict[str, Any]]:
+    """Flagged and merged rows as the page lists them: what each duplicates, in words."""
+    _ = gettext_for(request, session.locale)
+    labels = rule_labels(et, language(request, session.locale))
+    shown = []
+    for flag in flags[:_SHOWN_FLAGS]:
+        if flag.other_row is not None:
+            who = str(_("row %(number)s of the file") % {"number": flag.other_row})
+        elif flag.record is None:
+            who = str(_("a record you cannot see"))
+        else:
+            who = flag.name or str(_("a record without a name"))
+        shown.append(
+            {
+                "row": flag.row,
+                "who": who,
+                "href": (
+                    f"/admin/records/{et.name}/{flag.record}" if flag.record is not None else None
+                ),
+                "rule": labels.get(flag.rule, flag.rule),
+                "score": round(flag.score * 100),
+                "merged": flag.merged,
+            }
+        )
+    return shown
 
 
 @admin_view
@@ -254,7 +302,18 @@ def _detail(
         ],
         "done_rows": min(row.total_rows, row.batches_done * row.batch_size),
         "crumbs": _crumbs(request, session, et, *_step(request, session, row, checked is not None)),
+        "has_rules": bool(et.duplicates),
+        "flags": [],
+        "more_flags": 0,
     }
+    if checked is not None:
+        context["flags"] = _flags(request, session, et, checked.flags)
+        context["more_flags"] = max(0, len(checked.flags) - _SHOWN_FLAGS)
+    elif row.status != store.DRAFT and et.duplicates:
+        with database(request).read() as conn:
+            found = store.flags(conn, row.id)
+        context["flags"] = _flags(request, session, et, found)
+        context["more_flags"] = max(0, len(found) - _SHOWN_FLAGS)
     if row.status == store.DRAFT:
         stored = Options.from_stored(row.entity, row.options)
         try:
@@ -280,6 +339,9 @@ def _detail(
             ],
             fields=_fields(et, lang),
             key=(str(form.get("key") or "") if form is not None else stored.key or ""),
+            duplicates=(
+                str(form.get("duplicates") or "flag") if form is not None else stored.duplicates
+            ),
         )
     return page(request, session, "import_detail.html", context, status)
 
@@ -292,6 +354,8 @@ async def check_import(request: Request, session: sessions.Session, form: FormDa
         return _not_found(request, session)
     if row.status != store.DRAFT:
         return RedirectResponse(request.url_for("import_detail", import_id=row.id), 303)
+    if (bad := _bad_choice(request, session, form)) is not None:
+        return _detail(request, session, row, form=form, error=bad, status=400)
     try:
         headers = _plan(request, session, row, Options(row.entity)).table.headers
         plan = _plan(request, session, row, _options(row, form, headers))
@@ -311,6 +375,8 @@ async def run_import(request: Request, session: sessions.Session, form: FormData
     target = request.url_for("import_detail", import_id=row.id)
     if row.status != store.DRAFT:
         return RedirectResponse(target, 303)
+    if (bad := _bad_choice(request, session, form)) is not None:
+        return _detail(request, session, row, form=form, error=bad, status=400)
     try:
         headers = _plan(request, session, row, Options(row.entity)).table.headers
         options = _options(row, form, headers)

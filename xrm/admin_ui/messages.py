@@ -265,6 +265,85 @@ def _rules() -> list[Rule]:
             r"^must be unique; is already taken( by .*)?$",
             lambda _, m: _("Another record has this value already; it must be unique."),
         ),
+        # Plugin field formats (xrm.plugins.formats, xrm.schemas.plugin_formats).
+        rule(
+            r"^(?P<value>.+) is refused by format (?P<format>\S+): (?P<detail>.*)$",
+            lambda _, m: _("%(value)s is not accepted here: %(detail)s") % m,
+        ),
+        rule(
+            r"^could not be checked: format '(?P<format>.+)' failed on this value; .*$",
+            lambda _, m: (
+                _(
+                    "This value could not be checked (the plugin that checks it failed); "
+                    "nothing was saved."
+                )
+                % m
+            ),
+        ),
+        rule(
+            r"^format '(?P<format>.+)' comes from plugin '(?P<plugin>.+)', which is disabled .*$",
+            lambda _, m: (
+                _(
+                    "The plugin %(plugin)s that checks this field is switched off: keep the "
+                    "stored value or clear it."
+                )
+                % m
+            ),
+        ),
+        rule(
+            r"^format '(?P<format>.+)' comes from plugin '(?P<plugin>.+)', which is not "
+            r"installed.*$",
+            lambda _, m: (
+                _(
+                    "The plugin %(plugin)s that checks this field is not installed: keep the "
+                    "stored value or clear it."
+                )
+                % m
+            ),
+        ),
+        rule(
+            r"^format '(?P<format>.+)' comes from plugin '(?P<plugin>.+)', which is disabled$",
+            lambda _, m: _("The plugin %(plugin)s of this format is switched off.") % m,
+        ),
+        rule(
+            r"^no enabled plugin provides format '(?P<format>.+)' .*$",
+            lambda _, m: _("No enabled plugin provides the format %(format)s.") % m,
+        ),
+        rule(
+            r"^unknown format '(?P<format>.+)': .*$",
+            lambda _, m: _("%(format)s is not a format xrm knows.") % m,
+        ),
+        # Plugin trigger sources (xrm.schemas.workflows).
+        rule(
+            r"^unknown trigger source '(?P<source>.+)' \(sources: .*\)$",
+            lambda _, m: _("No enabled plugin has the trigger source %(source)s.") % m,
+        ),
+        rule(
+            r"^trigger source '(?P<source>.+)' comes from plugin '(?P<plugin>.+)', which is "
+            r"disabled$",
+            lambda _, m: (
+                _("The plugin %(plugin)s of the trigger source %(source)s is switched off.") % m
+            ),
+        ),
+        rule(
+            r"^(?P<source>\S+) emits no event '(?P<event>.+)' \(its events: (?P<events>.*)\)$",
+            lambda _, m: _("%(source)s has no event %(event)s; its events: %(events)s.") % m,
+        ),
+        rule(
+            r"^a plugin trigger runs from the job queue .*$",
+            lambda _, m: _(
+                "A plugin's event starts a workflow afterwards, from the job queue: choose the "
+                "stage “after saving” or “afterwards, in the background”."
+            ),
+        ),
+        rule(
+            r"^a plugin trigger names .*$",
+            lambda _, m: _("Choose the plugin event that starts this workflow."),
+        ),
+        rule(
+            r"^(source|event) goes with a plugin trigger$",
+            lambda _, m: _("A plugin event goes with the trigger “a plugin reports an event”."),
+        ),
         rule(
             r"^must be unique; repeats .*$",
             lambda _, m: _("Another record has this value already; it must be unique."),
@@ -384,10 +463,13 @@ def _say_part(message: str, _: Gettext) -> str | None:
     return said_by(IMPORT_RULES, message, _) or say(message, _)
 
 
-def import_reason(reason: str, labels: Mapping[str, str], _: Gettext) -> Shown:
+def import_reason(
+    reason: str, labels: Mapping[str, str], _: Gettext, rules: Mapping[str, str] | None = None
+) -> Shown:
     """A rejected row's reason (the importer's English line) in the page's language.
 
-    ``labels``: the type's field names with their labels in the page's language. The line is
+    ``labels``: the type's field names with their labels in the page's language; ``rules``: its
+    duplicate rules' names with their labels. The line is
     cut where ``; `` is followed by a field name and a colon; as a cell quoted in a problem may
     hold such text too, the cut kept is the one that leaves the fewest parts unsaid.
     """
@@ -402,9 +484,8 @@ def import_reason(reason: str, labels: Mapping[str, str], _: Gettext) -> Shown:
     for end in range(1, len(bounds)):
         tries = []
         for start, (unsaid, count, parts) in ways.items():
-            part = _reason_part(
-                reason[bounds[start] + (2 if start else 0) : bounds[end]], labels, _
-            )
+            text = reason[bounds[start] + (2 if start else 0) : bounds[end]]
+            part = _reason_part(text, labels, _, rules or {})
             tries.append((unsaid + (not part.translated), count - 1, [*parts, part]))
         ways[end] = min(tries, key=lambda t: t[:2])
     parts = ways[len(bounds) - 1][2]
@@ -416,7 +497,36 @@ _WRITE = re.compile(
 )
 
 
-def _reason_part(text: str, labels: Mapping[str, str], _: Gettext) -> Shown:
+_DUPLICATE = re.compile(
+    r"^duplicate of (?P<who>.+) \(rule (?P<q>['\"])(?P<rule>.*?)(?P=q), score [^)]*\)"
+    r"(?P<refuses>; the rule refuses duplicates)?$",
+    re.S,
+)
+
+
+def _duplicate(found: re.Match[str], rules: Mapping[str, str], _: Gettext) -> str:
+    """A row left out as a duplicate (``run.flag_text``), in words: of which row or record."""
+    who = found.group("who")
+    row = re.fullmatch(r"row (\d+)", who)
+    if row:
+        who = _("row %(number)s of the file") % {"number": row.group(1)}
+    elif who == "a record you cannot see":
+        who = _("a record you cannot see")
+    elif re.fullmatch(r"(['\"]).*\1", who, re.S):
+        who = who[1:-1]  # the record's name, as the importer quotes it
+    else:  # "record <id>": a record without a name; its id is no help to a person
+        who = _("a record without a name")
+    name = found.group("rule")
+    said = _("This looks like a duplicate of %(name)s (rule: %(rule)s).") % {
+        "name": who,
+        "rule": rules.get(name, name),
+    }
+    return f"{said} {_('The rule refuses duplicates.')}" if found.group("refuses") else said
+
+
+def _reason_part(
+    text: str, labels: Mapping[str, str], _: Gettext, rules: Mapping[str, str]
+) -> Shown:
     """One fault: ``field: problem`` (``tags.2: ...`` is the field ``tags``) or a whole-row one."""
     found = re.match(r"^(?P<field>[a-z0-9_]+)(?:\.\d+)?: (?P<message>.*)$", text, re.S)
     if found and found.group("field") in labels:
@@ -424,6 +534,9 @@ def _reason_part(text: str, labels: Mapping[str, str], _: Gettext) -> Shown:
         said = _say_part(found.group("message"), _)
         both = {"field": label, "value": said or found.group("message")}
         return Shown(label, _("%(field)s: %(value)s") % both, said is not None)
+    duplicate = _DUPLICATE.match(text)
+    if duplicate:
+        return Shown("", _duplicate(duplicate, rules, _))
     blocked = _WRITE.match(text)  # fields the user's role shows but does not let them write
     if blocked:
         names = [n.split(".", 1)[1] for n in blocked.group("fields").split(", ")]

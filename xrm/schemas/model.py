@@ -7,7 +7,7 @@ definition too, so exporting gives back exactly what an admin wrote.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,29 @@ STORAGE = {
 }
 
 
+class FormatUnavailable(ValueError):
+    """A new value for a field whose format's plugin is disabled or not installed."""
+
+
+@dataclass(frozen=True, slots=True)
+class PluginFormat:
+    """A string format a plugin adds, spelled ``<plugin>.<format>`` in definitions.
+
+    ``normalise`` takes trimmed text and gives its stored spelling, or raises
+    ``ValueError`` with words a user may read (the plugin manager wraps the
+    plugin's own functions so that nothing else escapes). ``label`` is what the
+    type designer shows, by language.
+    """
+
+    name: str
+    plugin: str
+    normalise: Callable[[str], str]
+    label: Mapping[str, str] = field(default_factory=dict)
+    available: bool = True
+    # The plugin's refusal texts in other languages: {text: {lang: text}}.
+    translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class Reference:
     """A many-to-one link: this property holds the id of a record of ``entity``."""
@@ -57,6 +80,9 @@ class Property:
     schema: Mapping[str, Any]
     required: bool = False
     ref: Reference | None = None
+    # A plugin's format (``"format": "<plugin>.<format>"``), bound by the registry: a pure
+    # parse knows only the spelling, not which plugins this process has.
+    plugin_format: PluginFormat | None = field(default=None, compare=False)
 
     @property
     def column(self) -> str:
@@ -117,25 +143,23 @@ class DuplicateRule:
     match: tuple[MatchField, ...]
     action: str  # block | warn
     label: Mapping[str, str] = field(default_factory=dict)
+    # Derived from ``match`` once, not on every use: a check reads them for every row.
+    exact: tuple[str, ...] = field(init=False, compare=False)
+    fuzzy: tuple[MatchField, ...] = field(init=False, compare=False)
+    # The field whose index narrows the candidates: the first exact one, else the first
+    # fuzzy one (by its prefix), so a check never reads the whole table.
+    blocking: str = field(init=False, compare=False)
+    # Characters of the blocking field that must agree when the rule has no exact field.
+    prefix: int = field(init=False, compare=False)
 
-    @property
-    def exact(self) -> tuple[str, ...]:
-        return tuple(m.field for m in self.match if m.fuzzy is None)
-
-    @property
-    def fuzzy(self) -> tuple[MatchField, ...]:
-        return tuple(m for m in self.match if m.fuzzy is not None)
-
-    @property
-    def blocking(self) -> str:
-        """The field whose index narrows the candidates: the first exact one, else the first
-        fuzzy one (by its prefix), so a check never reads the whole table."""
-        return self.exact[0] if self.exact else self.fuzzy[0].field
-
-    @property
-    def prefix(self) -> int:
-        """Characters of the blocking field that must agree when the rule has no exact field."""
-        return self.fuzzy[0].prefix or DEFAULT_PREFIX if not self.exact else 0
+    def __post_init__(self) -> None:
+        exact = tuple(m.field for m in self.match if m.fuzzy is None)
+        fuzzy = tuple(m for m in self.match if m.fuzzy is not None)
+        object.__setattr__(self, "exact", exact)
+        object.__setattr__(self, "fuzzy", fuzzy)
+        first = fuzzy[0] if fuzzy else MatchField("")  # a rule with no field is refused
+        object.__setattr__(self, "blocking", exact[0] if exact else first.field)
+        object.__setattr__(self, "prefix", 0 if exact else first.prefix or DEFAULT_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
