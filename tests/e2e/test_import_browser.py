@@ -114,7 +114,8 @@ def test_duplicates_are_left_out_on_the_check_and_merged_by_the_import(
         page.get_by_label("Leave them out (they go to the rejected rows)").check()
         page.get_by_role("button", name="Check the file").click()
         rejects = page.locator("table.rejects").first.inner_text()
-        assert "duplicate of 'Kim'" in rejects and "duplicate of row 3" in rejects
+        assert "This looks like a duplicate of Kim (rule: same phone)." in rejects
+        assert "This looks like a duplicate of row 3 of the file (rule: same phone)." in rejects
         assert serious_violations(page) == []
         page.get_by_label("Merge them into the record they duplicate").check()
         page.get_by_role("button", name="Import now").click()
