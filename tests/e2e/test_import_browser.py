@@ -62,6 +62,9 @@ def test_a_spreadsheet_is_uploaded_mapped_checked_and_imported(
             page.click("button[formaction$='/run']")
             page.wait_for_selector("[data-import-progress]:not([data-running])", timeout=60_000)
             assert page.locator("a[href$='/rejected.csv']").count() == 1
+            # The trail's last step follows the import from "Progress" to "Result".
+            step = page.locator("nav.crumbs [aria-current=page]").inner_text()
+            assert step == ("Result" if language == "en-US" else "결과")
             found += [f"{where} done: {v}" for v in serious_violations(page)]
     assert found == []
     assert "Traceback" not in (tmp_path / "serve.log").read_text()

@@ -1,5 +1,6 @@
-// The import page while its import runs: reload the progress section every two seconds
-// until the import is no longer running. Without JavaScript the page has a Refresh link.
+// The import page while its import runs: reload the progress section (and the breadcrumbs,
+// whose last step says whether it still runs) every two seconds until the import is no longer
+// running. Without JavaScript the page has a Refresh link.
 (function () {
   "use strict";
   function poll() {
@@ -19,6 +20,11 @@
           var here = document.querySelector("main .card");
           if (card && here) {
             here.replaceWith(card);
+          }
+          var trail = fresh.querySelector("nav.crumbs");  // "Progress" becomes "Result"
+          var shown = document.querySelector("nav.crumbs");
+          if (trail && shown) {
+            shown.replaceWith(trail);
           }
           poll();
         })
