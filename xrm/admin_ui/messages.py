@@ -137,6 +137,10 @@ def _rules() -> list[Rule]:
                 % m
             ),
         ),
+        rule(
+            r"^(?P<value>'.*') is reserved for the admin UI's own pages.*$",
+            lambda _, m: _("%(value)s is reserved by the system: choose another name.") % m,
+        ),
         rule(r"^must be a string$", lambda _, m: _("This must be a text.")),
         rule(
             r"^(?P<value>.+) is a built-in role and cannot be redefined$",

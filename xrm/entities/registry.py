@@ -39,6 +39,7 @@ from xrm.platform.identity import SYSTEM_ACTOR, Actor
 from xrm.platform.settings import Settings
 from xrm.schemas.admission import admit
 from xrm.schemas.model import EntityType, Property, Relationship
+from xrm.schemas.naming import new_name_problem
 from xrm.schemas.parse import (
     check_catalog,
     parse_entity_type,
@@ -195,6 +196,21 @@ def _check_expected_version(
                 )
 
 
+def _check_new_names(
+    several: bool, kinds: Sequence[tuple[Mapping[str, Any], Mapping[str, Any], str]]
+) -> None:
+    """``BAD_DEFINITION`` at the name of each definition not stored yet whose name is taken
+    for a page of the admin UI (``new``); one stored before that rule may still change."""
+    faults = [
+        Fault(f"{name}.{path}" if several else path, problem)
+        for new, stored, path in kinds
+        for name in new
+        if name not in stored and (problem := new_name_problem(name))
+    ]
+    if faults:
+        raise DefinitionError(faults)
+
+
 class Registry:
     """Definitions of one database, cached per schema version, changed only through ``apply``."""
 
@@ -331,6 +347,14 @@ class Registry:
                             (stored_workflows, new_workflows),
                         ],
                     )
+                _check_new_names(
+                    len(definitions) > 1,
+                    [
+                        (new_types, stored_types, "x-xrm.name"),
+                        (new_relationships, stored_relationships, "relationship"),
+                        (new_workflows, stored_workflows, "name"),
+                    ],
+                )
                 merged_types = {**stored_types, **new_types}
                 merged_relationships = {**stored_relationships, **new_relationships}
                 check_catalog(
