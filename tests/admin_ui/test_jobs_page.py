@@ -12,6 +12,8 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 from test_signin import PASSWORD, csrf_of
 
@@ -215,3 +217,63 @@ def test_the_list_pages_by_id_newest_first(
     second = ann.get(older.group(1).replace("&amp;", "&")).text
     assert list(rows(second)) == [made[0]]
     assert 'rel="next"' not in second and "Newest jobs" in second
+
+
+def test_every_kind_of_job_is_named_in_words_in_both_languages(
+    ann: TestClient, db: Database, service: RecordService
+) -> None:
+    with db.read() as conn:
+        ann_user = find_user(conn, "ann@example.com")
+    assert ann_user is not None
+    with service.session(ann_user, "api") as records:
+        acme = records.create("customer", {"name": "Acme Corp"})
+    action = {
+        "action": "email.send",
+        "settings": {},
+        "workflow": "grievance_sla",
+        "entity": "customer",
+        "record": {"id": acme["id"], "name": "Acme Corp"},
+    }
+    made = {
+        failed_job(db, "plugin.action", action, attempts=1): (
+            "Workflow action: Due date by severity",
+            "For Customer “Acme Corp”",
+        ),
+        failed_job(db, "import.run", {"import": "i1"}, attempts=1): ("Import", "—"),
+        failed_job(db, "webhook.deliver", {"destination": "crm", "payload": {}}, attempts=1): (
+            "Webhook delivery",
+            "To the destination “crm”",
+        ),
+        failed_job(db, "billing.sync_invoices", {}, attempts=1): ("Billing: sync invoices", "—"),
+    }
+    page = ann.get("/admin/jobs").text
+    for job_id, (kind, purpose) in made.items():
+        row = re.search(rf'<tr data-job="{job_id}".*?</tr>', page, re.S)
+        assert row, job_id
+        cells = [
+            " ".join(c.split()) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row.group(0))
+        ]
+        assert cells[:2] == [kind, purpose]
+    for raw in ("plugin.action", "import.run", "webhook.deliver", "billing.sync_invoices"):
+        assert f">{raw}<" not in page
+    korean = ann.get("/admin/jobs", headers={"Accept-Language": "ko"}).text
+    for said in ("가져오기", "웹훅 전송", "워크플로 동작: ", "대상 “crm”"):
+        assert said in korean, said
+
+
+@given(kind=st.text(st.sampled_from(list("ab_-. éß한")) | st.characters(exclude_characters=":")))
+@example(kind="billing.sync_invoices")
+@example(kind="._-")
+@example(kind="")
+def test_an_unknown_kind_is_its_own_words_without_separators(kind: str) -> None:
+    """The model: the kind's words, in order, joined by spaces (a colon between the parts);
+    only the first letter may change (to upper case)."""
+    shown = jobs_screen.humanized(kind)
+
+    def words(text: str, separators: str) -> list[str]:
+        found = [w for w in re.split(separators, text) if w]
+        return ["?" + found[0][1:], *found[1:]] if found else []
+
+    expected = words(kind, r"[._\-\s]+")
+    assert words(shown, r"[:\s]+") == expected if expected else shown == "—"
+    assert "_" not in shown and "." not in shown
