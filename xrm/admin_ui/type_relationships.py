@@ -19,10 +19,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from xrm.admin_ui import type_form as tf
-from xrm.admin_ui import type_messages
 from xrm.admin_ui import type_plan as tp
 from xrm.admin_ui.auth import admin_form, admin_view, forbidden, may, message, page
-from xrm.admin_ui.messages import Shown, explain
+from xrm.admin_ui.messages import Shown, explain, shown
 from xrm.admin_ui.pages import gettext_for, language
 from xrm.admin_ui.record_fields import type_label
 from xrm.admin_ui.types import CHANNEL, RIGHT, Screen, rearrange, registry_of
@@ -153,7 +152,7 @@ async def save_relationship(
 
 def _place(exc: FaultsError, screen: Screen, _: Gettext) -> None:
     for fault in exc.faults:
-        said = type_messages.shown(fault, _)
+        said = shown(fault, _)
         first = fault.field.split(".")[0]
         where = _HEAD_PATHS.get(first) or tf.input_for(fault.field, screen.state)
         if where is not None:

@@ -25,11 +25,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from xrm.admin_ui import type_form as tf
-from xrm.admin_ui import type_messages
 from xrm.admin_ui import type_plan as tp
 from xrm.admin_ui.auth import admin_form, admin_view, forbidden, may, message, page
 from xrm.admin_ui.json_lines import path_lines, pretty
-from xrm.admin_ui.messages import Shown, explain
+from xrm.admin_ui.messages import Shown, explain, shown
 from xrm.admin_ui.pages import gettext_for, language
 from xrm.admin_ui.record_fields import in_language, type_label
 from xrm.admin_ui.record_views import names_of
@@ -299,7 +298,7 @@ def _place(exc: FaultsError, screen: Screen, definition: Any, _: Gettext) -> Non
     if not exc.faults:
         screen.general.extend(explain(exc, _))
     for fault in exc.faults:
-        said = type_messages.shown(fault, _)
+        said = shown(fault, _)
         where = tf.input_for(fault.field, screen.state)
         if where is not None:
             screen.errors.setdefault(where, said.text)
