@@ -97,6 +97,10 @@ def test_removing_needs_confirmation_that_says_how_many_links_go(
     assert "3 links" in asked.value.message
     assert "r_contract_contacts" in tables(db)
     assert catalog.current().version == version
+    with pytest.raises(ConfirmationRequired) as changed:  # the admin was shown another count
+        catalog.remove_relationship("contract_contacts", confirm_data_loss=True, expected_links=2)
+    assert changed.value.extensions["links"] == 3
+    assert "r_contract_contacts" in tables(db)
 
 
 def test_removing_drops_the_link_table_and_the_definition_audited(
@@ -110,6 +114,7 @@ def test_removing_drops_the_link_table_and_the_definition_audited(
         channel="admin",
         confirm_data_loss=True,
         expected_version=rel_version,
+        expected_links=3,
     )
     assert dropped == 3
     assert "r_contract_contacts" not in tables(db)

@@ -15,6 +15,7 @@ these pages.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +38,7 @@ from xrm.entities.records import RecordSession
 from xrm.entities.registry import ENTITY_TYPE, Registry, definition_kind
 from xrm.errors import Conflict, FaultsError, XrmError
 from xrm.platform import sessions
-from xrm.schemas.model import EntityType
+from xrm.schemas.model import EntityType, Property
 from xrm.schemas.plan import Plan
 
 Gettext = Callable[[str], str]
@@ -129,7 +130,7 @@ def _stored(request: Request, name: str) -> EntityType | None:
 
 def _version(form: FormData) -> int:
     raw = str(form.get("version") or "0")
-    return int(raw) if raw.isdigit() and len(raw) < 10 else 0
+    return int(raw) if re.fullmatch(r"[0-9]{1,9}", raw) else 0  # "²".isdigit() holds
 
 
 @admin_form
@@ -149,7 +150,7 @@ async def save_type(request: Request, session: sessions.Session, form: FormData)
     if rearrange(state, action):
         return await _show(request, session, screen)
     if action.startswith("restore:") and original is not None:
-        _restore_row(state, original, action.removeprefix("restore:"))
+        restore_row(state, original.retired, action.removeprefix("restore:"))
         action = "plan"
     scripted = not action and "definition" in form
     if action == "json" or scripted:
@@ -225,9 +226,9 @@ def rearrange(state: tf.FormState, action: str) -> bool:
     return True
 
 
-def _restore_row(state: tf.FormState, original: EntityType, name: str) -> None:
-    """A retired field back in the form, as it was defined when it was retired."""
-    prop = original.retired.get(name)
+def restore_row(state: tf.FormState, retired: Mapping[str, Property], name: str) -> None:
+    """A retired field (or link attribute) back in the form, as it was when it was retired."""
+    prop = retired.get(name)
     if prop is None or any(r.get("name") == name for r in state.rows):
         return
     restored = tf.state_of({"type": "object", "properties": {name: dict(prop.schema)}})
@@ -398,6 +399,7 @@ async def _show(request: Request, session: sessions.Session, screen: Screen) -> 
         "retired": retired,
         "relationships": relationships,
         "applied": request.query_params.get("applied") == "1" and screen.plan is None,
+        "removed": request.query_params.get("removed") == "1" and screen.plan is None,
         "records_href": f"/admin/records/{original.name}" if original else "",
     }
     return page(request, session, "type.html", context, screen.status)

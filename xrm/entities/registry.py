@@ -461,6 +461,7 @@ class Registry:
         channel: str = "system",
         confirm_data_loss: bool = False,
         expected_version: int | None = None,
+        expected_links: int | None = None,
         request_id: str | None = None,
     ) -> int:
         """Remove a many-to-many relationship: its link table with every link, and its
@@ -471,8 +472,9 @@ class Registry:
         stale; ``BAD_DEFINITION`` at ``relationship`` naming each workflow that
         uses it (a link trigger or a link action: change those first);
         ``CONFIRMATION_REQUIRED``, saying how many links would go
-        (``extensions.links``), without ``confirm_data_loss``. Nothing changes
-        unless everything passes.
+        (``extensions.links``), without ``confirm_data_loss`` or when it holds
+        another number of links than ``expected_links`` (what the admin was
+        shown). Nothing changes unless everything passes.
         """
         with self._schema_transaction() as conn:
             version = read_version(conn)
@@ -496,9 +498,11 @@ class Registry:
                     ]
                 )
             table = self.current(conn, version).link_tables[name]
+            if not self.db.is_sqlite:  # no link added between counting and dropping
+                conn.execute(sa.text(f'LOCK TABLE "{table.name}" IN ACCESS EXCLUSIVE MODE'))
             links = int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
             step = f"drop relationship {name} with its {links} links"
-            if not confirm_data_loss:
+            if not confirm_data_loss or (expected_links is not None and links != expected_links):
                 raise ConfirmationRequired(
                     f"removing {name!r} drops its {links} links; confirm data loss to remove it",
                     steps=[step],
