@@ -73,14 +73,19 @@ def service(app_settings: Settings, db: Database, registry: Registry) -> RecordS
     return RecordService(db, registry, app_settings)
 
 
-def test_failed_and_dead_jobs_are_listed_in_words_with_counts(
-    ann: TestClient, db: Database, service: RecordService
-) -> None:
+def acme_by_ann(db: Database, service: RecordService) -> dict[str, Any]:
+    """The customer "Acme Corp", created by Ann (so she may read it)."""
     with db.read() as conn:
         ann_user = find_user(conn, "ann@example.com")
     assert ann_user is not None
     with service.session(ann_user, "api") as records:
-        acme = records.create("customer", {"name": "Acme Corp"})
+        return records.create("customer", {"name": "Acme Corp"})
+
+
+def test_failed_and_dead_jobs_are_listed_in_words_with_counts(
+    ann: TestClient, db: Database, service: RecordService
+) -> None:
+    acme = acme_by_ann(db, service)
     dead = failed_job(
         db,
         RUN_JOB,
@@ -222,11 +227,7 @@ def test_the_list_pages_by_id_newest_first(
 def test_every_kind_of_job_is_named_in_words_in_both_languages(
     ann: TestClient, db: Database, service: RecordService
 ) -> None:
-    with db.read() as conn:
-        ann_user = find_user(conn, "ann@example.com")
-    assert ann_user is not None
-    with service.session(ann_user, "api") as records:
-        acme = records.create("customer", {"name": "Acme Corp"})
+    acme = acme_by_ann(db, service)
     action = {
         "action": "email.send",
         "settings": {},

@@ -18,10 +18,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from xrm.admin_ui import type_relationships as tr
-from xrm.admin_ui.auth import admin_form, forbidden, may, message
+from xrm.admin_ui.auth import admin_form, message
 from xrm.admin_ui.messages import explain
 from xrm.admin_ui.pages import gettext_for
-from xrm.admin_ui.types import CHANNEL, RIGHT, Screen, registry_of
+from xrm.admin_ui.types import CHANNEL, Screen, registry_of
 from xrm.errors import ConfirmationRequired, Conflict, DefinitionError, NotFound, XrmError
 from xrm.platform import sessions
 
@@ -31,13 +31,11 @@ async def remove_relationship(
     request: Request, session: sessions.Session, form: FormData
 ) -> Response:
     """Drop the relationship and its links when the box is ticked, at the loaded version."""
-    if not may(request, session, RIGHT):
-        return forbidden(request, session)
+    found = tr.opened(request, session)
+    if isinstance(found, Response):
+        return found
+    et, rel = found
     _ = gettext_for(request, session.locale)
-    et = tr.type_of(request)
-    rel = tr.stored_relationship(request, et) if et is not None else None
-    if et is None or rel is None:
-        return message(request, session, _("It does not exist (any more)."), 404)
     screen = Screen(tr.state_of(rel), et, rel.version)
     version = tr.posted_number(form) or 0
     confirmed = tr.posted_number(form, "links")

@@ -186,7 +186,28 @@ async def save_relationship(
     if screen.errors:
         screen.status = 400
         return _show(request, session, screen)
+    if await plan_or_apply(request, session, screen, definition, form, 0):
+        return RedirectResponse(f"/admin/types/{et.name}?applied=1", status_code=303)
+    if screen.conflict:  # defined by someone else meanwhile, or long ago
+        screen.conflict = False
+        said = _("A relationship with this name exists already: choose another name.")
+        screen.errors["relationship"] = said
+    return _show(request, session, screen)
+
+
+async def plan_or_apply(
+    request: Request,
+    session: sessions.Session,
+    screen: Screen,
+    definition: dict[str, Any],
+    form: FormData,
+    expected_version: int,
+) -> bool:
+    """Apply ``definition`` when "Apply" was pressed for the plan shown of this very
+    definition (True); else put its plan, or why it is refused, on ``screen`` (False)."""
+    _ = gettext_for(request, session.locale)
     canonical = json.dumps(definition, sort_keys=True, ensure_ascii=False)
+    action = str(form.get("action") or "")
     confirmed = action == "apply" and str(form.get("planned") or "") == canonical
 
     def run() -> Plan:
@@ -195,30 +216,29 @@ async def save_relationship(
             actor=session.actor,
             channel=CHANNEL,
             dry_run=not confirmed,
-            expected_version=0,
+            expected_version=expected_version,
             kinds={RELATIONSHIP},
         )
 
     try:
         plan = await run_in_threadpool(run)
     except Conflict:
-        said = _("A relationship with this name exists already: choose another name.")
-        screen.errors["relationship"] = said
+        screen.conflict = True
         screen.status = 409
-        return _show(request, session, screen)
+        return False
     except FaultsError as exc:
         _place(exc, screen, _)
         screen.status = 400
-        return _show(request, session, screen)
+        return False
     except XrmError as exc:
         screen.general = explain(exc, _)
         screen.status = 400
-        return _show(request, session, screen)
+        return False
     if confirmed:
-        return RedirectResponse(f"/admin/types/{et.name}?applied=1", status_code=303)
+        return True
     screen.plan = tp.plan_lines(plan, language(request, session.locale), _)
     screen.planned = canonical
-    return _show(request, session, screen)
+    return False
 
 
 def stored_relationship(request: Request, et: EntityType) -> Relationship | None:
@@ -244,16 +264,27 @@ def posted_number(form: FormData, key: str = "version") -> int | None:
     return int(raw) if _DIGITS.fullmatch(raw) else None
 
 
-@admin_view
-async def relationship_page(request: Request, session: sessions.Session) -> Response:
-    """``GET .../relationships/{relationship}``: the edit form, and the removal below it."""
+def opened(
+    request: Request, session: sessions.Session
+) -> tuple[EntityType, Relationship] | Response:
+    """The page's type and relationship, or the page saying why not (403, 404)."""
     if not may(request, session, RIGHT):
         return forbidden(request, session)
-    _ = gettext_for(request, session.locale)
     et = type_of(request)
     rel = stored_relationship(request, et) if et is not None else None
     if et is None or rel is None:
+        _ = gettext_for(request, session.locale)
         return message(request, session, _("It does not exist (any more)."), 404)
+    return et, rel
+
+
+@admin_view
+async def relationship_page(request: Request, session: sessions.Session) -> Response:
+    """``GET .../relationships/{relationship}``: the edit form, and the removal below it."""
+    found = opened(request, session)
+    if isinstance(found, Response):
+        return found
+    et, rel = found
     return await show_edit(request, session, Screen(state_of(rel), et, rel.version), rel)
 
 
@@ -262,13 +293,11 @@ async def save_edited_relationship(
     request: Request, session: sessions.Session, form: FormData
 ) -> Response:
     """Attributes added, moved, removed, restored; the plan; apply at the loaded version."""
-    if not may(request, session, RIGHT):
-        return forbidden(request, session)
+    found = opened(request, session)
+    if isinstance(found, Response):
+        return found
+    et, rel = found
     _ = gettext_for(request, session.locale)
-    et = type_of(request)
-    rel = stored_relationship(request, et) if et is not None else None
-    if et is None or rel is None:
-        return message(request, session, _("It does not exist (any more)."), 404)
     action = str(form.get("action") or "")
     state = tf.state_from(form)
     fixed = state_of(rel).head  # the name, ends and list names cannot change here
@@ -283,37 +312,8 @@ async def save_edited_relationship(
     if screen.errors:
         screen.status = 400
         return await show_edit(request, session, screen, rel)
-    canonical = json.dumps(definition, sort_keys=True, ensure_ascii=False)
-    confirmed = action == "apply" and str(form.get("planned") or "") == canonical
-
-    def run() -> Plan:
-        return registry_of(request).apply(
-            [definition],
-            actor=session.actor,
-            channel=CHANNEL,
-            dry_run=not confirmed,
-            expected_version=screen.version,
-            kinds={RELATIONSHIP},
-        )
-
-    try:
-        plan = await run_in_threadpool(run)
-    except Conflict:
-        screen.conflict = True
-        screen.status = 409
-        return await show_edit(request, session, screen, rel)
-    except FaultsError as exc:
-        _place(exc, screen, _)
-        screen.status = 400
-        return await show_edit(request, session, screen, rel)
-    except XrmError as exc:
-        screen.general = explain(exc, _)
-        screen.status = 400
-        return await show_edit(request, session, screen, rel)
-    if confirmed:
+    if await plan_or_apply(request, session, screen, definition, form, screen.version):
         return RedirectResponse(f"/admin/types/{et.name}?applied=1", status_code=303)
-    screen.plan = tp.plan_lines(plan, language(request, session.locale), _)
-    screen.planned = canonical
     return await show_edit(request, session, screen, rel)
 
 
