@@ -19,6 +19,7 @@ from test_signin import PASSWORD, csrf_of
 
 from xrm.admin_ui import jobs as jobs_screen
 from xrm.entities.catalog import demo_workflows
+from xrm.entities.imports import store as import_store
 from xrm.entities.records import RecordService
 from xrm.entities.registry import Registry
 from xrm.platform import jobs, tables
@@ -235,12 +236,29 @@ def test_every_kind_of_job_is_named_in_words_in_both_languages(
         "entity": "customer",
         "record": {"id": acme["id"], "name": "Acme Corp"},
     }
+    with db.write() as conn:
+        ann_user = find_user(conn, "ann@example.com")
+        assert ann_user is not None
+        imported = import_store.start(
+            conn,
+            entity="customer",
+            file_name="vendors.csv",
+            source=b"name\nAcme\n",
+            options={},
+            batch_size=100,
+            total_rows=1,
+            actor=ann_user,
+        ).id
     made = {
         failed_job(db, "plugin.action", action, attempts=1): (
             "Workflow action: Due date by severity",
             "For Customer “Acme Corp”",
         ),
-        failed_job(db, "import.run", {"import": "i1"}, attempts=1): ("Import", "—"),
+        failed_job(db, "import.run", {"import": imported}, attempts=1): (
+            "Import",
+            "The file “vendors.csv” into Customer",
+        ),
+        failed_job(db, "import.run", {"import": "gone"}, attempts=1): ("Import", "—"),
         failed_job(db, "webhook.deliver", {"destination": "crm", "payload": {}}, attempts=1): (
             "Webhook delivery",
             "To the destination “crm”",
@@ -258,7 +276,7 @@ def test_every_kind_of_job_is_named_in_words_in_both_languages(
     for raw in ("plugin.action", "import.run", "webhook.deliver", "billing.sync_invoices"):
         assert f">{raw}<" not in page
     korean = ann.get("/admin/jobs", headers={"Accept-Language": "ko"}).text
-    for said in ("가져오기", "웹훅 전송", "워크플로 동작: ", "대상 “crm”"):
+    for said in ("가져오기", "웹훅 전송", "워크플로 동작: ", "대상 “crm”", "“vendors.csv” 파일"):
         assert said in korean, said
 
 

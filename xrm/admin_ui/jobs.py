@@ -32,6 +32,7 @@ from xrm.admin_ui.navigation import Crumb, path_for, trail
 from xrm.admin_ui.pages import gettext_for, language
 from xrm.admin_ui.record_fields import in_language, type_label, when
 from xrm.admin_ui.record_views import names_of
+from xrm.entities.imports import store as import_store
 from xrm.entities.imports.job import IMPORT_JOB
 from xrm.entities.records import RecordService, RecordSession
 from xrm.platform import jobs, sessions
@@ -167,6 +168,16 @@ def purposes(records: RecordSession, found: list[Job], lang: str, _: Gettext) ->
                 if name is not None
                 else _("For a record of %(type)s") % {"type": label}
             )
+        elif job.kind == IMPORT_JOB and isinstance(payload.get("import"), str):
+            row = import_store.get(records.conn, payload["import"])
+            if row is None:
+                out[job.id] = "—"
+                continue
+            et = records.catalog.types.get(row.entity)
+            out[job.id] = _("The file “%(file)s” into %(type)s") % {
+                "file": row.file_name,
+                "type": type_label(et, lang) if et is not None else row.entity,
+            }
         elif job.kind == DELIVER_JOB and isinstance(payload.get("destination"), str):
             out[job.id] = _("To the destination “%(destination)s”") % {
                 "destination": payload["destination"]
