@@ -267,3 +267,18 @@ def test_any_label_is_applied_as_typed_or_refused_at_its_input(
     labels = registry.current().relationships["contract_contacts"].definition.get("label", {})
     assert labels.get("ko") == (label.strip() or None)
     assert labels.get("en") == "Contract contacts"
+
+
+def test_a_new_relationship_may_not_be_named_new(ann: TestClient, registry: Registry) -> None:
+    path = "/admin/types/partner/relationships/new"
+    form = {
+        "relationship": "new",
+        "other": "asset",
+        "from_field": "serviced_assets",
+        "to_field": "service_partners",
+    }
+    answer = post(ann, form, "plan", path)
+    assert answer.status_code == 400
+    said = re.search(r'id="e-relationship">([^<]*)<', answer.text)
+    assert said and "is reserved by the system" in html.unescape(said.group(1))
+    assert "new" not in registry.current().relationships
