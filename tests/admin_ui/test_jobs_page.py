@@ -276,7 +276,13 @@ def test_every_kind_of_job_is_named_in_words_in_both_languages(
     for raw in ("plugin.action", "import.run", "webhook.deliver", "billing.sync_invoices"):
         assert f">{raw}<" not in page
     korean = ann.get("/admin/jobs", headers={"Accept-Language": "ko"}).text
-    for said in ("가져오기", "웹훅 전송", "워크플로 동작: ", "대상 “crm”", "“vendors.csv” 파일"):
+    for said in (
+        "가져오기",
+        "웹훅 전송",
+        "워크플로 동작: 심각도에 따른 처리 기한",  # the workflow's Korean label
+        "대상 “crm”",
+        "“vendors.csv” 파일",
+    ):
         assert said in korean, said
 
 

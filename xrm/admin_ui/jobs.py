@@ -27,6 +27,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from xrm.admin_ui import workflows
 from xrm.admin_ui.auth import JOBS_RIGHT, admin_form, admin_view, forbidden, may, message, page
 from xrm.admin_ui.navigation import Crumb, path_for, trail
 from xrm.admin_ui.pages import gettext_for, language
@@ -188,12 +189,14 @@ def purposes(records: RecordSession, found: list[Job], lang: str, _: Gettext) ->
 
 
 def workflow_title(records: RecordSession, name: str, lang: str) -> str:
-    """A workflow by its title (in the page's language when it has several), else its name."""
+    """A workflow by its label or title in the page's language, else its name."""
     found = records.catalog.workflows.get(name)
-    title = found.definition.get("title") if found is not None else None
+    if found is None:
+        return name
+    title = found.definition.get("title")
     if isinstance(title, Mapping):
         return in_language(title, lang, name)
-    return title if isinstance(title, str) and title else name
+    return workflows.workflow_title(found.definition, name, lang)
 
 
 def _chosen(request: Request) -> str:
