@@ -12,11 +12,14 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 from test_signin import PASSWORD, csrf_of
 
 from xrm.admin_ui import jobs as jobs_screen
 from xrm.entities.catalog import demo_workflows
+from xrm.entities.imports import store as import_store
 from xrm.entities.records import RecordService
 from xrm.entities.registry import Registry
 from xrm.platform import jobs, tables
@@ -71,14 +74,19 @@ def service(app_settings: Settings, db: Database, registry: Registry) -> RecordS
     return RecordService(db, registry, app_settings)
 
 
-def test_failed_and_dead_jobs_are_listed_in_words_with_counts(
-    ann: TestClient, db: Database, service: RecordService
-) -> None:
+def acme_by_ann(db: Database, service: RecordService) -> dict[str, Any]:
+    """The customer "Acme Corp", created by Ann (so she may read it)."""
     with db.read() as conn:
         ann_user = find_user(conn, "ann@example.com")
     assert ann_user is not None
     with service.session(ann_user, "api") as records:
-        acme = records.create("customer", {"name": "Acme Corp"})
+        return records.create("customer", {"name": "Acme Corp"})
+
+
+def test_failed_and_dead_jobs_are_listed_in_words_with_counts(
+    ann: TestClient, db: Database, service: RecordService
+) -> None:
+    acme = acme_by_ann(db, service)
     dead = failed_job(
         db,
         RUN_JOB,
@@ -215,3 +223,82 @@ def test_the_list_pages_by_id_newest_first(
     second = ann.get(older.group(1).replace("&amp;", "&")).text
     assert list(rows(second)) == [made[0]]
     assert 'rel="next"' not in second and "Newest jobs" in second
+
+
+def test_every_kind_of_job_is_named_in_words_in_both_languages(
+    ann: TestClient, db: Database, service: RecordService
+) -> None:
+    acme = acme_by_ann(db, service)
+    action = {
+        "action": "email.send",
+        "settings": {},
+        "workflow": "grievance_sla",
+        "entity": "customer",
+        "record": {"id": acme["id"], "name": "Acme Corp"},
+    }
+    with db.write() as conn:
+        ann_user = find_user(conn, "ann@example.com")
+        assert ann_user is not None
+        imported = import_store.start(
+            conn,
+            entity="customer",
+            file_name="vendors.csv",
+            source=b"name\nAcme\n",
+            options={},
+            batch_size=100,
+            total_rows=1,
+            actor=ann_user,
+        ).id
+    made = {
+        failed_job(db, "plugin.action", action, attempts=1): (
+            "Workflow action: Due date by severity",
+            "For Customer “Acme Corp”",
+        ),
+        failed_job(db, "import.run", {"import": imported}, attempts=1): (
+            "Import",
+            "The file “vendors.csv” into Customer",
+        ),
+        failed_job(db, "import.run", {"import": "gone"}, attempts=1): ("Import", "—"),
+        failed_job(db, "webhook.deliver", {"destination": "crm", "payload": {}}, attempts=1): (
+            "Webhook delivery",
+            "To the destination “crm”",
+        ),
+        failed_job(db, "billing.sync_invoices", {}, attempts=1): ("Billing: sync invoices", "—"),
+    }
+    page = ann.get("/admin/jobs").text
+    for job_id, (kind, purpose) in made.items():
+        row = re.search(rf'<tr data-job="{job_id}".*?</tr>', page, re.S)
+        assert row, job_id
+        cells = [
+            " ".join(c.split()) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row.group(0))
+        ]
+        assert cells[:2] == [kind, purpose]
+    for raw in ("plugin.action", "import.run", "webhook.deliver", "billing.sync_invoices"):
+        assert f">{raw}<" not in page
+    korean = ann.get("/admin/jobs", headers={"Accept-Language": "ko"}).text
+    for said in (
+        "가져오기",
+        "웹훅 전송",
+        "워크플로 동작: 심각도에 따른 처리 기한",  # the workflow's Korean label
+        "대상 “crm”",
+        "“vendors.csv” 파일",
+    ):
+        assert said in korean, said
+
+
+@given(kind=st.text(st.sampled_from(list("ab_-. éß한")) | st.characters(exclude_characters=":")))
+@example(kind="billing.sync_invoices")
+@example(kind="._-")
+@example(kind="")
+def test_an_unknown_kind_is_its_own_words_without_separators(kind: str) -> None:
+    """The model: the kind's words, in order, joined by spaces (a colon between the parts);
+    only the first letter may change (to upper case)."""
+    shown = jobs_screen.humanized(kind)
+
+    def words(text: str, separators: str) -> list[str]:
+        found = [w for w in re.split(separators, text) if w]
+        return ["?" + found[0][1:], *found[1:]] if found else []
+
+    expected = words(kind, r"[._\-\s]+")
+    assert words(shown, r"[:\s]+") == expected if expected else shown == "—"
+    assert "_" not in shown and "." not in shown

@@ -261,6 +261,7 @@ def test_rows_are_added_moved_and_removed_without_javascript(ann: TestClient) ->
         ("f1_kind", "spreadsheet", "Choose a kind from the list."),
         ("name", "Vendor!", "is not a valid name"),
         ("plural", "vendor", "The plural name must differ from the name."),
+        ("name", "new", "'new' is reserved by the system: choose another name."),
     ],
 )
 def test_bad_input_is_named_beside_its_field(

@@ -168,6 +168,10 @@ def test_form_problems_are_named_at_their_inputs(ann: TestClient, registry: Regi
         {**NEEDS_DESCRIPTION, "name": "Bad Name"},
     )
     assert answer.status_code == 400 and 'id="e-name"' in answer.text
+    answer = create(ann, {**NEEDS_DESCRIPTION, "name": "new"})  # /admin/workflows/new is a page
+    assert answer.status_code == 400
+    said = re.search(r'id="e-name">([^<]+)<', answer.text)
+    assert said and "&#39;new&#39; is reserved by the system" in said.group(1)
     answer = create(
         ann,
         {

@@ -1,6 +1,7 @@
 """The type designer's pages pass an axe-core check in a real browser (issue 12: no serious or
 critical violation), in English and Korean, at desktop and phone width: the list of types, a new
-type, a stored type, its plan with blocking records, and the form refused with its errors.
+type, a stored type, its plan with blocking records, the form refused with its errors, and a
+relationship's page refusing a removal whose data-loss box is not ticked.
 """
 
 from __future__ import annotations
@@ -43,5 +44,10 @@ def test_the_type_designer_has_no_serious_accessibility_violation(
             page.locator("button[value=plan]").first.click()
             page.wait_for_selector(".field-error")
             found += [f"{language} {width} errors: {v}" for v in serious_violations(page)]
+            # A relationship's page after "Remove" without the data-loss box ticked.
+            page.goto(base + "/admin/types/contract/relationships/contract_contacts")
+            page.locator("[data-remove] button[type=submit]").click()
+            page.wait_for_selector("#e-confirm")
+            found += [f"{language} {width} removal: {v}" for v in serious_violations(page)]
         assert found == []
     assert "Traceback" not in (tmp_path / "serve.log").read_text()

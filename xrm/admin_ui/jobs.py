@@ -16,6 +16,7 @@ service); a record they may not read is named by its type alone.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,14 +27,19 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from xrm.admin_ui import workflows
 from xrm.admin_ui.auth import JOBS_RIGHT, admin_form, admin_view, forbidden, may, message, page
 from xrm.admin_ui.navigation import Crumb, path_for, trail
 from xrm.admin_ui.pages import gettext_for, language
 from xrm.admin_ui.record_fields import in_language, type_label, when
 from xrm.admin_ui.record_views import names_of
+from xrm.entities.imports import store as import_store
+from xrm.entities.imports.job import IMPORT_JOB
 from xrm.entities.records import RecordService, RecordSession
 from xrm.platform import jobs, sessions
 from xrm.platform.jobs import Job, JobError, JobStatus
+from xrm.plugins.spec import ACTION_JOB
+from xrm.plugins.webhook import DELIVER_JOB
 from xrm.workflows import runs
 from xrm.workflows.engine import RUN_JOB
 from xrm.workflows.schedule import SCHEDULE_JOB
@@ -69,8 +75,38 @@ def status_labels(_: Gettext) -> dict[str, str]:
     }
 
 
-def kind_label(kind: str, _: Gettext) -> str:
-    return {RUN_JOB: _("Workflow run"), SCHEDULE_JOB: _("Scheduled workflow run")}.get(kind, kind)
+def kind_label(job: Job, records: RecordSession, lang: str, _: Gettext) -> str:
+    """What kind of work ``job`` is, in words: never the queue's internal name.
+
+    A kind no part of xrm knows (a third-party plugin's, ``billing.sync_invoices``) is
+    spelled as words (``Billing: sync invoices``): readable, though not translated.
+    """
+    known = {
+        RUN_JOB: _("Workflow run"),
+        SCHEDULE_JOB: _("Scheduled workflow run"),
+        IMPORT_JOB: _("Import"),
+        DELIVER_JOB: _("Webhook delivery"),
+    }
+    if job.kind in known:
+        return known[job.kind]
+    if job.kind == ACTION_JOB:
+        workflow = str(_payload(job).get("workflow") or "")
+        if not workflow:
+            return _("Workflow action")
+        title = workflow_title(records, workflow, lang)
+        return _("Workflow action: %(workflow)s") % {"workflow": title}
+    return humanized(job.kind)
+
+
+def humanized(kind: str) -> str:
+    """``billing.sync_invoices`` -> ``Billing: sync invoices`` (words, whatever the spelling)."""
+    parts = [" ".join(re.split(r"[_\-\s]+", part)).strip() for part in kind.split(".")]
+    parts = [part for part in parts if part]
+    if not parts:
+        return "—"
+    text = ": ".join(parts)
+    first = text[:1].upper()
+    return (first if len(first) == 1 else text[:1]) + text[1:]
 
 
 def _payload(job: Job) -> Mapping[str, Any]:
@@ -78,9 +114,9 @@ def _payload(job: Job) -> Mapping[str, Any]:
 
 
 def _record_of(job: Job) -> tuple[str, str] | None:
-    """(entity, id) of the record a workflow run job was about, if any."""
+    """(entity, id) of the record a workflow run or action job was about, if any."""
     payload = _payload(job)
-    record = payload.get("record") if job.kind == RUN_JOB else None
+    record = payload.get("record") if job.kind in (RUN_JOB, ACTION_JOB) else None
     entity = payload.get("entity")
     if (
         isinstance(record, Mapping)
@@ -124,18 +160,43 @@ def purposes(records: RecordSession, found: list[Job], lang: str, _: Gettext) ->
             )
         elif job.kind == RUN_JOB:
             out[job.id] = _("Workflow “%(workflow)s”") % {"workflow": workflow}
+        elif job.kind == ACTION_JOB and about is not None:
+            et = records.catalog.types.get(about[0])
+            label = type_label(et, lang) if et is not None else about[0]
+            name = names.get(about[1])
+            out[job.id] = (
+                _("For %(type)s “%(name)s”") % {"type": label, "name": name}
+                if name is not None
+                else _("For a record of %(type)s") % {"type": label}
+            )
+        elif job.kind == IMPORT_JOB and isinstance(payload.get("import"), str):
+            row = import_store.get(records.conn, payload["import"])
+            if row is None:
+                out[job.id] = "—"
+                continue
+            et = records.catalog.types.get(row.entity)
+            out[job.id] = _("The file “%(file)s” into %(type)s") % {
+                "file": row.file_name,
+                "type": type_label(et, lang) if et is not None else row.entity,
+            }
+        elif job.kind == DELIVER_JOB and isinstance(payload.get("destination"), str):
+            out[job.id] = _("To the destination “%(destination)s”") % {
+                "destination": payload["destination"]
+            }
         else:
             out[job.id] = "—"
     return out
 
 
 def workflow_title(records: RecordSession, name: str, lang: str) -> str:
-    """A workflow by its title (in the page's language when it has several), else its name."""
+    """A workflow by its label or title in the page's language, else its name."""
     found = records.catalog.workflows.get(name)
-    title = found.definition.get("title") if found is not None else None
+    if found is None:
+        return name
+    title = found.definition.get("title")
     if isinstance(title, Mapping):
         return in_language(title, lang, name)
-    return title if isinstance(title, str) and title else name
+    return workflows.workflow_title(found.definition, name, lang)
 
 
 def _chosen(request: Request) -> str:
@@ -154,7 +215,7 @@ async def jobs_page(request: Request, session: sessions.Session) -> Response:
     before = request.query_params.get("before") or None
     service: RecordService = request.app.state.records
 
-    def load() -> tuple[dict[JobStatus, int], list[Job], dict[str, str]]:
+    def load() -> tuple[dict[JobStatus, int], list[Job], dict[str, str], dict[str, str]]:
         with service.db.read() as conn:
             counts = jobs.count_by_status(conn)
             try:
@@ -174,15 +235,16 @@ async def jobs_page(request: Request, session: sessions.Session) -> Response:
                 )
         with service.session(session.actor, "admin", write=False) as records:
             said = purposes(records, found[:PAGE], lang, _)
-        return counts, found, said
+            kinds = {job.id: kind_label(job, records, lang, _) for job in found[:PAGE]}
+        return counts, found, said, kinds
 
-    counts, found, said = await run_in_threadpool(load)
+    counts, found, said, kinds = await run_in_threadpool(load)
     labels = status_labels(_)
     base = path_for(request, "jobs")
     rows = [
         JobRow(
             id=job.id,
-            kind=kind_label(job.kind, _),
+            kind=kinds[job.id],
             purpose=said[job.id],
             status=job.status.value,
             status_label=labels[job.status],

@@ -3,10 +3,12 @@
 The layers below speak English to developers (``no role named 'boss'``,
 ``'maybe' is not one of ['none', 'own', 'all']``); a business admin reading
 the page in Korean must get Korean. Every message shape that the admin
-screens can meet is recognised here by its pattern and re-said through
-gettext, keeping the values the user typed. A message no pattern knows is
-still shown (translated lead, original detail) but marked
-``data-untranslated`` in the page, so the tests find it.
+screens can meet (users and tokens, the role editor, the type designer and
+its relationships, the workflow builder, record forms) is recognised here by
+its pattern and re-said through gettext, keeping the values the user typed:
+one list, so a shape learnt for one screen is said the same on every other.
+A message no pattern knows is still shown (translated lead, original detail)
+but marked ``data-untranslated`` in the page, so the tests find it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from xrm.errors import Conflict, FaultsError, Forbidden, NotFound, XrmError
+from xrm.errors import Conflict, Fault, FaultsError, Forbidden, NotFound, XrmError
 
 Gettext = Callable[[str], str]
 
@@ -135,11 +137,11 @@ def _rules() -> list[Rule]:
             lambda _, m: _("%(value)s is not in the expected form.") % m,
         ),
         rule(
-            r"^(?P<value>.+) is longer than (?P<n>\d+) characters$",
+            r"^(bad [a-z ]*name: )?(?P<value>.+) is longer than (?P<n>\d+) characters$",
             lambda _, m: _("%(value)s is longer than %(n)s characters.") % m,
         ),
         rule(
-            r"^(?P<value>.+) is not a lower snake_case ASCII identifier.*$",
+            r"^(bad [a-z ]*name: )?(?P<value>.+) is not a lower snake_case ASCII identifier.*$",
             lambda _, m: (
                 _(
                     "%(value)s is not a valid name: use lower-case letters a-z, digits and single "
@@ -149,6 +151,41 @@ def _rules() -> list[Rule]:
             ),
         ),
         rule(r"^must be a string$", lambda _, m: _("This must be a text.")),
+        # Definitions (the type designer): names taken, limits, choices, retired fields.
+        rule(
+            r"^(?P<value>'.*') is (a reserved (property|type) name|reserved .*)$",
+            lambda _, m: _("%(value)s is reserved by the system: choose another name.") % m,
+        ),
+        rule(
+            r"^(?P<value>'.*') is already used by type (?P<owner>'.*')$",
+            lambda _, m: _("%(value)s is already used by the type %(owner)s.") % m,
+        ),
+        rule(
+            r"^plural must differ from name$",
+            lambda _, m: _("The plural name must differ from the name."),
+        ),
+        rule(
+            r"^(minimum|minLength|minItems) is greater than .*$",
+            lambda _, m: _("The lower limit is greater than the upper limit."),
+        ),
+        rule(
+            r"^display names (?P<value>'.*'), which is not a property$",
+            lambda _, m: _("%(value)s is not a field of this type.") % m,
+        ),
+        rule(
+            r"^(?P<value>'.*') is not an enum value$",
+            lambda _, m: _("%(value)s is not one of the values.") % m,
+        ),
+        rule(
+            r"^its column .* is still held by the retired property (?P<value>'[^']*').*$",
+            lambda _, m: (
+                _(
+                    "The retired field %(value)s still holds this name with its data: restore it, "
+                    "or choose another name."
+                )
+                % m
+            ),
+        ),
         rule(
             r"^(?P<value>.+) is a built-in role and cannot be redefined$",
             lambda _, m: _("%(value)s is a built-in role and cannot be changed.") % m,
@@ -375,6 +412,11 @@ def _one(field: str, message: str, _: Gettext) -> Shown:
     if said is not None:
         return Shown(field, said)
     return Shown(field, _("This is not accepted: %(detail)s") % {"detail": message}, False)
+
+
+def shown(fault: Fault, _: Gettext) -> Shown:
+    """One fault in the page's language, at its own field (a JSON path in a definition)."""
+    return _one(fault.field, fault.message, _)
 
 
 def explain(error: XrmError, _: Gettext, labels: Callable[[str], str] | None = None) -> list[Shown]:

@@ -13,6 +13,7 @@ from xrm.admin_ui import (
     record_changes,
     record_export,
     records,
+    relationship_removal,
     roles,
     search,
     signin,
@@ -143,6 +144,23 @@ def routes() -> list[BaseRoute]:
             "/admin/types/{name}/relationships/new",
             type_relationships.save_relationship,
             methods=["POST"],
+        ),
+        Route(
+            "/admin/types/{name}/relationships/{relationship}",
+            type_relationships.relationship_page,
+            methods=["GET"],
+            name="relationship",
+        ),
+        Route(
+            "/admin/types/{name}/relationships/{relationship}",
+            type_relationships.save_edited_relationship,
+            methods=["POST"],
+        ),
+        Route(
+            "/admin/types/{name}/relationships/{relationship}/remove",
+            relationship_removal.remove_relationship,
+            methods=["POST"],
+            name="relationship_remove",
         ),
         Route("/admin/plugins", plugins.plugins_page, methods=["GET"], name="plugins"),
         Route(

@@ -15,6 +15,7 @@ these pages.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,11 +26,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from xrm.admin_ui import type_form as tf
-from xrm.admin_ui import type_messages
 from xrm.admin_ui import type_plan as tp
 from xrm.admin_ui.auth import admin_form, admin_view, forbidden, may, message, page
 from xrm.admin_ui.json_lines import path_lines, pretty
-from xrm.admin_ui.messages import Shown, explain
+from xrm.admin_ui.messages import Shown, explain, shown
 from xrm.admin_ui.pages import gettext_for, language
 from xrm.admin_ui.record_fields import in_language, type_label
 from xrm.admin_ui.record_views import names_of
@@ -38,7 +38,7 @@ from xrm.entities.records import RecordSession
 from xrm.entities.registry import ENTITY_TYPE, Registry, definition_kind
 from xrm.errors import Conflict, FaultsError, XrmError
 from xrm.platform import sessions
-from xrm.schemas.model import EntityType
+from xrm.schemas.model import EntityType, Property
 from xrm.schemas.plan import Plan
 
 Gettext = Callable[[str], str]
@@ -130,7 +130,7 @@ def _stored(request: Request, name: str) -> EntityType | None:
 
 def _version(form: FormData) -> int:
     raw = str(form.get("version") or "0")
-    return int(raw) if raw.isdigit() and len(raw) < 10 else 0
+    return int(raw) if re.fullmatch(r"[0-9]{1,9}", raw) else 0  # "²".isdigit() holds
 
 
 @admin_form
@@ -150,7 +150,7 @@ async def save_type(request: Request, session: sessions.Session, form: FormData)
     if rearrange(state, action):
         return await _show(request, session, screen)
     if action.startswith("restore:") and original is not None:
-        _restore_row(state, original, action.removeprefix("restore:"))
+        restore_row(state, original.retired, action.removeprefix("restore:"))
         action = "plan"
     scripted = not action and "definition" in form
     if action == "json" or scripted:
@@ -226,9 +226,9 @@ def rearrange(state: tf.FormState, action: str) -> bool:
     return True
 
 
-def _restore_row(state: tf.FormState, original: EntityType, name: str) -> None:
-    """A retired field back in the form, as it was defined when it was retired."""
-    prop = original.retired.get(name)
+def restore_row(state: tf.FormState, retired: Mapping[str, Property], name: str) -> None:
+    """A retired field (or link attribute) back in the form, as it was when it was retired."""
+    prop = retired.get(name)
     if prop is None or any(r.get("name") == name for r in state.rows):
         return
     restored = tf.state_of({"type": "object", "properties": {name: dict(prop.schema)}})
@@ -299,7 +299,7 @@ def _place(exc: FaultsError, screen: Screen, definition: Any, _: Gettext) -> Non
     if not exc.faults:
         screen.general.extend(explain(exc, _))
     for fault in exc.faults:
-        said = type_messages.shown(fault, _)
+        said = shown(fault, _)
         where = tf.input_for(fault.field, screen.state)
         if where is not None:
             screen.errors.setdefault(where, said.text)
@@ -404,6 +404,7 @@ async def _show(request: Request, session: sessions.Session, screen: Screen) -> 
         "retired": retired,
         "relationships": relationships,
         "applied": request.query_params.get("applied") == "1" and screen.plan is None,
+        "removed": request.query_params.get("removed") == "1" and screen.plan is None,
         "records_href": f"/admin/records/{original.name}" if original else "",
     }
     return page(request, session, "type.html", context, screen.status)

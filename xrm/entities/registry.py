@@ -31,14 +31,23 @@ from sqlalchemy.engine import Connection
 from xrm.entities import ddl, workflow_store
 from xrm.entities.broken_rules import Breaks
 from xrm.entities.catalog_state import Catalog, build_catalog
-from xrm.errors import ConfirmationRequired, Conflict, DefinitionError, Fault, ValidationFailed
+from xrm.errors import (
+    ConfirmationRequired,
+    Conflict,
+    DefinitionError,
+    Fault,
+    NotFound,
+    ValidationFailed,
+)
 from xrm.platform import audit
 from xrm.platform import tables as platform
 from xrm.platform.db import Database
 from xrm.platform.identity import SYSTEM_ACTOR, Actor
 from xrm.platform.settings import Settings
 from xrm.schemas.admission import admit
+from xrm.schemas.formats import NUL
 from xrm.schemas.model import EntityType, Property, Relationship
+from xrm.schemas.naming import new_name_problem
 from xrm.schemas.parse import (
     check_catalog,
     parse_entity_type,
@@ -231,6 +240,21 @@ def _check_expected_version(
                 )
 
 
+def _check_new_names(
+    several: bool, kinds: Sequence[tuple[Mapping[str, Any], Mapping[str, Any], str]]
+) -> None:
+    """``BAD_DEFINITION`` at the name of each definition not stored yet whose name is taken
+    for a page of the admin UI (``new``); one stored before that rule may still change."""
+    faults = [
+        Fault(f"{name}.{path}" if several else path, problem)
+        for new, stored, path in kinds
+        for name in new
+        if name not in stored and (problem := new_name_problem(name))
+    ]
+    if faults:
+        raise DefinitionError(faults)
+
+
 class Registry:
     """Definitions of one database, cached per schema version, changed only through ``apply``."""
 
@@ -383,6 +407,14 @@ class Registry:
                             (stored_workflows, new_workflows),
                         ],
                     )
+                _check_new_names(
+                    len(definitions) > 1,
+                    [
+                        (new_types, stored_types, "x-xrm.name"),
+                        (new_relationships, stored_relationships, "relationship"),
+                        (new_workflows, stored_workflows, "name"),
+                    ],
+                )
                 merged_types = {**stored_types, **new_types}
                 merged_relationships = {**stored_relationships, **new_relationships}
                 check_catalog(
@@ -472,6 +504,76 @@ class Registry:
                 conn, [audit.entry(actor, channel, "delete", name, None, changes, request_id)]
             )
         return True
+
+    def remove_relationship(
+        self,
+        name: str,
+        *,
+        actor: Actor = SYSTEM_ACTOR,
+        channel: str = "system",
+        confirm_data_loss: bool = False,
+        expected_version: int | None = None,
+        expected_links: int | None = None,
+        request_id: str | None = None,
+    ) -> int:
+        """Remove a many-to-many relationship: its link table with every link, and its
+        definition (audited as a purge; every process sees it at its next request).
+
+        Returns how many links were dropped. ``NOT_FOUND`` when there is no
+        relationship by that name; ``CONFLICT`` when ``expected_version`` is
+        stale; ``BAD_DEFINITION`` at ``relationship`` naming each workflow that
+        uses it (a link trigger or a link action: change those first);
+        ``CONFIRMATION_REQUIRED``, saying how many links would go
+        (``extensions.links``), without ``confirm_data_loss`` or when it holds
+        another number of links than ``expected_links`` (what the admin was
+        shown). Nothing changes unless everything passes.
+        """
+        with self._schema_transaction() as conn:
+            version = read_version(conn)
+            types, relationships = load_definitions(conn)
+            rel = relationships.get(name) if NUL not in name else None
+            if rel is None:
+                raise NotFound(f"no relationship named {name!r}", relationship=name)
+            if expected_version is not None and rel.version != expected_version:
+                raise Conflict(
+                    f"{name!r} is at version {rel.version}, not {expected_version}: "
+                    "it was changed since it was loaded; reload it and try again",
+                    currentVersion=rel.version,
+                )
+            workflows = workflow_store.load(conn, self.settings, self.action_types)
+            users = workflow_store.users_of(name, workflows, types, relationships)
+            if users:
+                raise DefinitionError(
+                    [
+                        Fault("relationship", f"the workflow {user!r} uses {name!r}")
+                        for user in users
+                    ]
+                )
+            table = self.current(conn, version).link_tables[name]
+            if not self.db.is_sqlite:  # no link added between counting and dropping
+                conn.execute(sa.text(f'LOCK TABLE "{table.name}" IN ACCESS EXCLUSIVE MODE'))
+            links = int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+            step = f"drop relationship {name} with its {links} links"
+            if not confirm_data_loss or (expected_links is not None and links != expected_links):
+                raise ConfirmationRequired(
+                    f"removing {name!r} drops its {links} links; confirm data loss to remove it",
+                    steps=[step],
+                    links=links,
+                )
+            conn.execute(sa.text(f'DROP TABLE "{table.name}"'))
+            conn.execute(
+                platform.relationships.delete().where(platform.relationships.c.name == name)
+            )
+            conn.execute(
+                platform.state.update()
+                .where(platform.state.c.key == VERSION_KEY)
+                .values(value=str(version + 1))
+            )
+            changes = {"kind": "relationship", "version": None, "steps": [step], "links": links}
+            audit.write(
+                conn, [audit.entry(actor, channel, "purge", name, None, changes, request_id)]
+            )
+        return links
 
     @staticmethod
     def _diff_roles(

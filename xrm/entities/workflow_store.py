@@ -106,6 +106,25 @@ def check_all(
         raise DefinitionError(faults)
 
 
+def users_of(
+    relationship: str,
+    workflows: Mapping[str, Workflow],
+    types: Mapping[str, EntityType],
+    relationships: Mapping[str, Relationship],
+) -> list[str]:
+    """The workflows (by name) that would break without ``relationship``: a link or unlink
+    trigger on it, or a link/unlink action through it. Scripts are not read."""
+    rest = {name: rel for name, rel in relationships.items() if name != relationship}
+    users = []
+    for name in sorted(workflows):
+        try:
+            check_workflow(workflows[name], types, rest)
+        except DefinitionError as exc:
+            if any(f"named {relationship!r}" in f.message for f in exc.faults):
+                users.append(name)
+    return users
+
+
 def store(conn: Connection, changed: Mapping[str, Workflow], author_id: str | None) -> None:
     now = dt.datetime.now(dt.UTC)
     t = platform.workflows

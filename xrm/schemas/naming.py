@@ -25,6 +25,14 @@ RESERVED_TYPES = frozenset(
     {"user", "role", "workflow", "entity_type", "relationship", "audit", "job"}
 )
 
+# Names the admin UI's addresses take for its own pages: ``/admin/types/new``,
+# ``/admin/workflows/new``, ``/admin/types/<type>/relationships/new``. A type, relationship or
+# workflow by one of these names could never be opened there, so a NEW one is refused
+# (``Registry.apply``, every door: GraphQL, CLI, admin UI). The rule came after the others: a
+# definition stored before it keeps loading and can still be changed, so it is not checked
+# when a stored definition is read back (``xrm.schemas.parse``).
+PAGE_NAMES = frozenset({"new"})
+
 ENTITY_TABLE_PREFIX = "e_"
 RELATIONSHIP_TABLE_PREFIX = "r_"
 
@@ -40,6 +48,16 @@ def name_problem(name: object) -> str | None:
             f"{name!r} is not a lower snake_case ASCII identifier "
             "(letters, digits and single underscores, starting with a letter)"
         )
+    return None
+
+
+def new_name_problem(name: str) -> str | None:
+    """Why ``name`` may not be given to a type, relationship or workflow defined now, or None.
+
+    Only for definitions that are not stored yet (see :data:`PAGE_NAMES`).
+    """
+    if name in PAGE_NAMES:
+        return f"{name!r} is reserved for the admin UI's own pages: choose another name"
     return None
 
 
