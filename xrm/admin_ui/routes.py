@@ -117,6 +117,12 @@ def routes() -> list[BaseRoute]:
             name="workflow_enabled",
         ),
         Route(
+            "/admin/workflows/{name}/delete",
+            workflows.delete_workflow,
+            methods=["POST"],
+            name="workflow_delete",
+        ),
+        Route(
             "/admin/workflows/{name}/test",
             workflows.test_run,
             methods=["POST"],

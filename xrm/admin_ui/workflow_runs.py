@@ -73,13 +73,24 @@ def _duration(ms: int | None, _: Gettext) -> str:
     return _("%(n)s s") % {"n": f"{ms / 1000:.1f}"}
 
 
+def _entity_of(run: Run, session: RecordSession) -> str | None:
+    """The type of the run's record: its workflow's, or (a deleted workflow) a change's."""
+    workflow = session.catalog.workflows.get(run.workflow)
+    if workflow is not None:
+        return workflow.entity
+    for change in run.changes:
+        if change.get("id") == run.record_id and isinstance(change.get("entity"), str):
+            return str(change["entity"])
+    return None
+
+
 def _ids_in(run: Run, session: RecordSession) -> dict[str, set[str]]:
     """Every record id a run names, by entity type: its record, changed records, references."""
     catalog = session.catalog
     wanted: dict[str, set[str]] = {}
-    workflow = catalog.workflows.get(run.workflow)
-    if run.record_id and workflow is not None:
-        wanted.setdefault(workflow.entity, set()).add(run.record_id)
+    entity = _entity_of(run, session)
+    if run.record_id and entity is not None:
+        wanted.setdefault(entity, set()).add(run.record_id)
     for change in run.changes:
         entity = change.get("entity")
         et = catalog.types.get(entity) if isinstance(entity, str) else None
@@ -152,14 +163,14 @@ def run_rows(
     found = list(found)
     wanted: dict[str, set[str]] = {}
     for run in found:
-        for entity, ids in _ids_in(run, session).items():
-            wanted.setdefault(entity, set()).update(ids)
+        for named, ids in _ids_in(run, session).items():
+            wanted.setdefault(named, set()).update(ids)
     # References to platform records (a task's ``assignee`` user) have no type to name them by.
     known = {e: ids for e, ids in wanted.items() if e in session.catalog.types}
     names = names_of(session, known, _)
     rows = []
     for run in found:
-        workflow = session.catalog.workflows.get(run.workflow)
+        entity = _entity_of(run, session)
         row = RunRow(
             id=run.id,
             status=run.status.value,
@@ -172,10 +183,10 @@ def run_rows(
             retryable=run.job_id is not None and run.status in (RunStatus.FAILED, RunStatus.DEAD),
             dry_run=run.dry_run,
         )
-        if run.record_id and workflow is not None:
+        if run.record_id and entity is not None:
             row.record_name = names.get(run.record_id, _("(not visible to you)"))
             if run.record_id in names:
-                row.record_href = f"/admin/records/{workflow.entity}/{run.record_id}"
+                row.record_href = f"/admin/records/{entity}/{run.record_id}"
         for change in run.changes:
             row.changes.extend(_change_lines(change, session, names, olds or {}, lang, _))
         rows.append(row)

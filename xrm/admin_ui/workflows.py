@@ -14,6 +14,7 @@ rolled back. The form's inputs and the definition they spell are in
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -284,8 +285,18 @@ async def workflows_page(request: Request, session: sessions.Session) -> Respons
         row["last_status"] = wr.status_label(last.status, _) if last else ""
         row["last_code"] = last.status.value if last else ""
         row["last_when"] = rf.when(last.started_at) + " UTC" if last else ""
-    deleted = request.query_params.get("deleted") == "1"
-    return page(request, session, "workflows.html", {"rows": rows, "deleted": deleted})
+
+    def kept() -> list[str]:
+        with request.app.state.db.read() as conn:
+            return [n for n in runs.workflow_names(conn) if n not in catalog.workflows]
+
+    context = {
+        "rows": rows,
+        "deleted": request.query_params.get("deleted") == "1",
+        "gone": [(name, f"{BASE}/{name}") for name in await run_in_threadpool(kept)],
+        "days": _retention_days(request),
+    }
+    return page(request, session, "workflows.html", context)
 
 
 # --- a new workflow ------------------------------------------------------------------------------
@@ -317,7 +328,7 @@ async def workflow_page(request: Request, session: sessions.Session) -> Response
     name = request.path_params["name"]
     workflow = _registry(request).current().workflows.get(name)
     if workflow is None:
-        return _missing(request, session)
+        return await _deleted_page(request, session, name)
     values = wf.values_from_definition(workflow.definition)
     context = form_context(request, session, values, creating=False, version=workflow.version)
     flags = {k: request.query_params.get(k) == "1" for k in ("saved", "retried", "switched")}
@@ -327,6 +338,46 @@ async def workflow_page(request: Request, session: sessions.Session) -> Response
 def _missing(request: Request, session: sessions.Session) -> Response:
     _ = gettext_for(request, session.locale)
     return message(request, session, _("It does not exist (any more)."), 404)
+
+
+def _retention_days(request: Request) -> int:
+    days: int = request.app.state.settings.workflow_run_retention_days
+    return days
+
+
+async def _runs_context(
+    request: Request, session: sessions.Session, name: str, entity: str | None
+) -> dict[str, Any]:
+    """One page of a workflow's runs (``?before=`` pages on) and the test run's choices."""
+    lang = language(request, session.locale)
+    _ = gettext_for(request, session.locale)
+    before_id = request.query_params.get("before", "")
+
+    def load(records: RecordSession) -> dict[str, Any]:
+        conn = records.conn
+        before = runs.get_run(conn, before_id) if looks_like_id(before_id) else None
+        found = runs.list_runs(conn, workflow=name, limit=wr.PAGE + 1, before=before)
+        more = len(found) > wr.PAGE
+        found = found[: wr.PAGE]
+        return {
+            "runs": wr.run_rows(records, found, lang, _),
+            "older_href": f"{BASE}/{name}?before={found[-1].id}" if more else "",
+            "paged": before is not None,
+            **(_recent(records, entity, _) if entity else {}),
+        }
+
+    return await _records(request, session, load)
+
+
+async def _deleted_page(request: Request, session: sessions.Session, name: str) -> Response:
+    """A deleted workflow's kept runs, read-only, until retention removes them (else 404)."""
+    loaded = await _runs_context(request, session, name, None)
+    if not loaded["runs"] and not loaded["paged"]:
+        return _missing(request, session)
+    for row in loaded["runs"]:
+        row.retryable = False  # its job would find no workflow to run
+    loaded.update(name=name, base=f"{BASE}/{name}", days=_retention_days(request))
+    return page(request, session, "workflow_deleted.html", loaded)
 
 
 async def _workflow_page(
@@ -339,32 +390,17 @@ async def _workflow_page(
     tested: dict[str, Any] | None = None,
     flags: Mapping[str, bool] | None = None,
 ) -> Response:
-    """The page of one workflow: summary, switch, runs (paged), test run, the form."""
+    """The page of one workflow: summary, switch, runs (paged), test run, the form, delete."""
     lang = language(request, session.locale)
     _ = gettext_for(request, session.locale)
     catalog = _registry(request).current()
-    before_id = request.query_params.get("before", "")
-
-    def load(records: RecordSession) -> dict[str, Any]:
-        conn = records.conn
-        before = runs.get_run(conn, before_id) if looks_like_id(before_id) else None
-        found = runs.list_runs(conn, workflow=workflow.name, limit=wr.PAGE + 1, before=before)
-        more = len(found) > wr.PAGE
-        found = found[: wr.PAGE]
-        return {
-            "runs": wr.run_rows(records, found, lang, _),
-            "older_href": f"{BASE}/{workflow.name}?before={found[-1].id}" if more else "",
-            "paged": before is not None,
-            **_recent(records, workflow, _),
-        }
-
-    loaded = await _records(request, session, load)
-    context.update(loaded)
+    context.update(await _runs_context(request, session, workflow.name, workflow.entity))
     context.update(
         workflow=workflow,
         about=summary(workflow, catalog, lang, _),
         base=f"{BASE}/{workflow.name}",
         tested=tested,
+        days=_retention_days(request),
         **(flags or {}),
     )
     return page(request, session, "workflow.html", context, status)
@@ -473,6 +509,37 @@ async def _form_again(
     return await _workflow_page(request, session, workflow, context, status=status)
 
 
+# --- delete ------------------------------------------------------------------------------------
+
+
+@admin_form
+async def delete_workflow(request: Request, session: sessions.Session, form: FormData) -> Response:
+    """Delete a workflow after the box is ticked, as ``deleteWorkflow`` does (audited).
+
+    Its runs stay: the list's "Deleted workflows" links to them until retention prunes them.
+    """
+    if refused := _refused(request, session):
+        return refused
+    _ = gettext_for(request, session.locale)
+    registry = _registry(request)
+    workflow = registry.current().workflows.get(request.path_params["name"])
+    if workflow is None:
+        return _missing(request, session)
+    if form.get("confirm") != "1":
+        values = wf.values_from_definition(workflow.definition)
+        context = form_context(request, session, values, creating=False, version=workflow.version)
+        context["delete_error"] = _("Tick “Yes, delete this workflow” to delete it.")
+        return await _workflow_page(request, session, workflow, context, status=400)
+    deleted = await run_in_threadpool(
+        functools.partial(
+            registry.delete_workflow, workflow.name, actor=session.actor, channel=CHANNEL
+        )
+    )
+    if not deleted:  # someone else deleted it meanwhile
+        return _missing(request, session)
+    return RedirectResponse(f"{BASE}?deleted=1", status_code=303)
+
+
 # --- enable / disable, retry -------------------------------------------------------------------
 
 
@@ -534,9 +601,9 @@ async def retry_run(request: Request, session: sessions.Session, form: FormData)
 RECENT = 20  # records offered in the test run's list, most recently changed first
 
 
-def _recent(records: RecordSession, workflow: Workflow, _: Gettext) -> dict[str, Any]:
+def _recent(records: RecordSession, entity: str, _: Gettext) -> dict[str, Any]:
     """The test run's choices: recently changed records by name, and the typed-name picker."""
-    et = records.catalog.types.get(workflow.entity)
+    et = records.catalog.types.get(entity)
     if et is None or records.permissions.scope(et.name, "read") == "none":
         return {"recent": [], "picker": ""}
     hidden = records.hidden(et.name)

@@ -172,6 +172,12 @@ def list_runs(
     return [Run.from_row(row) for row in conn.execute(query).mappings()]
 
 
+def workflow_names(conn: Connection) -> list[str]:
+    """The workflows that have runs stored, by name (a deleted one's runs are kept too)."""
+    query = sa.select(t.c.workflow).distinct().order_by(t.c.workflow)
+    return [str(name) for name in conn.execute(query).scalars()]
+
+
 def prune(conn: Connection, *, now: dt.datetime, retention: dt.timedelta) -> int:
     """Delete runs that started before ``now - retention`` and are no longer in progress."""
     unsettled = (RunStatus.RUNNING.value, RunStatus.QUEUED.value)
