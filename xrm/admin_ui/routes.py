@@ -20,6 +20,7 @@ from xrm.admin_ui import (
     types,
     users,
     vendor,
+    workflow_trial,
     workflows,
 )
 
@@ -108,6 +109,12 @@ def routes() -> list[BaseRoute]:
             name="workflow_new",
         ),
         Route("/admin/workflows/new", workflows.create_workflow, methods=["POST"]),
+        Route(
+            "/admin/workflows/new/try",
+            workflow_trial.try_form,
+            methods=["POST"],
+            name="workflow_new_try",
+        ),
         Route("/admin/workflows/{name}", workflows.workflow_page, methods=["GET"], name="workflow"),
         Route("/admin/workflows/{name}", workflows.save_workflow, methods=["POST"]),
         Route(
@@ -117,6 +124,12 @@ def routes() -> list[BaseRoute]:
             name="workflow_enabled",
         ),
         Route(
+            "/admin/workflows/{name}/try",
+            workflow_trial.try_form,
+            methods=["POST"],
+            name="workflow_try",
+        ),
+        Route(
             "/admin/workflows/{name}/delete",
             workflows.delete_workflow,
             methods=["POST"],
@@ -124,7 +137,7 @@ def routes() -> list[BaseRoute]:
         ),
         Route(
             "/admin/workflows/{name}/test",
-            workflows.test_run,
+            workflow_trial.test_run,
             methods=["POST"],
             name="workflow_test",
         ),

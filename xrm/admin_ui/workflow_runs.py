@@ -15,12 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xrm.admin_ui import record_fields as rf
-from xrm.admin_ui.record_views import names_of
+from xrm.admin_ui.record_views import looks_like_id, names_of
 from xrm.entities.records import RecordSession
+from xrm.errors import Forbidden, ValidationFailed
 from xrm.workflows.runs import Run, RunStatus
 
 Gettext = Callable[[str], str]
 PAGE = 20  # runs per page of a workflow's history
+RECENT = 20  # records offered for a test run, most recently changed first
+# Triggers whose runs have no record: only such a workflow may be tried without one.
+RECORDLESS = frozenset({"schedule", "manual"})
 
 
 @dataclass
@@ -200,3 +204,82 @@ def updated_ids(run: Run) -> dict[str, set[str]]:
         if change.get("action") == "update" and isinstance(change.get("id"), str):
             wanted.setdefault(str(change.get("entity")), set()).add(change["id"])
     return wanted
+
+
+def olds_of(session: RecordSession, run: Run) -> dict[str, Mapping[str, Any]]:
+    """The records a dry run would change, as they are now (its changes' old values)."""
+    olds: dict[str, Mapping[str, Any]] = {}
+    for entity, ids in updated_ids(run).items():
+        if session.permissions.scope(entity, "read") != "none":
+            olds.update(session.fetch(entity, sorted(ids)))
+    return olds
+
+
+# --- the records a test run may be tried on ---------------------------------------------------
+
+
+def recent_choices(records: RecordSession, entity: str, _: Gettext) -> dict[str, Any]:
+    """The test run's choices: recently changed records by name, and the typed-name picker."""
+    et = records.catalog.types.get(entity)
+    if et is None or records.permissions.scope(et.name, "read") == "none":
+        return {"recent": [], "picker": ""}
+    hidden = records.hidden(et.name)
+    shown = rf.display_field(et, hidden)
+    found = records.query(
+        et.name,
+        order_by=[{"updated_at": "DESC"}],
+        first=RECENT,
+        with_total=False,
+        fields=frozenset({shown}) if shown else frozenset(),
+    ).items
+    recent = [
+        (str(r["id"]), f"{rf.record_name(et, r, _, hidden)} · {rf.when(r['updated_at'])}")
+        for r in found
+    ]
+    return {"recent": recent, "picker": f"/admin/records/{et.name}" if shown else ""}
+
+
+def find_record(
+    records: RecordSession, entity: str, typed: str, _: Gettext
+) -> tuple[str | None, str | None]:
+    """(record id, None) for the record of ``entity`` typed by name, or (None, why not)."""
+    et = records.catalog.types.get(entity)
+    if et is None:
+        return None, _("It does not exist (any more).")
+    shown = rf.display_field(et, records.hidden(et.name))
+    if shown is None:
+        return None, _("Choose a record from the list.")
+    try:
+        found = records.query(
+            et.name,
+            filter={shown: {"eq": typed}},
+            first=2,
+            with_total=False,
+            fields=frozenset({shown}),
+        ).items
+    except (ValidationFailed, Forbidden):
+        found = []
+    if len(found) == 1:
+        return str(found[0]["id"]), None
+    if not found:
+        return None, _("No record is named %(name)s.") % {"name": typed}
+    return None, _("Several records are named %(name)s.") % {"name": typed}
+
+
+def pick_record(
+    records: RecordSession,
+    entity: str,
+    triggers: Iterable[str],
+    typed: str,
+    chosen: str,
+    _: Gettext,
+) -> tuple[str | None, str | None]:
+    """The record a test run is tried on: typed by name, else chosen from the list; (id, None)
+    or (None, why not). A workflow that only runs on a schedule or by hand needs none."""
+    if not typed and looks_like_id(chosen):
+        return chosen, None
+    if not typed:
+        if set(triggers) <= RECORDLESS:
+            return None, None
+        return None, _("Choose the record to try it on.")
+    return find_record(records, entity, typed, _)

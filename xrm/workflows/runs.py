@@ -172,10 +172,17 @@ def list_runs(
     return [Run.from_row(row) for row in conn.execute(query).mappings()]
 
 
-def workflow_names(conn: Connection) -> list[str]:
-    """The workflows that have runs stored, by name (a deleted one's runs are kept too)."""
-    query = sa.select(t.c.workflow).distinct().order_by(t.c.workflow)
-    return [str(name) for name in conn.execute(query).scalars()]
+def workflow_names(conn: Connection, *, name: str | None = None) -> list[str]:
+    """The workflows that have real runs stored (a deleted one's runs are kept too), by name.
+
+    Test runs do not count: a form tried before it was ever saved leaves one under a name
+    no workflow had.
+    """
+    query = sa.select(t.c.workflow).where(t.c.dry_run.is_(False))
+    if name is not None:
+        query = query.where(t.c.workflow == name)
+    query = query.distinct().order_by(t.c.workflow)
+    return [str(found) for found in conn.execute(query).scalars()]
 
 
 def prune(conn: Connection, *, now: dt.datetime, retention: dt.timedelta) -> int:
