@@ -163,3 +163,27 @@ def test_trying_any_post_answers_and_saves_nothing(
     assert "data-tried" in answer.text
     assert registry.current().workflows == {}
     assert grievance_rows(db) == rows
+
+
+def test_a_before_rule_that_sets_fields_shows_the_change_in_words(
+    ann: TestClient, registry: Registry
+) -> None:
+    assert new_grievance(ann, "Sparks", "From the socket").status_code == 303
+    rule = {
+        **NEEDS_DESCRIPTION,
+        "when": "",
+        "actions.0.type": "set",
+        "actions.0.values": "severity = critical\nstatus = escalated",
+        "try.record": "Sparks",
+    }
+    answer = post(ann, NEW, rule, NEW + "/try")
+    assert answer.status_code == 200
+    result = tried(answer.text)
+    assert "Changes Sparks (Grievance): Severity: Medium → Critical; Status: Open → Escalated" in (
+        result
+    )
+    assert "{" not in result and "critical" not in result  # words and labels, not raw values
+    assert create(ann, {**rule, "enabled": "1"}).status_code == 303  # the saved one, tried
+    page = "/admin/workflows/needs_description"
+    saved = post(ann, page, {"record": "Sparks"}, page + "/test")
+    assert "Severity: Medium → Critical" in text_of(saved.text)

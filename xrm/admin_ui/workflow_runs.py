@@ -142,7 +142,7 @@ def _change_lines(
             parts.append(f"{label}: {_('a user') if value else '—'}")  # a platform record
             continue
         new = rf.shown_value(prop, value, lang, _, names)
-        if old is not None and action == "update":
+        if old is not None and action in ("update", "set"):
             was = rf.shown_value(prop, old.get(name), lang, _, names)
             parts.append(f"{label}: {was} → {new}")
         else:
@@ -201,7 +201,7 @@ def updated_ids(run: Run) -> dict[str, set[str]]:
     """The records a run updated, by type: their current values are a dry run's old ones."""
     wanted: dict[str, set[str]] = {}
     for change in run.changes:
-        if change.get("action") == "update" and isinstance(change.get("id"), str):
+        if change.get("action") in ("update", "set") and isinstance(change.get("id"), str):
             wanted.setdefault(str(change.get("entity")), set()).add(change["id"])
     return wanted
 

@@ -140,6 +140,9 @@ class WorkflowEngine:
                     user=user_of(actor),
                 )
                 outcome = self.runner.run(firing, session)
+                set_change = self._set_change(workflow, record, outcome) if dry_run else None
+                if set_change is not None:
+                    outcome.changes.insert(0, set_change)
                 run = self.run_of(firing, outcome, started, actor, request_id, dry_run=dry_run)
                 if dry_run or outcome.status is not RunStatus.DONE:
                     raise _Undo
@@ -162,6 +165,33 @@ class WorkflowEngine:
                 f"no {workflow.entity} with id {record_id!r}", entity=workflow.entity, id=record_id
             )
         return dict(record)
+
+    @staticmethod
+    def _set_change(
+        workflow: Workflow, record: Mapping[str, Any] | None, outcome: Outcome
+    ) -> dict[str, Any] | None:
+        """What a ``before`` rule would set on its record, as a dry run's change (``set``).
+
+        A before rule changes the record being saved rather than writing one, so its
+        changes are otherwise nowhere in a dry run; a refused or failed run sets nothing.
+        """
+        if workflow.stage != "before" or record is None or outcome.record is None:
+            return None
+        if not outcome.fired or outcome.status is not RunStatus.DONE:
+            return None
+        changed = {
+            key: to_plain(value, key)
+            for key, value in outcome.record.items()
+            if key not in record or to_plain(record[key], key) != to_plain(value, key)
+        }
+        if not changed:
+            return None
+        return {
+            "action": "set",
+            "entity": workflow.entity,
+            "id": str(record["id"]),
+            "values": changed,
+        }
 
     @staticmethod
     def run_of(
