@@ -71,7 +71,7 @@ def create_app(settings: Settings, *, serving: bool = False) -> Starlette:
         registry = Registry(db, settings, plugins.action_types())
         records = RecordService(db, registry, settings)
         pool = SandboxPool(settings.sandbox)
-        engine = WorkflowEngine(records, pool, plugins.actions)
+        engine = WorkflowEngine(records, pool, plugins.actions, plugins.switched_off())
         # Plugins hear about writes after the workflow engine, in the write's transaction.
         records.listener = Listeners(records.listener, *plugins.listeners(db))
         app.state.plugins = plugins

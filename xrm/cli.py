@@ -308,7 +308,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings, db: Database) -> in
     plugins.prepare(db)
     pool = SandboxPool(settings.sandbox)
     records = RecordService(db, Registry(db, settings, plugins.action_types()), settings)
-    engine = WorkflowEngine(records, pool, plugins.actions)
+    engine = WorkflowEngine(records, pool, plugins.actions, plugins.switched_off())
     records.listener = Listeners(records.listener, *plugins.listeners(db))
     background = Background(engine, settings, plugins.job_handlers(db))
     print(f"xrm: job worker {background.worker.name} on {_shown_url(settings)}", flush=True)

@@ -100,7 +100,7 @@ def wire(settings: Settings, db: Database, pool: SandboxPool) -> Wired:
 
     registry.apply(definitions())
     records = RecordService(db, registry, settings)
-    engine = WorkflowEngine(records, pool, plugins.actions)
+    engine = WorkflowEngine(records, pool, plugins.actions, plugins.switched_off())
     records.listener = Listeners(records.listener, *plugins.listeners(db))
     return Wired(settings, plugins, records, engine)
 

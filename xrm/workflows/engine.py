@@ -72,9 +72,11 @@ class WorkflowEngine:
         records: RecordService,
         pool: SandboxPool,
         actions: Mapping[str, ActionSpec] | None = None,
+        disabled: Mapping[str, str] | None = None,
     ) -> None:
+        """``disabled``: action types of disabled plugins -> the plugin, for run errors."""
         self.records = records
-        self.runner = Runner(pool, actions, records.db)
+        self.runner = Runner(pool, actions, records.db, disabled)
         records.listener = WorkflowListener(self)
 
     # -- runWorkflow and testWorkflow ------------------------------------------------------

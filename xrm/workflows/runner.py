@@ -110,10 +110,12 @@ class Runner:
         pool: SandboxPool,
         actions: Mapping[str, ActionSpec] | None = None,
         db: Database | None = None,
+        disabled: Mapping[str, str] | None = None,
     ) -> None:
         self.pool = pool
         self.actions = dict(actions or {})
         self.db = db
+        self.disabled = dict(disabled or {})  # action type -> its disabled plugin
 
     def run(self, firing: Firing, session: RecordSession) -> Outcome:
         """Run ``firing`` through ``session``; never raises for what the rule did."""
@@ -231,7 +233,8 @@ class Runner:
         it exists exactly when the write does, and the queue retries it with backoff)."""
         spec = self.actions.get(action.type)
         if spec is None:
-            raise SandboxError(not_installed(action.type), reason="error")
+            plugin = self.disabled.get(action.type)
+            raise SandboxError(not_installed(action.type, plugin), reason="error")
         plain_record = to_plain(record, "record") if record is not None else None
         plain_old = to_plain(firing.old, "old") if firing.old is not None else None
         event = to_plain(dict(firing.event), "event")
