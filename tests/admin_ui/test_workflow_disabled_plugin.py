@@ -1,5 +1,5 @@
 """A workflow whose action comes from a plugin that is now disabled is flagged, and its runs
-fail naming the plugin (XRM_PLUGINS_DISABLED).
+fail naming the plugin (XRM_PLUGINS_DISABLED), in English and in Korean.
 
 The workflow is built with every plugin on; then the same database is served with the
 email plugin switched off: the list and the workflow's page say which action of which
@@ -60,5 +60,9 @@ def test_a_workflow_of_a_disabled_plugin_is_flagged_and_its_runs_name_the_plugin
         assert "Traceback" not in refused.text
         runs = html.unescape(text_of(client.get("/admin/workflows/mail_owner").text))
         assert "failed" in runs
-        assert "provided by plugin 'email', which is disabled" in runs
+        assert "comes from the plugin email, which is disabled" in runs
+        korean = client.get("/admin/workflows/mail_owner", headers={"Accept-Language": "ko"})
+        said = html.unescape(text_of(korean.text))
+        assert "꺼져 있는 email 플러그인의 동작 “이메일 보내기”을(를) 씁니다" in said  # the flag
+        assert "꺼져 있는 email 플러그인의 것입니다(XRM_PLUGINS_DISABLED)" in said  # the run
     assert registry.current().workflows["mail_owner"].version == 1  # nothing was changed

@@ -16,6 +16,7 @@ from typing import Any
 
 from xrm.admin_ui import record_fields as rf
 from xrm.admin_ui.record_views import looks_like_id, names_of
+from xrm.admin_ui.run_messages import log_line, run_error
 from xrm.entities.records import RecordSession
 from xrm.errors import Forbidden, ValidationFailed
 from xrm.workflows.runs import Run, RunStatus
@@ -182,8 +183,8 @@ def run_rows(
             started=rf.when(run.started_at) + " UTC",
             duration=_duration(run.duration_ms, _),
             trigger=trigger_label(run.trigger, _),
-            error=run.error or "",
-            log=list(run.log),
+            error=run_error(run.error, run.status, _) if run.error else "",
+            log=[log_line(line, _) for line in run.log],
             retryable=run.job_id is not None and run.status in (RunStatus.FAILED, RunStatus.DEAD),
             dry_run=run.dry_run,
         )
