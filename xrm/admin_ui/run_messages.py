@@ -13,17 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from xrm.admin_ui.messages import say
+from xrm.admin_ui.messages import Rule, rule, said_by, say
 from xrm.workflows.runs import RunStatus
 
 Gettext = Callable[[str], str]
-Rule = tuple[re.Pattern[str], Callable[[Gettext, dict[str, str]], str]]
 
 
 def _rules() -> list[Rule]:
-    def rule(pattern: str, speak: Callable[[Gettext, dict[str, str]], str]) -> Rule:
-        return re.compile(pattern, re.S), speak
-
     return [
         rule(
             r"^action type '(?P<action>.+)' is provided by plugin '(?P<plugin>.+)', which is "
@@ -140,11 +136,8 @@ def run_error(text: str, status: RunStatus, _: Gettext) -> str:
     """A run's error as the history shows it: a refusal is the rule's own message, as is."""
     if status is RunStatus.REJECTED:
         return _("Refused by a rule.") if text == "rejected by a rule" else text
-    for pattern, speak in RULES:
-        found = pattern.match(text)
-        if found:
-            return speak(_, dict(found.groupdict()))
-    return text
+    said = said_by(RULES, text, _)
+    return text if said is None else said
 
 
 def log_line(line: str, _: Gettext) -> str:
