@@ -61,6 +61,7 @@ def test_a_workflow_of_a_disabled_plugin_is_flagged_and_its_runs_name_the_plugin
         runs = html.unescape(text_of(client.get("/admin/workflows/mail_owner").text))
         assert "failed" in runs
         assert "comes from the plugin email, which is disabled" in runs
+        assert "(deleted, or never saved)" in runs  # the grievance was rolled back with the run
         korean = client.get("/admin/workflows/mail_owner", headers={"Accept-Language": "ko"})
         said = html.unescape(text_of(korean.text))
         assert "꺼져 있는 email 플러그인의 동작 “이메일 보내기”을(를) 씁니다" in said  # the flag

@@ -156,6 +156,15 @@ def _change_lines(
     return [head + (": " + "; ".join(parts) if parts else "")]
 
 
+def _unnamed(session: RecordSession, entity: str, _: Gettext) -> str:
+    """A run's record that has no name to show: one who may read every record of the type
+    is told it is gone (deleted, or never saved because the run failed), others only that
+    they cannot see it."""
+    if entity in session.catalog.types and session.permissions.scope(entity, "read") == "all":
+        return _("(deleted, or never saved)")
+    return _("(not visible to you)")
+
+
 def run_rows(
     session: RecordSession,
     found: Iterable[Run],
@@ -189,7 +198,7 @@ def run_rows(
             dry_run=run.dry_run,
         )
         if run.record_id and entity is not None:
-            row.record_name = names.get(run.record_id, _("(not visible to you)"))
+            row.record_name = names.get(run.record_id) or _unnamed(session, entity, _)
             if run.record_id in names:
                 row.record_href = f"/admin/records/{entity}/{run.record_id}"
         for change in run.changes:
