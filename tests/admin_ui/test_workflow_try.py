@@ -113,6 +113,8 @@ def test_compile_errors_stop_the_test_at_their_inputs(ann: TestClient, registry:
     assert re.search(r'id="e-actions-0-code">Line 2, column \d+: ', answer.text)
     assert 'data-error-lines="2"' in answer.text
     assert registry.current().workflows == {}
+    unchosen = post(ann, NEW, {**broken, "try.record": ""}, NEW + "/try")  # no record yet
+    assert unchosen.status_code == 400 and re.search(r'id="e-when">Line 2, ', unchosen.text)
 
 
 def test_a_rule_that_refuses_shows_its_message_and_a_missing_record_is_named(

@@ -116,15 +116,16 @@ async def try_form(request: Request, session: sessions.Session, form: FormData) 
     errors = dict(built.errors)
     top: list[Shown] = []
     lines: dict[str, list[int]] = {}
-    if not errors:
+    engine: WorkflowEngine = request.app.state.workflows
+    if not errors:  # the definition first: its problems are shown whatever the record
 
         def pick(records: RecordSession) -> tuple[str | None, str | None]:
             triggers = definition["on"]
             return wr.pick_record(records, values.entity, triggers, typed, chosen, _)
 
-        record_id, problem = await ws.records_of(request, session, pick)
-        engine: WorkflowEngine = request.app.state.workflows
         try:
+            await run_in_threadpool(engine.check, definition)
+            record_id, problem = await ws.records_of(request, session, pick)
             if problem is not None:
                 tried["problem"] = problem
             else:

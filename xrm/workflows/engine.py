@@ -111,10 +111,16 @@ class WorkflowEngine:
         request_id: str | None = None,
     ) -> Run:
         """``testWorkflow``: a dry run of a definition not yet saved (checked as saving would)."""
+        workflow = self.check(definition)
+        return self._by_hand(actor, workflow, record_id, dry_run=True, request_id=request_id)
+
+    def check(self, definition: Any) -> Workflow:
+        """A definition not yet saved, parsed and checked against the catalog as saving would
+        (``DefinitionError`` naming every fault: a compile error at its line and column)."""
         workflow = parse_workflow(definition, action_types=self.records.registry.action_types)
         catalog = self.records.registry.current()
         check_workflow(workflow, catalog.types, catalog.relationships)
-        return self._by_hand(actor, workflow, record_id, dry_run=True, request_id=request_id)
+        return workflow
 
     def _by_hand(
         self,
