@@ -189,3 +189,12 @@ def test_a_before_rule_that_sets_fields_shows_the_change_in_words(
     page = "/admin/workflows/needs_description"
     saved = post(ann, page, {"record": "Sparks"}, page + "/test")
     assert "Severity: Medium → Critical" in text_of(saved.text)
+
+
+def test_enter_in_an_input_still_saves(ann: TestClient) -> None:
+    """A browser submits a form by Enter with its first submit button: Save, not the test."""
+    assert create(ann, ESCALATE).status_code == 303
+    for page in (NEW, "/admin/workflows/escalate"):
+        form = ann.get(page).text.split('class="workflow">', 1)[1].split("</form>", 1)[0]
+        first = re.search(r"<button [^>]*>([^<]+)</button>", form)
+        assert first and first.group(1) in ("Create workflow", "Save changes"), page
