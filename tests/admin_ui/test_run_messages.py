@@ -66,7 +66,7 @@ def test_platform_errors_and_notes_are_korean_and_a_rules_own_words_are_kept(
     assert "(조건이 맞지 않음)" in shown and "(condition not met)" not in shown
     assert "2행: ZeroDivisionError: division by zero" in shown
     assert "my own words" in shown  # the rule's log, as written
-    assert "레코드를 저장하지 않았습니다: severity: " in shown
+    assert "레코드를 저장하지 않았습니다: 심각도: " in shown  # the field by its label
     assert "validation failed" not in shown
     assert "Not on my watch" in shown  # a refusal is the rule's own message
     english = html.unescape(text_of(ann.get(page).text))
@@ -102,7 +102,7 @@ def test_every_known_platform_error_is_said_in_korean_with_its_values() -> None:
         assert said != text and KOREAN.search(said), text
         for value in re.findall(r"\d+(?:\.\d+)?|'[a-z_]+'", text):
             assert value.strip("'") in said, (text, said)
-    assert len(KNOWN) + 2 == len(RULES)  # every rule here, but "line N:" and validation
+    assert len(KNOWN) + 1 == len(RULES)  # every rule here, but "line N:"
 
 
 @given(text=st.text(max_size=80), status=st.sampled_from(list(RunStatus)))

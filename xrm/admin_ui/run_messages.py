@@ -109,33 +109,34 @@ def _rules() -> list[Rule]:
             r"^line (?P<line>\d+): (?P<error>.*)$",
             lambda _, m: _("Line %(line)s: %(error)s") % m,
         ),
-        rule(
-            r"^validation failed: (?P<faults>.*)$",
-            lambda _, m: (
-                _("The record was not saved: %(problems)s") % {"problems": _faults(m["faults"], _)}
-            ),
-        ),
     ]
 
 
-def _faults(text: str, _: Gettext) -> str:
-    """``field: message; field: message`` with each message said in the page's language."""
+def _faults(text: str, _: Gettext, label: Callable[[str], str]) -> str:
+    """``field: message; ...`` with each field by its label, each message in the page's
+    language (a message no rule knows is kept as it is)."""
     parts = []
     for part in text.split("; "):
         field, sep, message = part.partition(": ")
         said = say(message, _) if sep else None
-        parts.append(f"{field}: {said}" if said is not None else part)
+        parts.append(f"{label(field)}: {said}" if said is not None else part)
     return "; ".join(parts)
 
 
 RULES = _rules()
 _LOG_LINES = re.compile(r"^… (?P<n>\d+) more lines not kept$")
+_REFUSED_WRITE = re.compile(r"^validation failed: (?P<faults>.*)$", re.S)
 
 
-def run_error(text: str, status: RunStatus, _: Gettext) -> str:
-    """A run's error as the history shows it: a refusal is the rule's own message, as is."""
+def run_error(text: str, status: RunStatus, _: Gettext, label: Callable[[str], str] = str) -> str:
+    """A run's error as the history shows it: a refusal is the rule's own message, as is;
+    a write the record's checks refused names its fields by ``label``."""
     if status is RunStatus.REJECTED:
         return _("Refused by a rule.") if text == "rejected by a rule" else text
+    refused = _REFUSED_WRITE.match(text)
+    if refused:
+        problems = _faults(refused.group("faults"), _, label)
+        return _("The record was not saved: %(problems)s") % {"problems": problems}
     said = said_by(RULES, text, _)
     return text if said is None else said
 

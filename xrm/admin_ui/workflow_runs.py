@@ -156,6 +156,17 @@ def _change_lines(
     return [head + (": " + "; ".join(parts) if parts else "")]
 
 
+def _labeller(session: RecordSession, entity: str | None, lang: str) -> Callable[[str], str]:
+    """Field names of the run's type by their labels (another name is kept as it is)."""
+    et = session.catalog.types.get(entity) if entity is not None else None
+
+    def label(name: str) -> str:
+        prop = et.properties.get(name) if et is not None else None
+        return rf.field_label(prop, lang) if prop is not None else name
+
+    return label
+
+
 def _unnamed(session: RecordSession, entity: str, _: Gettext) -> str:
     """A run's record that has no name to show: one who may read every record of the type
     is told it is gone (deleted, or never saved because the run failed), others only that
@@ -192,7 +203,11 @@ def run_rows(
             started=rf.when(run.started_at) + " UTC",
             duration=_duration(run.duration_ms, _),
             trigger=trigger_label(run.trigger, _),
-            error=run_error(run.error, run.status, _) if run.error else "",
+            error=(
+                run_error(run.error, run.status, _, _labeller(session, entity, lang))
+                if run.error
+                else ""
+            ),
             log=[log_line(line, _) for line in run.log],
             retryable=run.job_id is not None and run.status in (RunStatus.FAILED, RunStatus.DEAD),
             dry_run=run.dry_run,
