@@ -8,6 +8,8 @@ the list and shown read-only at the workflow's old address until retention prune
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 from test_signin import csrf_of
@@ -44,10 +46,12 @@ def test_deleting_needs_the_box_ticked_and_keeps_the_runs_readable(
     listed = ann.get("/admin/workflows?deleted=1")
     shown = text_of(listed.text)
     assert "The workflow is deleted." in shown and "Deleted workflows" in shown
-    assert f'href="{PAGE}#runs"' in listed.text
+    assert re.search(rf'href="{PAGE}#runs">Grievances need a description<', listed.text)
     kept = ann.get(PAGE)
     assert kept.status_code == 200
     assert 'data-run="rejected"' in kept.text and "This workflow is deleted" in kept.text
+    assert "<h1>Grievances need a description</h1>" in kept.text  # its title, from the audit
+    assert "(deleted, or never saved)" in kept.text  # the refused grievance, of a known type
     assert "Describe the grievance, please." in text_of(kept.text)  # the run's error
     assert "/delete" not in kept.text and "Save changes" not in kept.text
     with db.read() as conn:

@@ -42,7 +42,7 @@ def test_a_deleted_workflow_stops_and_its_runs_stay_readable(
             page.wait_for_url(f"{base}/admin/workflows?deleted=1")
             assert "The workflow is deleted." in page.inner_text("[role=status]")
             assert page.locator("tr[data-workflow=grievance_sla]").count() == 0
-            page.locator("#deleted").get_by_role("link", name="grievance_sla").click()
+            page.locator("#deleted").get_by_role("link", name="Due date by severity").click()
             page.wait_for_url("**/admin/workflows/grievance_sla#runs")
             assert page.locator("[data-run=done]").count() == 1
             assert "due" in page.inner_text("[data-run-log]")  # its log is kept

@@ -78,22 +78,25 @@ def _duration(ms: int | None, _: Gettext) -> str:
     return _("%(n)s s") % {"n": f"{ms / 1000:.1f}"}
 
 
-def _entity_of(run: Run, session: RecordSession) -> str | None:
-    """The type of the run's record: its workflow's, or (a deleted workflow) a change's."""
+def _entity_of(run: Run, session: RecordSession, was: str | None = None) -> str | None:
+    """The type of the run's record: its workflow's, or for a deleted workflow the type it
+    was about (``was``), else a change's."""
     workflow = session.catalog.workflows.get(run.workflow)
     if workflow is not None:
         return workflow.entity
+    if was is not None:
+        return was
     for change in run.changes:
         if change.get("id") == run.record_id and isinstance(change.get("entity"), str):
             return str(change["entity"])
     return None
 
 
-def _ids_in(run: Run, session: RecordSession) -> dict[str, set[str]]:
+def _ids_in(run: Run, session: RecordSession, was: str | None) -> dict[str, set[str]]:
     """Every record id a run names, by entity type: its record, changed records, references."""
     catalog = session.catalog
     wanted: dict[str, set[str]] = {}
-    entity = _entity_of(run, session)
+    entity = _entity_of(run, session, was)
     if run.record_id and entity is not None:
         wanted.setdefault(entity, set()).add(run.record_id)
     for change in run.changes:
@@ -183,19 +186,21 @@ def run_rows(
     _: Gettext,
     *,
     olds: Mapping[str, Mapping[str, Any]] | None = None,
+    was: str | None = None,
 ) -> list[RunRow]:
-    """``found`` as rows; ``olds`` ({id: record as it is now}) shows a dry run's old values."""
+    """``found`` as rows; ``olds`` ({id: record as it is now}) shows a dry run's old values;
+    ``was`` is the type a deleted workflow was about."""
     found = list(found)
     wanted: dict[str, set[str]] = {}
     for run in found:
-        for named, ids in _ids_in(run, session).items():
+        for named, ids in _ids_in(run, session, was).items():
             wanted.setdefault(named, set()).update(ids)
     # References to platform records (a task's ``assignee`` user) have no type to name them by.
     known = {e: ids for e, ids in wanted.items() if e in session.catalog.types}
     names = names_of(session, known, _)
     rows = []
     for run in found:
-        entity = _entity_of(run, session)
+        entity = _entity_of(run, session, was)
         row = RunRow(
             id=run.id,
             status=run.status.value,

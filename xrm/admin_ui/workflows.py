@@ -30,6 +30,7 @@ from xrm.admin_ui.auth import admin_form, admin_view, forbidden, may, message, p
 from xrm.admin_ui.messages import Shown, explain, say
 from xrm.admin_ui.pages import gettext_for, language
 from xrm.admin_ui.record_views import looks_like_id
+from xrm.entities import workflow_store
 from xrm.entities.catalog_state import Catalog
 from xrm.entities.records import RecordService, RecordSession
 from xrm.entities.registry import WORKFLOW, Registry
@@ -332,14 +333,16 @@ async def workflows_page(request: Request, session: sessions.Session) -> Respons
         row["last_code"] = last.status.value if last else ""
         row["last_when"] = rf.when(last.started_at) + " UTC" if last else ""
 
-    def kept() -> list[str]:
+    def kept() -> list[tuple[str, str]]:
         with request.app.state.db.read() as conn:
-            return [n for n in runs.workflow_names(conn) if n not in catalog.workflows]
+            names = [n for n in runs.workflow_names(conn) if n not in catalog.workflows]
+            was = workflow_store.deleted(conn, names)
+        return [(workflow_title(was.get(n, {}), n, lang), f"{BASE}/{n}") for n in names]
 
     context = {
         "rows": rows,
         "deleted": request.query_params.get("deleted") == "1",
-        "gone": [(name, f"{BASE}/{name}") for name in await run_in_threadpool(kept)],
+        "gone": await run_in_threadpool(kept),
         "days": _retention_days(request),
     }
     return page(request, session, "workflows.html", context)
@@ -392,9 +395,14 @@ def _retention_days(request: Request) -> int:
 
 
 async def _runs_context(
-    request: Request, session: sessions.Session, name: str, entity: str | None
+    request: Request,
+    session: sessions.Session,
+    name: str,
+    entity: str | None,
+    was: str | None = None,
 ) -> dict[str, Any]:
-    """One page of a workflow's runs (``?before=`` pages on) and the test run's choices."""
+    """One page of a workflow's runs (``?before=`` pages on) and the test run's choices
+    (``was``: the type a deleted workflow was about, to name its runs' records)."""
     lang = language(request, session.locale)
     _ = gettext_for(request, session.locale)
     before_id = request.query_params.get("before", "")
@@ -406,7 +414,7 @@ async def _runs_context(
         more = len(found) > wr.PAGE
         found = found[: wr.PAGE]
         return {
-            "runs": wr.run_rows(records, found, lang, _),
+            "runs": wr.run_rows(records, found, lang, _, was=was),
             "older_href": f"{BASE}/{name}?before={found[-1].id}" if more else "",
             "paged": before is not None,
             **(wr.recent_choices(records, entity, _) if entity else {}),
@@ -418,16 +426,27 @@ async def _runs_context(
 async def _deleted_page(request: Request, session: sessions.Session, name: str) -> Response:
     """A deleted workflow's kept runs, read-only, until retention removes them (else 404)."""
 
-    def kept() -> bool:
-        with request.app.state.db.read() as conn:
-            return bool(runs.workflow_names(conn, name=name))
+    lang = language(request, session.locale)
 
-    if not await run_in_threadpool(kept):
+    def kept() -> Mapping[str, Any] | None:
+        with request.app.state.db.read() as conn:
+            if not runs.workflow_names(conn, name=name):
+                return None
+            return workflow_store.deleted(conn, [name]).get(name, {})
+
+    was = await run_in_threadpool(kept)
+    if was is None:
         return missing(request, session)
-    loaded = await _runs_context(request, session, name, None)
+    entity = was.get("entity") if isinstance(was.get("entity"), str) else None
+    loaded = await _runs_context(request, session, name, None, entity)
     for row in loaded["runs"]:
         row.retryable = False  # its job would find no workflow to run
-    loaded.update(name=name, base=f"{BASE}/{name}", days=_retention_days(request))
+    loaded.update(
+        name=name,
+        title=workflow_title(was, name, lang),
+        base=f"{BASE}/{name}",
+        days=_retention_days(request),
+    )
     return page(request, session, "workflow_deleted.html", loaded)
 
 
