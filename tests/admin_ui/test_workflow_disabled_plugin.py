@@ -15,6 +15,7 @@ import re
 
 from starlette.testclient import TestClient
 from test_record_screens import client_for
+from test_signin import csrf_of
 from test_workflow_builder import create, new_grievance, text_of
 
 from xrm.entities.registry import Registry
@@ -54,6 +55,14 @@ def test_a_workflow_of_a_disabled_plugin_is_flagged_and_its_runs_name_the_plugin
         assert re.search(
             r'<option value="email" selected>Send an e-mail \(plugin email, disabled\)', page
         )
+
+        token = csrf_of(page)
+        resaved = client.post(
+            "/admin/workflows/mail_owner", data={**MAIL, "version": "1", "csrf": token}
+        )
+        assert resaved.status_code == 400  # refused at the action, not saved without it
+        error = re.search(r'id="e-actions-0-type">([^<]+)<', resaved.text)
+        assert error and "The plugin email that adds this action is disabled" in error.group(1)
 
         refused = new_grievance(client, "Quiet", "x")
         assert refused.status_code == 400

@@ -113,7 +113,7 @@ async def try_form(request: Request, session: sessions.Session, form: FormData) 
     definition = {**built.definition, "name": built.definition["name"] or DRAFT_NAME}
     typed, chosen = _chosen(form, "try.")
     tried: dict[str, Any] = {"record": typed, "recent": chosen}
-    errors = dict(built.errors)
+    errors = ws.unavailable_errors(request, values, built.errors, _)
     top: list[Shown] = []
     lines: dict[str, list[int]] = {}
     engine: WorkflowEngine = request.app.state.workflows

@@ -131,6 +131,23 @@ def _unavailable(
     return options
 
 
+def unavailable_errors(
+    request: Request, values: wf.FormValues, errors: Mapping[str, str], _: Gettext
+) -> dict[str, str]:
+    """The form's errors, an action of a disabled plugin's told so rather than "choose"."""
+    plugins = getattr(request.app.state, "plugins", None)
+    off: Mapping[str, tuple[str, str]] = plugins.disabled_actions if plugins is not None else {}
+    out = dict(errors)
+    for index, block in enumerate(values.actions):
+        where = f"actions.{index}.type"
+        if where in out and block.type in off:
+            out[where] = _(
+                "The plugin %(plugin)s that adds this action is disabled: enable it, or choose "
+                "another action."
+            ) % {"plugin": off[block.type][0]}
+    return out
+
+
 def refuse(request: Request, session: sessions.Session) -> Response | None:
     """403 for a user without the right (before anything is read)."""
     return None if may(request, session, RIGHT) else forbidden(request, session)
@@ -509,7 +526,7 @@ async def _save(
     version = posted_version(form)
     plugins = plugin_schemas(request)
     built = wf.build(values, catalog.types, stored.definition if stored else None, _, plugins)
-    errors = dict(built.errors)
+    errors = unavailable_errors(request, values, built.errors, _)
     top: list[Shown] = []
     lines: dict[str, list[int]] = {}
     if form.get("more"):  # "Add another action": the form again, one more blank block
