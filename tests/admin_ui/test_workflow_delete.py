@@ -9,11 +9,15 @@ the list and shown read-only at the workflow's old address until retention prune
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 from test_signin import csrf_of
 from test_workflow_builder import NEEDS_DESCRIPTION, create, new_grievance, post, text_of
+from test_workflow_form import FIXTURES
 
 from xrm.entities.registry import Registry
 from xrm.platform import tables
@@ -81,3 +85,29 @@ def test_deleting_takes_the_right_and_the_csrf_token(
     assert refused.status_code == 403
     assert ann.post(PAGE + "/delete", data={"confirm": "1"}).status_code == 403  # no token
     assert "needs_description" in registry.current().workflows
+
+
+@settings(max_examples=30, suppress_health_check=FIXTURES, deadline=None)
+@given(
+    confirm=st.one_of(st.text(max_size=20), st.sampled_from(["0", "on", "yes", " 1", "1 "])),
+    name=st.one_of(st.text(max_size=30), st.sampled_from(["needs_description", "new", ".."])),
+)
+def test_only_the_ticked_box_deletes_and_any_name_is_answered(
+    ann: TestClient, registry: Registry, confirm: str, name: str
+) -> None:
+    """Model: the workflow goes only when ``confirm`` is exactly "1"; any other value keeps
+    it (400, said at the box); a posted name of no workflow answers 404 (or 405 when it is
+    no name at all); never a crash."""
+    if "needs_description" not in registry.current().workflows:
+        assert create(ann, NEEDS_DESCRIPTION).status_code == 303
+    token = csrf_of(ann.get(PAGE).text)
+    answer = ann.post(PAGE + "/delete", data={"csrf": token, "confirm": confirm})
+    if confirm == "1":
+        assert answer.status_code == 303
+        assert "needs_description" not in registry.current().workflows
+    else:
+        assert answer.status_code == 400 and 'id="e-confirm"' in answer.text
+        assert "needs_description" in registry.current().workflows
+    other = ann.post(f"/admin/workflows/{quote(name, safe='')}/delete", data={"csrf": token})
+    assert other.status_code in (303, 400, 404, 405), other.status_code
+    assert "Traceback" not in other.text
