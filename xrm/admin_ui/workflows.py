@@ -482,7 +482,10 @@ async def workflow_page_for(
     _ = gettext_for(request, session.locale)
     catalog = registry_of(request).current()
     context.update(await _runs_context(request, session, workflow.name, workflow.entity))
-    await _try_choices(request, session, context)
+    if context["form"].entity == workflow.entity:  # the same choices as the saved one's test
+        context["try_choices"] = {"recent": context["recent"], "picker": context["picker"]}
+    else:
+        await _try_choices(request, session, context)
     context.update(
         workflow=workflow,
         about=summary(workflow, catalog, lang, _),
