@@ -11,7 +11,12 @@ separators, dates as ``2024. 3. 5.``. Two timings:
    validating every value, normalising phones and e-mails, audit rows, batches
    of ``XRM_IMPORT_BATCH_SIZE`` with their progress, through the record service
    (no key), and again with ``--key email`` over the stored records (every row
-   matched, nothing changed).
+   matched, nothing changed);
+3. the duplicate check: with two rules on customers (``same phone``, exact; and
+   ``similar name``, the name at least 90% alike and the same phone), a tenth
+   of the file's phones already stored (under other e-mails), the import again
+   with ``--duplicates flag`` (every row written, a tenth flagged), ``skip`` (a
+   tenth rejected) and ``merge`` (a tenth merged into the stored records).
 
 Prints seconds, rows per second and the ratio to the floor (issue 13's target:
 at most 8x).
@@ -22,6 +27,7 @@ at most 8x).
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import datetime as dt
 import io
@@ -30,12 +36,21 @@ import time
 import sqlalchemy as sa
 from bench_graphql import bench_database, catalog_platform, drop_bench_database
 
+from xrm.entities.catalog import definitions
 from xrm.entities.imports.run import Importer, Options
 from xrm.platform.ids import new_id
 from xrm.platform.settings import Settings
 
 HEADERS = ["고객명", "이메일", "전화번호", "등급", "연 매출", "거래 시작일"]
 TIERS = [("일반", "standard"), ("골드", "gold"), ("VIP", "vip")]
+RULES = [
+    {"name": "same phone", "match": [{"field": "phone"}], "action": "warn"},
+    {
+        "name": "similar name",
+        "match": [{"field": "phone"}, {"field": "name", "fuzzy": 0.9}],
+        "action": "warn",
+    },
+]
 
 
 def generated(rows: int) -> tuple[bytes, list[dict[str, object]]]:
@@ -122,6 +137,39 @@ def main() -> None:
                 args.rows
             )
 
+        found = copy.deepcopy(definitions())
+        customer = next(d for d in found if d["x-xrm"]["name"] == "customer")
+        customer["x-xrm"]["duplicates"] = RULES
+        _registry.apply(found)
+        table = service.registry.current().tables["customer"]
+        tenth = [
+            {"id": new_id(), **system, **r, "email": f"old{n}@example.com"}
+            for n, r in enumerate(stored[: args.rows // 10])
+        ]
+        checked: dict[str, float] = {}
+        for mode in ("flag", "skip", "merge"):
+            with db.write() as conn:
+                conn.execute(table.delete())
+                for start in range(0, len(tenth), 1000):
+                    conn.execute(table.insert(), tenth[start : start + 1000])
+            started = time.perf_counter()
+            done = importer.run(
+                importer.prepare("bench.csv", data, Options("customer", **{"duplicates": mode}))
+            )
+            checked[mode] = time.perf_counter() - started
+            expected = {
+                "flag": (args.rows, 0, len(tenth)),
+                "skip": (args.rows - len(tenth), len(tenth), 0),
+                "merge": (args.rows - len(tenth), 0, len(tenth)),
+            }[mode]
+            assert (done.created, done.rejected, len(done.flags)) == expected, (
+                mode,
+                done.created,
+                done.rejected,
+                len(done.flags),
+                done.rejects[:3],
+            )
+
         print(f"rows: {args.rows} customers, database {db.engine.dialect.name}")
         print(f"floor (executemany)     {floor:8.2f} s  {args.rows / floor:9.0f} rows/s")
         print(
@@ -132,6 +180,11 @@ def main() -> None:
             f"xrm import --key email  {keyed:8.2f} s  {args.rows / keyed:9.0f} rows/s  "
             f"{keyed / floor:5.1f}x the floor (every row matched, nothing changed)"
         )
+        for mode, spent in checked.items():
+            print(
+                f"--duplicates {mode:<10} {spent:8.2f} s  {args.rows / spent:9.0f} rows/s  "
+                f"{spent / floor:5.1f}x the floor (2 rules, a tenth of the rows duplicates)"
+            )
     finally:
         drop_bench_database(folder, admin_engine, args.schema)
 

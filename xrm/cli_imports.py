@@ -128,6 +128,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings, db: Database) -> in
                 args.key,
                 args.encoding,
                 args.sheet,
+                args.duplicates,
             )
             if not args.dry_run:
                 with db.read() as conn:
@@ -143,6 +144,12 @@ def cmd_import(args: argparse.Namespace, settings: Settings, db: Database) -> in
         plan = importer.prepare(name, data, options)
         for column, why in plan.ignored().items():
             print(f"xrm: column {column!r} is not imported: {why}", file=sys.stderr)
+        if args.duplicates != "flag" and not plan.entity.duplicates:
+            print(
+                f"xrm: {plan.entity.name} has no duplicate rules (x-xrm.duplicates): "
+                f"--duplicates {args.duplicates} changes nothing",
+                file=sys.stderr,
+            )
         label = "checking" if args.dry_run else "importing"
         with _progress(f"{label} {name}") as draw:
             outcome = importer.run(plan, dry_run=args.dry_run, resume=resume, progress=draw)
@@ -168,12 +175,31 @@ def _summary(args: argparse.Namespace, outcome: Outcome, path: Path) -> int:
             f"{outcome.updated} updated, {outcome.unchanged} unchanged, "
             f"{outcome.rejected} rejected"
         )
+    _duplicates(outcome)
     if outcome.rejects:
         written = _write_rejects(rejected_path(path, outcome.import_id), outcome)
         print(f"rejected rows: {written}")
     else:
         print("rejected rows: none")
     return 0
+
+
+def _duplicates(outcome: Outcome) -> None:
+    """The rows found to duplicate a record or an earlier row (flagged or merged), if any."""
+    from xrm.entities.imports.run import flag_text
+
+    flags = outcome.flags
+    if not flags:
+        return
+    merged = sum(1 for f in flags if f.merged)
+    print(
+        f"duplicates: {_plural(len(flags) - merged, 'row')} flagged, "
+        f"{_plural(merged, 'row')} merged"
+    )
+    for flag in flags[:_SHOWN_ERRORS]:
+        print(f"  row {flag.row}: {flag_text(flag)}")
+    if len(flags) > _SHOWN_ERRORS:
+        print(f"  ... and {len(flags) - _SHOWN_ERRORS} more")
 
 
 def cmd_imports_list(args: argparse.Namespace, settings: Settings, db: Database) -> int:
@@ -248,6 +274,14 @@ def add_commands(
         "--key",
         metavar="FIELD",
         help="update the record whose FIELD matches (normalised) instead of creating one",
+    )
+    imp.add_argument(
+        "--duplicates",
+        choices=("flag", "skip", "merge"),
+        default="flag",
+        help="a row that duplicates a record or an earlier row under the type's duplicate "
+        "rules: flag it (written and listed), skip it (rejected), or merge it into that "
+        "record (default: flag)",
     )
     imp.add_argument("--dry-run", action="store_true", help="check every row, write nothing")
     imp.add_argument("--encoding", metavar="NAME", help="the CSV's encoding (default: detected)")

@@ -20,41 +20,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from import_support import csv_bytes
-from test_cli import Result, assert_one_line_error, run_xrm
+from test_cli import assert_one_line_error, run_xrm
 
-from xrm.entities.catalog import definitions
-from xrm.entities.registry import Registry
 from xrm.platform import tables
 from xrm.platform.db import Database
 
-
-@pytest.fixture
-def catalog_db(test_database: Any, registry: Registry) -> Any:
-    registry.apply(definitions())
-    return test_database
-
-
-@pytest.fixture
-def xrm(
-    catalog_db: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Any:
-    """``xrm ARGS`` run in this process (the same ``main`` the console script calls): a
-    subprocess per command would cost the suite seconds each."""
-    from xrm.cli import main
-
-    for name in [k for k in os.environ if k.startswith("XRM_")]:
-        monkeypatch.delenv(name)
-    for name, value in catalog_db.environment().items():
-        if name.startswith("XRM_"):
-            monkeypatch.setenv(name, value)
-
-    def run(*args: str) -> Result:
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
+pytest_plugins = ["cli_fixtures"]
 
 
 def _count(db: Database, table: str) -> int:

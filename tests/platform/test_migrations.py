@@ -52,4 +52,4 @@ def test_an_older_database_is_upgraded_with_its_data(empty_database: Any) -> Non
     finally:
         db.dispose()
     assert (row["name"], row["version"], row["retired"]) == ("links", 3, None)
-    assert revision == head_revision() == "0008"
+    assert revision == head_revision() == "0009"

@@ -47,7 +47,7 @@ class PairRow:
     merge: str | None  # the merge page, when the user may merge
 
 
-def _rule_labels(et: EntityType, lang: str) -> dict[str, str]:
+def rule_labels(et: EntityType, lang: str) -> dict[str, str]:
     return {r.name: rf.in_language(r.label, lang, r.name) for r in et.duplicates}
 
 
@@ -87,7 +87,7 @@ async def duplicates_page(request: Request, session: sessions.Session) -> Respon
         if not et.duplicates:
             raise NotFound(f"{entity} has no duplicate rules")
         found = pairs(records, entity, size, after)
-        labels = _rule_labels(et, lang)
+        labels = rule_labels(et, lang)
         merging = _may_merge(records, entity)
         base = base_of(entity)
         out["rows"] = [

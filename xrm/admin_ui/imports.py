@@ -20,10 +20,19 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from xrm.admin_ui.auth import admin_form, admin_view, database, message, page
+from xrm.admin_ui.duplicates import rule_labels
 from xrm.admin_ui.pages import gettext_for, language
 from xrm.entities.imports import BadFile, BadImport, store
 from xrm.entities.imports.job import IMPORT_JOB
-from xrm.entities.imports.run import Importer, Options, Outcome, Plan, rejected_csv
+from xrm.entities.imports.run import (
+    DUPLICATE_CHOICES,
+    Importer,
+    Options,
+    Outcome,
+    Plan,
+    rejected_csv,
+)
+from xrm.entities.imports.store import Flag
 from xrm.entities.imports.undo import undo
 from xrm.entities.records import RecordService
 from xrm.errors import XrmError
@@ -32,6 +41,7 @@ from xrm.platform.access import Permissions
 from xrm.schemas.model import EntityType
 
 _SHOWN_REJECTS = 100
+_SHOWN_FLAGS = 100
 
 
 def _service(request: Request) -> RecordService:
@@ -166,7 +176,44 @@ def _options(row: Any, form: FormData | None, headers: list[str] | None) -> Opti
         if header:
             mapping[header] = str(form.get(f"column{index}") or "")
     key = str(form.get("key") or "") or None
-    return Options(row.entity, mapping, key)
+    return Options(row.entity, mapping, key, duplicates=str(form.get("duplicates") or "flag"))
+
+
+def _bad_choice(request: Request, session: sessions.Session, form: FormData) -> str | None:
+    """The error to show when the form's duplicates choice is none of the offered ones."""
+    if str(form.get("duplicates") or "flag") in DUPLICATE_CHOICES:
+        return None
+    _ = gettext_for(request, session.locale)
+    return str(_("Duplicates: choose flag, skip or merge."))
+
+
+def _flags(
+    request: Request, session: sessions.Session, et: EntityType, flags: list[Flag]
+) -> list[dict[str, Any]]:
+    """Flagged and merged rows as the page lists them: what each duplicates, in words."""
+    _ = gettext_for(request, session.locale)
+    labels = rule_labels(et, language(request, session.locale))
+    shown = []
+    for flag in flags[:_SHOWN_FLAGS]:
+        if flag.other_row is not None:
+            who = str(_("row %(number)s of the file") % {"number": flag.other_row})
+        elif flag.record is None:
+            who = str(_("a record you cannot see"))
+        else:
+            who = flag.name or str(_("a record without a name"))
+        shown.append(
+            {
+                "row": flag.row,
+                "who": who,
+                "href": (
+                    f"/admin/records/{et.name}/{flag.record}" if flag.record is not None else None
+                ),
+                "rule": labels.get(flag.rule, flag.rule),
+                "score": round(flag.score * 100),
+                "merged": flag.merged,
+            }
+        )
+    return shown
 
 
 @admin_view
@@ -197,7 +244,18 @@ def _detail(
         "checked": checked,
         "shown_rejects": (checked.rejects[:_SHOWN_REJECTS] if checked else []),
         "done_rows": min(row.total_rows, row.batches_done * row.batch_size),
+        "has_rules": bool(et.duplicates),
+        "flags": [],
+        "more_flags": 0,
     }
+    if checked is not None:
+        context["flags"] = _flags(request, session, et, checked.flags)
+        context["more_flags"] = max(0, len(checked.flags) - _SHOWN_FLAGS)
+    elif row.status != store.DRAFT and et.duplicates:
+        with database(request).read() as conn:
+            found = store.flags(conn, row.id)
+        context["flags"] = _flags(request, session, et, found)
+        context["more_flags"] = max(0, len(found) - _SHOWN_FLAGS)
     if row.status == store.DRAFT:
         stored = Options.from_stored(row.entity, row.options)
         try:
@@ -223,6 +281,9 @@ def _detail(
             ],
             fields=_fields(et, lang),
             key=(str(form.get("key") or "") if form is not None else stored.key or ""),
+            duplicates=(
+                str(form.get("duplicates") or "flag") if form is not None else stored.duplicates
+            ),
         )
     return page(request, session, "import_detail.html", context, status)
 
@@ -235,6 +296,8 @@ async def check_import(request: Request, session: sessions.Session, form: FormDa
         return _not_found(request, session)
     if row.status != store.DRAFT:
         return RedirectResponse(request.url_for("import_detail", import_id=row.id), 303)
+    if (bad := _bad_choice(request, session, form)) is not None:
+        return _detail(request, session, row, form=form, error=bad, status=400)
     try:
         headers = _plan(request, session, row, Options(row.entity)).table.headers
         plan = _plan(request, session, row, _options(row, form, headers))
@@ -254,6 +317,8 @@ async def run_import(request: Request, session: sessions.Session, form: FormData
     target = request.url_for("import_detail", import_id=row.id)
     if row.status != store.DRAFT:
         return RedirectResponse(target, 303)
+    if (bad := _bad_choice(request, session, form)) is not None:
+        return _detail(request, session, row, form=form, error=bad, status=400)
     try:
         headers = _plan(request, session, row, Options(row.entity)).table.headers
         options = _options(row, form, headers)

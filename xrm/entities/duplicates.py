@@ -20,7 +20,7 @@ not that the last rows matter. Scoring runs in Python on those rows only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ from xrm.schemas.model import DuplicateRule, EntityType
 # The most stored rows one rule compares one record with.
 CANDIDATES = 200
 _TOP = "\U0010ffff"
+_UNSET: Any = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,8 @@ class DuplicateMatch:
     score: float
     record: str | None
     name: str | None  # the record's display value, shown to people instead of its id
+    # Set when the match is an earlier record of the same batch (not yet stored): its index.
+    row: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -65,27 +68,49 @@ def blocking_value(rule: DuplicateRule, values: Mapping[str, Any]) -> Any:
     return text[: rule.prefix] if len(text) >= rule.prefix else None
 
 
-def candidate_filter(table: sa.Table, et: EntityType, rule: DuplicateRule) -> Any:
-    """The indexed condition that selects the rows sharing the bound ``key`` (see
-    ``blocking_value`` and ``candidate_params``); built once per rule and schema version."""
+def candidates_filter(table: sa.Table, et: EntityType, rule: DuplicateRule, count: int) -> Any:
+    """The indexed condition selecting the rows that share any of ``count`` blocking values
+    (bound by ``candidates_params``): ``IN`` for an exact rule, one prefix range per value
+    for a fuzzy-only one. Built once per rule and count, and cached by the caller."""
     column = table.c[et.properties[rule.blocking].column]
     if rule.exact:
-        return column == sa.bindparam("key", type_=column.type)
-    return sa.and_(
-        column >= sa.bindparam("key", type_=column.type),
-        column < sa.bindparam("top", type_=column.type),
+        return column.in_(sa.bindparam("keys", expanding=True, type_=column.type))
+    return sa.or_(
+        *(
+            sa.and_(
+                column >= sa.bindparam(f"key{i}", type_=column.type),
+                column < sa.bindparam(f"top{i}", type_=column.type),
+            )
+            for i in range(count)
+        )
     )
 
 
-def candidate_params(rule: DuplicateRule, key: Any) -> dict[str, Any]:
-    """The values ``candidate_filter`` is bound to for the blocking value ``key``."""
-    return {"key": key} if rule.exact else {"key": key, "top": key + _TOP}
+def candidates_params(rule: DuplicateRule, keys: Sequence[Any]) -> dict[str, Any]:
+    """The values ``candidates_filter`` is bound to for the blocking values ``keys``."""
+    if rule.exact:
+        return {"keys": list(keys)}
+    params: dict[str, Any] = {}
+    for i, key in enumerate(keys):
+        params[f"key{i}"] = key
+        params[f"top{i}"] = key + _TOP
+    return params
 
 
-def group_key(rule: DuplicateRule, values: Mapping[str, Any]) -> Any:
+def stored_key(rule: DuplicateRule, value: Any) -> Any:
+    """The blocking value a stored row's blocking field falls under (what ``candidates_filter``
+    selected it by): the value itself, or for a fuzzy-only rule its first ``prefix`` characters."""
+    if value is None or rule.exact:
+        return value
+    return str(value)[: rule.prefix]
+
+
+def group_key(rule: DuplicateRule, values: Mapping[str, Any], key: Any = _UNSET) -> Any:
     """What records must share to be compared by a scan: every exact field, and for a
-    fuzzy-only rule the blocking prefix (None: the rule cannot match this record)."""
-    key = blocking_value(rule, values)
+    fuzzy-only rule the blocking prefix (None: the rule cannot match this record).
+    ``key``: the record's ``blocking_value`` when the caller has it already."""
+    if key is _UNSET:
+        key = blocking_value(rule, values)
     if key is None or not rule.exact:
         return key
     return tuple(values[f] for f in rule.exact)

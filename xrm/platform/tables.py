@@ -268,6 +268,28 @@ import_rejects = sa.Table(
     sa.Column("reason", sa.Text(), nullable=False),
 )
 
+# The rows of an import that its type's duplicate rules matched (``--duplicates flag`` or
+# ``merge``): the row, the rule and score, and the stored record (``record_id``, its display
+# value then) or the earlier row of the file (``other_row``) it matched; ``merged`` when the
+# row was written into that record. Skipped rows are rejects instead. Added in 0009.
+import_flags = sa.Table(
+    "xrm_import_flags",
+    metadata,
+    sa.Column(
+        "import_id",
+        id_type(),
+        sa.ForeignKey("xrm_imports.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("row_number", sa.Integer(), primary_key=True),
+    sa.Column("rule", sa.String(80), nullable=False),
+    sa.Column("score", sa.Float(), nullable=False),
+    sa.Column("record_id", id_type(), nullable=True),
+    sa.Column("record_name", sa.Text(), nullable=True),
+    sa.Column("other_row", sa.Integer(), nullable=True),
+    sa.Column("merged", sa.Boolean(), nullable=False),
+)
+
 # Pairs of records a duplicate scan found (``xrm duplicates scan``), best first per type:
 # one row per pair (``first_id`` < ``second_id``), under the rule that scored it highest.
 # No foreign keys: records are of any type; a merged or deleted record's pairs are dropped by

@@ -84,7 +84,13 @@ def _email_domain(domain: str) -> str | None:
 
 
 def phone(value: Any, region: str = "KR") -> str:
-    raw = text(value)
+    return _phone(text(value), region)
+
+
+@lru_cache(maxsize=4096)
+def _phone(raw: str, region: str) -> str:
+    """E.164 of ``raw``; cached, since parsing is the dearest step of normalising a row and
+    an import meets each number twice (its duplicate check, then its write)."""
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:

@@ -117,25 +117,23 @@ class DuplicateRule:
     match: tuple[MatchField, ...]
     action: str  # block | warn
     label: Mapping[str, str] = field(default_factory=dict)
+    # Derived from ``match`` once, not on every use: a check reads them for every row.
+    exact: tuple[str, ...] = field(init=False, compare=False)
+    fuzzy: tuple[MatchField, ...] = field(init=False, compare=False)
+    # The field whose index narrows the candidates: the first exact one, else the first
+    # fuzzy one (by its prefix), so a check never reads the whole table.
+    blocking: str = field(init=False, compare=False)
+    # Characters of the blocking field that must agree when the rule has no exact field.
+    prefix: int = field(init=False, compare=False)
 
-    @property
-    def exact(self) -> tuple[str, ...]:
-        return tuple(m.field for m in self.match if m.fuzzy is None)
-
-    @property
-    def fuzzy(self) -> tuple[MatchField, ...]:
-        return tuple(m for m in self.match if m.fuzzy is not None)
-
-    @property
-    def blocking(self) -> str:
-        """The field whose index narrows the candidates: the first exact one, else the first
-        fuzzy one (by its prefix), so a check never reads the whole table."""
-        return self.exact[0] if self.exact else self.fuzzy[0].field
-
-    @property
-    def prefix(self) -> int:
-        """Characters of the blocking field that must agree when the rule has no exact field."""
-        return self.fuzzy[0].prefix or DEFAULT_PREFIX if not self.exact else 0
+    def __post_init__(self) -> None:
+        exact = tuple(m.field for m in self.match if m.fuzzy is None)
+        fuzzy = tuple(m for m in self.match if m.fuzzy is not None)
+        object.__setattr__(self, "exact", exact)
+        object.__setattr__(self, "fuzzy", fuzzy)
+        first = fuzzy[0] if fuzzy else MatchField("")  # a rule with no field is refused
+        object.__setattr__(self, "blocking", exact[0] if exact else first.field)
+        object.__setattr__(self, "prefix", 0 if exact else first.prefix or DEFAULT_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,23 +13,27 @@ A dry run does all of it in one transaction and rolls it back.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from xrm.entities.duplicates import DuplicateMatch
 from xrm.entities.imports import BadImport, store
 from xrm.entities.imports.mapping import ID, ColumnMap, parse_overrides, suggest
 from xrm.entities.imports.reading import Table, read_table
+from xrm.entities.imports.store import Flag
 from xrm.entities.imports.values import cell_value
 from xrm.entities.records import RecordService, RecordSession
 from xrm.entities.records.pages import chunks
 from xrm.errors import FaultsError, XrmError
+from xrm.platform import tables as platform
 from xrm.platform.identity import Actor
 from xrm.schemas.formats import uuid_text
 from xrm.schemas.model import EntityType, Property
@@ -37,6 +41,7 @@ from xrm.schemas.validate import RecordValidator
 
 Progress = Callable[[int, int], None]
 Reject = tuple[int, list[str], str]
+DUPLICATE_CHOICES = ("flag", "skip", "merge")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,8 @@ class Options:
     key: str | None = None
     encoding: str | None = None
     sheet: str | None = None
+    # What a row that duplicates a record or an earlier row does: flag, skip or merge.
+    duplicates: str = "flag"
 
     def stored(self) -> dict[str, Any]:
         return {
@@ -55,6 +62,7 @@ class Options:
             "key": self.key,
             "encoding": self.encoding,
             "sheet": self.sheet,
+            "duplicates": self.duplicates,
         }
 
     @classmethod
@@ -65,6 +73,7 @@ class Options:
             stored.get("key"),
             stored.get("encoding"),
             stored.get("sheet"),
+            str(stored.get("duplicates") or "flag"),
         )
 
 
@@ -80,6 +89,8 @@ class Outcome:
     headers: list[str] = field(default_factory=list)
     ignored: dict[str, str] = field(default_factory=dict)
     resumed_batches: int = 0
+    # Rows found to duplicate a record or an earlier row: flagged (written) or merged.
+    flags: list[Flag] = field(default_factory=list)
 
     @property
     def rejected(self) -> int:
@@ -163,6 +174,10 @@ class Importer:
             names = ", ".join(n for n, e in catalog.types.items() if not e.system) or "none"
             raise BadImport(f"there is no entity type {options.entity!r} (types: {names})")
         et = catalog.types[options.entity]
+        if options.duplicates not in DUPLICATE_CHOICES:
+            raise BadImport(
+                f"--duplicates {options.duplicates}: choose one of {', '.join(DUPLICATE_CHOICES)}"
+            )
         if options.key is not None and options.key != ID and options.key not in et.properties:
             raise BadImport(
                 f"--key {options.key}: {et.name} has no field {options.key!r} "
@@ -206,9 +221,10 @@ class Importer:
             try:
                 with self.service.session(self.actor, "import") as session:
                     keys: dict[Any, str] = {}
+                    written = _Written()
                     for start in range(0, total, self.settings.import_batch_size):
                         batch = range(start, min(total, start + self.settings.import_batch_size))
-                        self._batch(session, plan, batch, keys, outcome)
+                        self._batch(session, plan, batch, keys, outcome, written)
                         if progress is not None:
                             progress(batch.stop, total)
                     raise _DryRun
@@ -239,11 +255,12 @@ class Importer:
         if progress is not None:
             progress(min(total, done * size), total)
         keys = {}
+        written = _Written()
         for number in range(done, len(batches)):
             batch = batches[number]
             part = Outcome(row.id, total)
             with self.service.session(self.actor, "import", request_id=row.request_id) as session:
-                self._batch(session, plan, batch, keys, part)
+                self._batch(session, plan, batch, keys, part, written)
                 last = number == len(batches) - 1
                 if not store.advance(
                     session.conn,
@@ -253,6 +270,7 @@ class Importer:
                     updated=part.updated,
                     rejects=part.rejects,
                     finished=last,
+                    flags=part.flags,
                 ):
                     raise _Overtaken(
                         f"import {row.id} was continued by another process meanwhile; "
@@ -266,6 +284,7 @@ class Importer:
             if not batches:
                 store.finish(conn, row.id)
             outcome.rejects = store.rejects(conn, row.id)
+            outcome.flags = store.flags(conn, row.id)
         return outcome
 
     def _batch(
@@ -275,6 +294,7 @@ class Importer:
         batch: range,
         keys: dict[Any, str],
         outcome: Outcome,
+        written: _Written,
     ) -> None:
         """Write one batch's rows in ``session``: each row in a savepoint, rejected on failure."""
         et = plan.entity
@@ -379,8 +399,12 @@ class Importer:
                 one_by_one.append(row)
             if key_value is not None:
                 seen.add(key_value)
+        flagged: dict[int, Flag] = {}
+        if et.duplicates and together:
+            together, merging = self._duplicates(session, plan, together, written, outcome, flagged)
+            one_by_one += merging
         one_by_one = (
-            self._create_together(session, et, together, numbered, keys, versions, outcome)
+            self._create_together(session, et, together, numbered, keys, versions, outcome, written)
             + one_by_one
         )
         one_by_one.sort(key=lambda r: r.number)
@@ -389,7 +413,12 @@ class Importer:
         stored = session.fetch(et.name, sorted({r.target for r in one_by_one if r.target}))
         for row in one_by_one:
             target = row.target or (keys.get(row.key) if row.key is not None else None)
+            if target is None and row.into is not None:
+                # Merging into the record an earlier row wrote (created or merged into); if
+                # that row was rejected, this one is created in its place.
+                target = written.rows.get(row.into)
             if target is not None and _unchanged(validator, stored.get(target), row.values):
+                written.wrote(row.number, target)
                 continue
             try:
                 with session.conn.begin_nested():
@@ -398,16 +427,96 @@ class Importer:
                         if after["version"] != versions.get(target):
                             outcome.updated += 1
                         versions[target] = after["version"]
+                        stored[target] = after  # a later row of the batch compares with this
+                        written.wrote(row.number, target)
+                        if row.key is not None:
+                            keys.setdefault(row.key, target)
                     else:
                         record = session.create(et.name, row.values, keep_numbers=numbered)
                         outcome.created += 1
                         versions[str(record["id"])] = 1
                         if row.key is not None:
                             keys[row.key] = str(record["id"])
+                        written.wrote(row.number, str(record["id"]))
+                        if row.into is not None:  # its original was rejected: not a merge
+                            flagged.pop(row.number, None)
             except XrmError as exc:
                 session.forget_unwritten()
                 outcome.rejects.append((row.number, row.shown, reason_of(exc)))
+        # A flag stands for a row that went in: flagged rows that failed are rejects instead.
+        kept: list[Flag] = []
+        for number, flag in sorted(flagged.items()):
+            if number in written.rows:
+                if flag.merged:
+                    flag = replace(flag, record=written.rows[number])
+                kept.append(flag)
+        outcome.flags.extend(kept)
+        if plan.options.duplicates == "flag":
+            _remember_pairs(session, et.name, kept, written)
         outcome.rejects.sort(key=lambda r: r[0])
+
+    def _duplicates(
+        self,
+        session: RecordSession,
+        plan: Plan,
+        rows: list[_Row],
+        written: _Written,
+        outcome: Outcome,
+        flagged: dict[int, Flag],
+    ) -> tuple[list[_Row], list[_Row]]:
+        """Sort the rows about to create records by the type's duplicate rules, as
+        ``--duplicates`` says: returns the rows still to create and the rows that merge.
+
+        A row is compared with the stored records (one query per rule for the whole batch;
+        records earlier batches of this file wrote are among them) and with the earlier rows
+        of ``rows``. ``flag`` writes it and notes the match (a ``block`` rule still refuses
+        it); ``skip`` rejects it naming what it duplicates; ``merge`` writes its values into
+        the record it duplicates (or that the earlier row wrote)."""
+        mode = plan.options.duplicates
+        et = plan.entity
+        found = session.find_duplicates_many(et.name, [r.values for r in rows])
+        validator = session.catalog.validators[et.name]
+        keep: list[_Row] = []
+        merging: list[_Row] = []
+        # Rows that will not be written (skipped, refused, or failing validation) are no one's
+        # original: a later row like them is compared with what is stored, as in a later batch.
+        gone: set[int] = set()
+        valid: dict[int, bool] = {}
+
+        def stays(index: int) -> bool:
+            if index in gone:
+                return False
+            if index not in valid:
+                values = {k: v for k, v in rows[index].values.items() if k in et.properties}
+                valid[index] = not validator.for_create(values)[1]
+            return valid[index]
+
+        for index, (row, matches) in enumerate(zip(rows, found, strict=True)):
+            matches = [m for m in matches if m.row is None or stays(m.row)]
+            if not matches:
+                keep.append(row)
+                continue
+            if mode == "merge":
+                into = next((m for m in matches if m.record is not None or m.row is not None), None)
+                if into is None:
+                    reason = _duplicate_reason(matches[0], rows, written)
+                    outcome.rejects.append((row.number, row.shown, reason))
+                    gone.add(index)
+                    continue
+                row.target = into.record
+                row.into = None if into.row is None else rows[into.row].number
+                flagged[row.number] = _flag(row.number, into, rows, written, merged=True)
+                merging.append(row)
+                continue
+            refusing = next((m for m in matches if m.action == "block"), None)
+            if mode == "skip" or refusing is not None:
+                reason = _duplicate_reason(refusing or matches[0], rows, written, refusing)
+                outcome.rejects.append((row.number, row.shown, reason))
+                gone.add(index)
+                continue
+            flagged[row.number] = _flag(row.number, matches[0], rows, written)
+            keep.append(row)
+        return keep, merging
 
     def _create_together(
         self,
@@ -418,6 +527,7 @@ class Importer:
         keys: dict[Any, str],
         versions: dict[str, int],
         outcome: Outcome,
+        written: _Written,
     ) -> list[_Row]:
         """Create ``rows`` with one ``create_many``; rows its faults name are rejected and the
         rest tried again (a few times). Returns the rows left for one-by-one writing."""
@@ -442,6 +552,7 @@ class Importer:
                 continue
             for row, record in zip(rows, created, strict=True):
                 versions[str(record["id"])] = 1
+                written.wrote(row.number, str(record["id"]))
                 if row.key is not None:
                     keys[row.key] = str(record["id"])
             outcome.created += len(rows)
@@ -471,13 +582,110 @@ class Importer:
 
 @dataclass(slots=True)
 class _Row:
-    """A row ready to write: its number and cells (for a rejection), values, key, target."""
+    """A row ready to write: its number and cells (for a rejection), values, key, target;
+    ``into``: the earlier row of the file whose record this row merges into."""
 
     number: int
     shown: list[str]
     values: dict[str, Any]
     key: Any
     target: str | None
+    into: int | None = None
+
+
+@dataclass(slots=True)
+class _Written:
+    """The records this run's rows wrote (created, updated or merged into), by row number
+    and back: what a later row that duplicates an earlier one is matched with."""
+
+    rows: dict[int, str] = field(default_factory=dict)
+    by_record: dict[str, int] = field(default_factory=dict)
+
+    def wrote(self, number: int, record_id: str) -> None:
+        self.rows[number] = record_id
+        self.by_record.setdefault(record_id, number)
+
+
+def _flag(
+    number: int,
+    match: DuplicateMatch,
+    rows: Sequence[_Row],
+    written: _Written,
+    *,
+    merged: bool = False,
+) -> Flag:
+    """What the import notes of a row ``match`` was found for (the earlier row by number:
+    a record an earlier batch of the file wrote counts as that row too)."""
+    if match.row is not None:
+        other: int | None = rows[match.row].number
+    else:
+        other = None if match.record is None else written.by_record.get(match.record)
+    return Flag(number, match.rule, match.score, match.record, match.name, other, merged)
+
+
+def _duplicate_reason(
+    match: DuplicateMatch,
+    rows: Sequence[_Row],
+    written: _Written,
+    refusing: DuplicateMatch | None = None,
+) -> str:
+    """The rejected-rows file's reason for a row skipped or refused as a duplicate."""
+    said = flag_text(_flag(0, match, rows, written))
+    return f"{said}; the rule refuses duplicates" if refusing is not None else said
+
+
+def flag_text(flag: Flag) -> str:
+    """What a flagged or merged row duplicates, in one line (the summary, the job page)."""
+    if flag.other_row is not None:
+        who = f"row {flag.other_row}"
+    elif flag.record is None:
+        who = "a record you cannot see"
+    else:
+        who = repr(flag.name) if flag.name is not None else f"record {flag.record}"
+    verb = "merged into" if flag.merged else "duplicate of"
+    return f"{verb} {who} (rule {flag.rule!r}, score {flag.score})"
+
+
+def _remember_pairs(
+    session: RecordSession, entity: str, flags: Sequence[Flag], written: _Written
+) -> None:
+    """List flagged rows and what they duplicate on the duplicates page (``xrm_duplicate_pairs``,
+    where a scan puts its pairs), replacing the same pairs found before."""
+    now = dt.datetime.now(dt.UTC)
+    found: dict[tuple[str, str], Flag] = {}
+    for flag in flags:
+        mine = written.rows.get(flag.row)
+        theirs = flag.record or (
+            None if flag.other_row is None else written.rows.get(flag.other_row)
+        )
+        if mine is None or theirs is None or mine == theirs:
+            continue
+        first, second = sorted((mine, theirs))
+        found[(first, second)] = flag
+    if not found:
+        return
+    table = platform.duplicate_pairs
+    for chunk in chunks(list(found), 500):
+        session.conn.execute(
+            table.delete().where(
+                table.c.entity == entity,
+                sa.tuple_(table.c.first_id, table.c.second_id).in_(list(chunk)),
+            )
+        )
+    session.conn.execute(
+        table.insert(),
+        [
+            {
+                "entity": entity,
+                "first_id": first,
+                "second_id": second,
+                "rule": flag.rule,
+                "score": flag.score,
+                "found_at": now,
+            }
+            for (first, second), flag in found.items()
+        ],
+    )
 
 
 _FAULT_FIELD = re.compile(r"^inputs\.(\d+)(?:\.(.*))?$")
@@ -663,6 +871,7 @@ __all__ = [
     "Options",
     "Outcome",
     "Plan",
+    "flag_text",
     "parse_overrides",
     "prepare_resume",
     "rejected_csv",

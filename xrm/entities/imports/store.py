@@ -53,6 +53,20 @@ class ImportRow:
         return f"import:{self.id}"
 
 
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """A row that duplicates a stored record (``record``, shown as ``name``) or an earlier row
+    of its file (``other_row``) under ``rule``; ``merged`` when it was written into it."""
+
+    row: int
+    rule: str
+    score: float
+    record: str | None
+    name: str | None
+    other_row: int | None
+    merged: bool = False
+
+
 _COLUMNS = [c for c in tables.imports.c if c.name != "source"]
 
 
@@ -156,6 +170,7 @@ def advance(
     updated: int,
     rejects: list[tuple[int, list[str], str]],
     finished: bool,
+    flags: list[Flag] | None = None,
 ) -> bool:
     """Count one more batch in (with its rejected rows); False when another process got there
     first (``batches_done`` moved), and the caller must roll the batch back."""
@@ -183,6 +198,23 @@ def advance(
             [
                 {"import_id": import_id, "row_number": n, "cells": cells, "reason": reason}
                 for n, cells, reason in rejects
+            ],
+        )
+    if flags:
+        conn.execute(
+            tables.import_flags.insert(),
+            [
+                {
+                    "import_id": import_id,
+                    "row_number": f.row,
+                    "rule": f.rule,
+                    "score": f.score,
+                    "record_id": f.record,
+                    "record_name": f.name,
+                    "other_row": f.other_row,
+                    "merged": f.merged,
+                }
+                for f in flags
             ],
         )
     return True
@@ -226,3 +258,23 @@ def rejects(conn: Connection, import_id: str) -> list[tuple[int, list[str], str]
         .order_by(t.c.row_number)
     )
     return [(int(n), list(cells), str(reason)) for n, cells, reason in rows]
+
+
+def flags(conn: Connection, import_id: str) -> list[Flag]:
+    """The rows found to duplicate a record or an earlier row, in file order."""
+    t = tables.import_flags
+    rows = conn.execute(
+        sa.select(t).where(t.c.import_id == import_id).order_by(t.c.row_number)
+    ).mappings()
+    return [
+        Flag(
+            int(r["row_number"]),
+            str(r["rule"]),
+            float(r["score"]),
+            None if r["record_id"] is None else str(r["record_id"]),
+            r["record_name"],
+            r["other_row"],
+            bool(r["merged"]),
+        )
+        for r in rows
+    ]

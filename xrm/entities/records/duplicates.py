@@ -21,11 +21,14 @@ from xrm.entities.duplicates import (
     CANDIDATES,
     DuplicateMatch,
     blocking_value,
-    candidate_filter,
-    candidate_params,
+    candidates_filter,
+    candidates_params,
+    group_key,
     score,
+    stored_key,
 )
 from xrm.entities.records.checks import ChecksMixin
+from xrm.entities.records.pages import CHUNK, chunks
 from xrm.errors import Duplicate, Fault
 from xrm.schemas.model import DuplicateRule, EntityType
 
@@ -41,57 +44,135 @@ class DuplicatesMixin(ChecksMixin):
         ``values`` are raw (as a form or a file gives them): they are normalised
         first; a field that does not normalise takes no part. Nothing is written.
         """
+        return self.find_duplicates_many(entity, [values], exclude=exclude)[0]
+
+    def find_duplicates_many(
+        self,
+        entity: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        exclude: str | None = None,
+    ) -> list[list[DuplicateMatch]]:
+        """For each of ``rows``, the records it would duplicate, best first: stored records,
+        and earlier rows of ``rows`` (a match with ``row`` set to that row's index).
+
+        One query per rule (per chunk of rows) reads the candidates, however many rows
+        there are: what an importer checks a batch of a file with. Values are raw and
+        normalised first, as ``find_duplicates`` does. Nothing is written.
+        """
         et = self.catalog.entity(entity)
         self.permissions.require(entity, "read")
-        clean, faults = self.catalog.validators[entity].for_patch(
-            {k: v for k, v in values.items() if k in et.properties}
-        )
-        for fault in faults:
-            clean.pop(fault.field, None)
-        found = [m for rule in et.duplicates for m in self._matches(et, rule, clean, exclude)]
-        return sorted(found, key=lambda m: -m.score)
+        validator = self.catalog.validators[entity]
+        # Only the fields a rule names are compared: normalising the rest is wasted work.
+        named = {m.field for rule in et.duplicates for m in rule.match}
+        clean_rows: list[dict[str, Any]] = []
+        for values in rows:
+            clean, faults = validator.for_patch({k: v for k, v in values.items() if k in named})
+            for fault in faults:
+                clean.pop(fault.field, None)
+            clean_rows.append(clean)
+        found: list[list[DuplicateMatch]] = [[] for _ in clean_rows]
+        for rule in et.duplicates:
+            for index, matches in enumerate(self._batch_matches(et, rule, clean_rows, exclude)):
+                found[index].extend(matches)
+        return [sorted(f, key=lambda m: (-m.score, m.row is not None)) for f in found]
 
-    def _matches(
+    def _batch_matches(
         self,
         et: EntityType,
         rule: DuplicateRule,
-        values: Mapping[str, Any],
+        rows: Sequence[Mapping[str, Any]],
         exclude: str | None,
         limit: int = CANDIDATES,
-    ) -> list[DuplicateMatch]:
-        key = blocking_value(rule, values)
-        if key is None:
-            return []
+        labels: Sequence[str] | None = None,
+    ) -> list[list[DuplicateMatch]]:
+        """Each row's matches under ``rule``: with the stored records sharing its blocking
+        value (one query per chunk of distinct values, at most ``limit`` candidates per
+        value) and with the earlier rows of ``rows`` sharing it (in memory, at most
+        ``CANDIDATES`` of them). An earlier row's match is named by ``labels[index]``."""
+        keys = [blocking_value(rule, r) for r in rows]
+        stored = self._candidates(et, rule, [k for k in keys if k is not None], exclude, limit)
+        shown = et.properties.get(et.display or "")
+        found: list[list[DuplicateMatch]] = []
+        earlier: dict[Any, list[int]] = {}
+        for index, (values, key) in enumerate(zip(rows, keys, strict=True)):
+            matches: list[DuplicateMatch] = []
+            if key is None:
+                found.append(matches)
+                continue
+            for row in stored.get(key, ()):
+                alike = score(rule, values, row)
+                if alike is None:
+                    continue
+                readable = self._may_read(et.name, row["owner_id"])
+                name = row[shown.name] if shown is not None and readable else None
+                record = str(row["id"]) if readable else None
+                matches.append(DuplicateMatch(rule.name, rule.action, alike, record, name))
+            group = earlier.setdefault(group_key(rule, values, key), [])
+            for other in group[-CANDIDATES:]:
+                alike = score(rule, values, rows[other])
+                if alike is not None:
+                    label = labels[other] if labels is not None else None
+                    matches.append(
+                        DuplicateMatch(rule.name, rule.action, alike, None, label, other)
+                    )
+            group.append(index)
+            found.append(matches)
+        return found
+
+    def _candidates(
+        self,
+        et: EntityType,
+        rule: DuplicateRule,
+        keys: Sequence[Any],
+        exclude: str | None,
+        limit: int,
+    ) -> dict[Any, list[dict[str, Any]]]:
+        """The stored rows sharing each of ``keys`` under ``rule``, by key (``limit`` each)."""
+        by_key: dict[Any, list[dict[str, Any]]] = {}
+        distinct = list(dict.fromkeys(keys))
+        if not distinct:
+            return by_key
+        blocking = et.properties[rule.blocking].name
+        size = CHUNK if rule.exact else 100  # a fuzzy rule's chunk is one range per key
+        for chunk in chunks(distinct, size):
+            query = self._candidates_query(et, rule, len(chunk), exclude, limit)
+            params = candidates_params(rule, chunk)
+            if exclude is not None:
+                params["exclude"] = exclude
+            for row in self.conn.execute(query, params).mappings():
+                held = by_key.setdefault(stored_key(rule, row[blocking]), [])
+                if len(held) < limit:
+                    held.append(dict(row))
+        return by_key
+
+    def _candidates_query(
+        self, et: EntityType, rule: DuplicateRule, count: int, exclude: str | None, limit: int
+    ) -> Any:
+        """The select of ``_candidates`` for ``count`` blocking values, built once per rule and
+        schema version (an exact rule's ``IN`` expands to any count)."""
+        one = count == 1
+        shape = one if rule.exact else count
+        plain = exclude is None
+        cached = (self.catalog.version, "duplicates", et.name, rule.name, shape, limit, plain)
+        query = self._statements.get(cached)
+        if query is not None:
+            return query
         table = self.catalog.tables[et.name]
         shown = et.properties.get(et.display or "")
-        cached = (self.catalog.version, "duplicates", et.name, rule.name, limit, exclude is None)
-        query = self._statements.get(cached)
-        if query is None:
-            fields = [et.properties[m.field] for m in rule.match]
-            columns = [table.c[p.column].label(p.name) for p in fields]
-            if shown is not None and shown not in fields:
-                columns.append(table.c[shown.column].label(shown.name))
-            query = (
-                sa.select(table.c.id, table.c.owner_id, *columns)
-                .where(candidate_filter(table, et, rule))
-                .limit(limit)
-            )
-            if exclude is not None:
-                query = query.where(table.c.id != sa.bindparam("exclude", type_=table.c.id.type))
-            self._statements[cached] = query
-        params = candidate_params(rule, key)
+        fields = [et.properties[m.field] for m in rule.match]
+        columns = [table.c[p.column].label(p.name) for p in fields]
+        if shown is not None and shown not in fields:
+            columns.append(table.c[shown.column].label(shown.name))
+        query = sa.select(table.c.id, table.c.owner_id, *columns).where(
+            candidates_filter(table, et, rule, count)
+        )
         if exclude is not None:
-            params["exclude"] = exclude
-        found: list[DuplicateMatch] = []
-        for row in self.conn.execute(query, params).mappings():
-            alike = score(rule, values, dict(row))
-            if alike is None:
-                continue
-            readable = self._may_read(et.name, row["owner_id"])
-            name = row[shown.name] if shown is not None and readable else None
-            record = str(row["id"]) if readable else None
-            found.append(DuplicateMatch(rule.name, rule.action, alike, record, name))
-        return found
+            query = query.where(table.c.id != sa.bindparam("exclude", type_=table.c.id.type))
+        if one:  # one value: the database stops at the limit; for more, ``_candidates`` does
+            query = query.limit(limit)
+        self._statements[cached] = query
+        return query
 
     def _check_duplicates(
         self,
@@ -106,15 +187,10 @@ class DuplicatesMixin(ChecksMixin):
         batch; ``exclude`` is the record an update changes (it does not
         duplicate itself).
         """
+        labels = [p.rstrip(".") or "record" for p in prefixes]
         for rule in et.duplicates:
-            earlier: list[tuple[Mapping[str, Any], str]] = []
-            for row, prefix in zip(rows, prefixes, strict=True):
-                matches = self._matches(et, rule, row, exclude, _needed(rule))
-                for other, where in earlier:
-                    alike = score(rule, row, other)
-                    if alike is not None:
-                        matches.append(DuplicateMatch(rule.name, rule.action, alike, None, where))
-                earlier.append((row, prefix.rstrip(".") or "record"))
+            found = self._batch_matches(et, rule, rows, exclude, _needed(rule), labels)
+            for matches, prefix in zip(found, prefixes, strict=True):
                 if not matches:
                     continue
                 best = max(matches, key=lambda m: m.score)
