@@ -30,7 +30,6 @@ from xrm.api.view import GraphQLView
 from xrm.background import Background
 from xrm.entities.events import Listeners
 from xrm.entities.records import RecordService
-from xrm.entities.registry import Registry
 from xrm.platform import heap
 from xrm.platform.db import Database
 from xrm.platform.keys import secret_key
@@ -68,10 +67,11 @@ def create_app(settings: Settings, *, serving: bool = False) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings)
         await run_in_threadpool(plugins.prepare, db)
-        registry = Registry(db, settings, plugins.action_types())
+        registry = plugins.registry(db)
         records = RecordService(db, registry, settings)
         pool = SandboxPool(settings.sandbox)
         engine = WorkflowEngine(records, pool, plugins.actions, plugins.switched_off())
+        plugins.attach(engine)  # from now on a plugin's emit starts workflows
         # Plugins hear about writes after the workflow engine, in the write's transaction.
         records.listener = Listeners(records.listener, *plugins.listeners(db))
         app.state.plugins = plugins

@@ -115,7 +115,6 @@ def _busy(message: str) -> AbstractContextManager[Any]:
 def cmd_apply(args: argparse.Namespace, settings: Settings, db: Database) -> int:
     """Apply definition files idempotently, printing the change plan."""
     from xrm.entities.files import read_definition_files
-    from xrm.entities.registry import Registry
     from xrm.errors import DefinitionError
     from xrm.platform.identity import SYSTEM_ACTOR
     from xrm.plugins.manager import load as load_plugins
@@ -124,7 +123,7 @@ def cmd_apply(args: argparse.Namespace, settings: Settings, db: Database) -> int
     if not files:
         raise CommandError("no definitions found (looked for *.json in the given paths)")
     # Workflows may use the plugins' action types; their settings are checked here too.
-    registry = Registry(db, settings, load_plugins(settings).action_types())
+    registry = load_plugins(settings).registry(db)
     doing = "planning" if args.dry_run else "applying"
     try:
         with _busy(f"{doing} {len(files)} definition{'s' if len(files) != 1 else ''}…"):
@@ -299,7 +298,6 @@ def cmd_worker(args: argparse.Namespace, settings: Settings, db: Database) -> in
     from xrm.background import Background
     from xrm.entities.events import Listeners
     from xrm.entities.records import RecordService
-    from xrm.entities.registry import Registry
     from xrm.plugins.manager import load as load_plugins
     from xrm.workflows.engine import WorkflowEngine
     from xrm.workflows.pool import SandboxPool
@@ -307,8 +305,9 @@ def cmd_worker(args: argparse.Namespace, settings: Settings, db: Database) -> in
     plugins = load_plugins(settings)
     plugins.prepare(db)
     pool = SandboxPool(settings.sandbox)
-    records = RecordService(db, Registry(db, settings, plugins.action_types()), settings)
+    records = RecordService(db, plugins.registry(db), settings)
     engine = WorkflowEngine(records, pool, plugins.actions, plugins.switched_off())
+    plugins.attach(engine)
     records.listener = Listeners(records.listener, *plugins.listeners(db))
     background = Background(engine, settings, plugins.job_handlers(db))
     print(f"xrm: job worker {background.worker.name} on {_shown_url(settings)}", flush=True)

@@ -33,14 +33,16 @@ _SHOWN_ERRORS = 50
 def _service(settings: Settings, db: Database) -> Iterator[tuple[RecordService, Actor]]:
     """The record service with the workflow engine listening, and the acting admin."""
     from xrm.entities.records import RecordService
-    from xrm.entities.registry import Registry
     from xrm.platform.identity import first_admin
+    from xrm.plugins.manager import load as load_plugins
     from xrm.workflows.engine import WorkflowEngine
     from xrm.workflows.pool import SandboxPool
 
-    service = RecordService(db, Registry(db, settings), settings)
+    plugins = load_plugins(settings)
+    # Imports normalise by the plugins' formats and run workflows with their actions.
+    service = RecordService(db, plugins.registry(db), settings)
     pool = SandboxPool(settings.sandbox)  # starts its workers only when a rule runs
-    WorkflowEngine(service, pool)
+    WorkflowEngine(service, pool, plugins.actions)
     try:
         with db.write() as conn:
             actor = first_admin(conn)

@@ -86,6 +86,10 @@ def workflow_definitions(draw: st.DrawFn) -> dict[str, Any]:
     ):
         if draw(st.booleans()):
             definition[key] = draw(st.sampled_from(options))
+    if draw(st.booleans()):  # a plugin trigger's source and event: one choice in the form
+        definition["source"], definition["event"] = draw(
+            st.sampled_from((("sample.door", "opened"), ("crm_mail.inbox", "received")))
+        )
     if draw(st.booleans()):
         definition["when"] = draw(SOME_CODE)
     if draw(st.booleans()):

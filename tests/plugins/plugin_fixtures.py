@@ -23,7 +23,6 @@ import pytest
 
 from xrm.entities.events import Listeners
 from xrm.entities.records import RecordService
-from xrm.entities.registry import Registry
 from xrm.platform.db import Database
 from xrm.platform.jobs import Backoff, Worker, WorkerConfig
 from xrm.platform.settings import PluginSettings, SandboxSettings, Settings
@@ -95,12 +94,13 @@ class Wired:
 def wire(settings: Settings, db: Database, pool: SandboxPool) -> Wired:
     plugins = load(settings)
     plugins.prepare(db)
-    registry = Registry(db, settings, plugins.action_types())
+    registry = plugins.registry(db)
     from xrm.entities.catalog import definitions
 
     registry.apply(definitions())
     records = RecordService(db, registry, settings)
     engine = WorkflowEngine(records, pool, plugins.actions, plugins.switched_off())
+    plugins.attach(engine)
     records.listener = Listeners(records.listener, *plugins.listeners(db))
     return Wired(settings, plugins, records, engine)
 

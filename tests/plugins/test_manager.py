@@ -58,8 +58,10 @@ def test_a_package_xrm_knows_nothing_about_is_discovered(sample_installed: None)
     )
     assert sample.provides == {
         "actions": ("sample_stamp",),
+        "formats": ("sample.voucher",),
         "packs": ("sample_helpdesk",),
         "pages": ("stamps",),
+        "triggers": ("sample.door",),
     }
 
 

@@ -265,6 +265,85 @@ def _rules() -> list[Rule]:
             r"^must be unique; is already taken( by .*)?$",
             lambda _, m: _("Another record has this value already; it must be unique."),
         ),
+        # Plugin field formats (xrm.plugins.formats, xrm.schemas.plugin_formats).
+        rule(
+            r"^(?P<value>.+) is refused by format (?P<format>\S+): (?P<detail>.*)$",
+            lambda _, m: _("%(value)s is not accepted here: %(detail)s") % m,
+        ),
+        rule(
+            r"^could not be checked: format '(?P<format>.+)' failed on this value; .*$",
+            lambda _, m: (
+                _(
+                    "This value could not be checked (the plugin that checks it failed); "
+                    "nothing was saved."
+                )
+                % m
+            ),
+        ),
+        rule(
+            r"^format '(?P<format>.+)' comes from plugin '(?P<plugin>.+)', which is disabled .*$",
+            lambda _, m: (
+                _(
+                    "The plugin %(plugin)s that checks this field is switched off: keep the "
+                    "stored value or clear it."
+                )
+                % m
+            ),
+        ),
+        rule(
+            r"^format '(?P<format>.+)' comes from plugin '(?P<plugin>.+)', which is not "
+            r"installed.*$",
+            lambda _, m: (
+                _(
+                    "The plugin %(plugin)s that checks this field is not installed: keep the "
+                    "stored value or clear it."
+                )
+                % m
+            ),
+        ),
+        rule(
+            r"^format '(?P<format>.+)' comes from plugin '(?P<plugin>.+)', which is disabled$",
+            lambda _, m: _("The plugin %(plugin)s of this format is switched off.") % m,
+        ),
+        rule(
+            r"^no enabled plugin provides format '(?P<format>.+)' .*$",
+            lambda _, m: _("No enabled plugin provides the format %(format)s.") % m,
+        ),
+        rule(
+            r"^unknown format '(?P<format>.+)': .*$",
+            lambda _, m: _("%(format)s is not a format xrm knows.") % m,
+        ),
+        # Plugin trigger sources (xrm.schemas.workflows).
+        rule(
+            r"^unknown trigger source '(?P<source>.+)' \(sources: .*\)$",
+            lambda _, m: _("No enabled plugin has the trigger source %(source)s.") % m,
+        ),
+        rule(
+            r"^trigger source '(?P<source>.+)' comes from plugin '(?P<plugin>.+)', which is "
+            r"disabled$",
+            lambda _, m: (
+                _("The plugin %(plugin)s of the trigger source %(source)s is switched off.") % m
+            ),
+        ),
+        rule(
+            r"^(?P<source>\S+) emits no event '(?P<event>.+)' \(its events: (?P<events>.*)\)$",
+            lambda _, m: _("%(source)s has no event %(event)s; its events: %(events)s.") % m,
+        ),
+        rule(
+            r"^a plugin trigger runs from the job queue .*$",
+            lambda _, m: _(
+                "A plugin's event starts a workflow afterwards, from the job queue: choose the "
+                "stage “after saving” or “afterwards, in the background”."
+            ),
+        ),
+        rule(
+            r"^a plugin trigger names .*$",
+            lambda _, m: _("Choose the plugin event that starts this workflow."),
+        ),
+        rule(
+            r"^(source|event) goes with a plugin trigger$",
+            lambda _, m: _("A plugin event goes with the trigger “a plugin reports an event”."),
+        ),
         rule(
             r"^must be unique; repeats .*$",
             lambda _, m: _("Another record has this value already; it must be unique."),

@@ -34,6 +34,7 @@ from xrm.admin_ui.record_related import tabs as related_tabs
 from xrm.entities.records import RecordService, RecordSession
 from xrm.errors import Conflict, Duplicate, FaultsError, Forbidden, NotFound, XrmError
 from xrm.platform import sessions
+from xrm.plugins import formats as plugin_formats
 from xrm.schemas.model import EntityType
 
 T = TypeVar("T")
@@ -270,6 +271,9 @@ def _field_errors(
     rest: list[Shown] = []
     for path, text in faults:
         name = path.split(".", 1)[0]
+        prop = et.properties.get(name)
+        if prop is not None and prop.plugin_format is not None:
+            text = plugin_formats.in_language(text, prop.plugin_format, lang)
         said = say(text, _) or _("This is not accepted: %(detail)s") % {"detail": text}
         if name in et.properties:
             by_field[name] = f"{by_field[name]} {said}" if name in by_field else said

@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from xrm.schemas.plugin_formats import plugin_of
+
 Gettext = Callable[[str], str]
 
 # Every kind a field can be given in the designer, in the order of its list (CONTRACT §3).
@@ -76,6 +78,18 @@ _FORMAT_KINDS = {
     "date": "date",
     "date-time": "datetime",
 }
+
+
+def is_plugin_kind(kind: str) -> bool:
+    """Whether ``kind`` is a plugin's format (``sample.voucher``): a text field it checks."""
+    return plugin_of(kind) is not None
+
+
+def _base(kind: str) -> dict[str, Any]:
+    """The keywords that make a field of ``kind`` (a plugin's format is a string with it)."""
+    return _BASE.get(kind, {"type": "string", "format": kind})
+
+
 NUMBER_KINDS = frozenset({"integer", "int64", "number", "decimal"})
 LENGTH_KINDS = frozenset({"text", "multiline", "email", "phone", "uri"})
 PATTERN_KINDS = frozenset({"text", "multiline"})
@@ -190,6 +204,8 @@ def kind_of(schema: Mapping[str, Any]) -> str:
             return "enum"
         if isinstance(fmt, str) and fmt in _FORMAT_KINDS:
             return _FORMAT_KINDS[fmt]
+        if isinstance(fmt, str) and is_plugin_kind(fmt):
+            return fmt
         if schema.get("x-xrm-multiline") is True:
             return "multiline"
         return "text"
@@ -255,7 +271,7 @@ def _row_of(name: str, schema: Any, required: bool, unique: bool) -> dict[str, s
     kind = kind_of(schema)
     row["kind"] = kind
     keep: dict[str, Any] = dict(schema)
-    for key, value in _BASE[kind].items():
+    for key, value in _base(kind).items():
         if key in keep and keep[key] == value and type(keep[key]) is type(value):
             del keep[key]
     if "x-xrm-label" in keep:
@@ -293,7 +309,7 @@ def _row_of(name: str, schema: Any, required: bool, unique: bool) -> dict[str, s
 
 def _default_in(kind: str, keep: dict[str, Any], row: dict[str, str]) -> None:
     value = keep["default"]
-    if kind in TEXT_DEFAULT_KINDS or kind in ("text", "multiline"):
+    if kind in TEXT_DEFAULT_KINDS or kind in ("text", "multiline") or is_plugin_kind(kind):
         if _line(value) and value:
             row["default"] = value
             del keep["default"]
@@ -456,7 +472,7 @@ def _row_schema(
         return row_input(index, key)
 
     kind = row.get("kind", "")
-    if kind not in KINDS:
+    if kind not in KINDS and not is_plugin_kind(kind):
         errors.add(at("kind"), _("Choose a kind from the list."))
         return None
     kept = _kept(row.get("keep", ""), at("name"), errors, _)
@@ -466,7 +482,7 @@ def _row_schema(
     keep = kept.get("keep", {})
     if not isinstance(keep, dict):
         keep = {}
-    schema: dict[str, Any] = dict(_BASE[kind])
+    schema: dict[str, Any] = dict(_base(kind))
     schema.update(
         {
             k: v
@@ -533,7 +549,7 @@ def _applies(key: str, kind: str) -> bool:
     if key in _NUMBER_KEYS:
         return kind in NUMBER_KINDS
     if key in _STRING_KEYS:
-        return _BASE[kind].get("type") == "string" and kind != "reference"
+        return _base(kind).get("type") == "string" and kind != "reference"
     if key in ("enum", "x-xrm-enumLabels"):
         return kind in ("enum", "list")
     if key == "x-xrm-autonumber":
@@ -548,7 +564,7 @@ def _default_out(
 ) -> None:
     if not typed:
         return
-    if kind in TEXT_DEFAULT_KINDS or kind in ("text", "multiline"):
+    if kind in TEXT_DEFAULT_KINDS or kind in ("text", "multiline") or is_plugin_kind(kind):
         schema["default"] = typed
     elif kind in ("integer", "int64"):
         if _INTEGER.match(typed) and len(typed) < 20:

@@ -10,12 +10,13 @@ the record names it read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from xrm.admin_ui.record_fields import in_language
 from xrm.schemas.model import Property
 from xrm.schemas.plan import Plan, Step
+from xrm.schemas.plugin_formats import PluginFormats, plugin_of
 
 Gettext = Callable[[str], str]
 
@@ -78,6 +79,26 @@ def kind_words(_: Gettext) -> dict[str, str]:
         "autonumber": _("Auto-number"),
         "object": _("Free JSON"),
     }
+
+
+def plugin_kind_words(
+    formats: PluginFormats, in_use: Iterable[str], lang: str, _: Gettext
+) -> dict[str, str]:
+    """The enabled plugins' formats as kinds of field, by their label and plugin; a format a
+    field uses whose plugin is off stays in the list (said so), so saving keeps it."""
+    words = {
+        f.name: _("%(label)s (plugin %(plugin)s)")
+        % {"label": in_language(f.label, lang, f.name), "plugin": f.plugin}
+        for f in sorted(formats, key=lambda f: f.name)
+    }
+    for kind in in_use:
+        plugin = plugin_of(kind)
+        if plugin is not None and kind not in words:
+            words[kind] = _("%(format)s (plugin %(plugin)s is switched off)") % {
+                "format": kind,
+                "plugin": plugin,
+            }
+    return words
 
 
 _MODEL_KINDS = {"string": "text", "array": "list", "ref": "reference"}

@@ -385,7 +385,12 @@ async def _show(request: Request, session: sessions.Session, screen: Screen) -> 
         "screen": screen,
         "head": screen.state.head,
         "rows": screen.state.rows,
-        "kinds": tp.kind_words(_),
+        "kinds": {
+            **tp.kind_words(_),
+            **tp.plugin_kind_words(
+                registry_of(request).formats, (r["kind"] for r in screen.state.rows), lang, _
+            ),
+        },
         "on_delete": [
             ("", _("Refuse while referenced")),
             ("restrict", _("Refuse while referenced")),

@@ -81,6 +81,8 @@ class FormValues:
     order: str = ""
     enabled: bool = False
     actions: list[ActionInputs] = field(default_factory=list)
+    # With the plugin trigger: ``<plugin>.<source>:<event>`` (one choice in the form).
+    plugin_event: str = ""
 
 
 @dataclass
@@ -143,7 +145,13 @@ def values_from_post(posted: Mapping[str, Sequence[str]]) -> FormValues:
         order=_one(posted, "order").strip(),
         enabled=_one(posted, "enabled") in ("1", "on", "true"),
         actions=actions,
+        plugin_event=_one(posted, "plugin_event").strip(),
     )
+
+
+def plugin_event_value(source: str, event: str) -> str:
+    """The form's one choice for a plugin trigger's source and event."""
+    return f"{source}:{event}"
 
 
 # --- values -> definition ------------------------------------------------------------------
@@ -236,6 +244,12 @@ def build(
         value = getattr(form, key)
         if value:
             definition[key] = value
+    if form.plugin_event:  # like cron: the registry says when it goes without its trigger
+        source, sep, event = form.plugin_event.rpartition(":")
+        if not sep or not source or not event:
+            errors["plugin_event"] = _("Choose the plugin event that starts this workflow.")
+        else:
+            definition["source"], definition["event"] = source, event
     if form.when.strip():
         definition["when"] = form.when
     if form.order:
@@ -427,6 +441,11 @@ def values_from_definition(definition: Mapping[str, Any]) -> FormValues:
         order=str(order) if order is not None else "",
         enabled=bool(definition.get("enabled", True)),
         actions=actions,
+        plugin_event=(
+            plugin_event_value(definition["source"], definition["event"])
+            if definition.get("source") and definition.get("event")
+            else ""
+        ),
     )
 
 
@@ -434,8 +453,10 @@ def values_from_definition(definition: Mapping[str, Any]) -> FormValues:
 
 _TOP_INPUTS = frozenset(
     {"name", "title", "entity", "on", "stage", "fields", "relationship", "cron", "timezone"}
-    | {"when", "order", "enabled"}
+    | {"when", "order", "enabled", "plugin_event"}
 )
+# Definition keys whose faults belong to an input of another name.
+_INPUT_OF_KEY = {"source": "plugin_event", "event": "plugin_event"}
 _ACTION_INPUTS = frozenset(
     {"type", "values", "entity", "target", "relationship", "otherId", "message", "code"}
 )
@@ -458,6 +479,7 @@ def input_of(path: str, blocks: Sequence[int]) -> str:
         if sub in _ACTION_INPUTS:
             return f"actions.{block}.{sub}"
         return f"actions.{block}.settings.{sub}"  # a plugin action's setting
+    head = _INPUT_OF_KEY.get(head, head)
     return head if head in _TOP_INPUTS else ""
 
 

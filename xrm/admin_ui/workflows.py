@@ -36,6 +36,7 @@ from xrm.entities.records import RecordService, RecordSession
 from xrm.entities.registry import WORKFLOW, Registry
 from xrm.errors import Conflict, FaultsError, NotFound, XrmError
 from xrm.platform import sessions
+from xrm.plugins.spec import TriggerSource
 from xrm.schemas.workflows import BUILTIN_ACTIONS, STAGES, TRIGGERS, Workflow
 from xrm.workflows import runs
 from xrm.workflows.engine import WorkflowEngine
@@ -71,6 +72,47 @@ def plugin_schemas(request: Request) -> dict[str, Mapping[str, Any]]:
     plugins = getattr(request.app.state, "plugins", None)
     actions = plugins.actions if plugins is not None else {}
     return {name: spec.schema for name, spec in actions.items()}
+
+
+def _plugin_sources(request: Request) -> dict[str, tuple[str, TriggerSource]]:
+    """The enabled plugins' trigger sources (``sample.door`` -> its plugin and declaration)."""
+    plugins = getattr(request.app.state, "plugins", None)
+    return plugins.sources() if plugins is not None else {}
+
+
+def _source_title(source: TriggerSource, lang: str) -> str:
+    title = source.title
+    if isinstance(title, Mapping):
+        return rf.in_language(title, lang, source.name)
+    return title or source.name
+
+
+def plugin_event_options(
+    sources: Mapping[str, tuple[str, TriggerSource]], chosen: str, lang: str, _: Gettext
+) -> list[tuple[str, str]]:
+    """The builder's choices of plugin event: each enabled source's events, by title; the
+    chosen one stays listed (said so) when its plugin is off, so saving keeps it."""
+    options = [
+        (
+            wf.plugin_event_value(name, event),
+            _("%(source)s: %(event)s (plugin %(plugin)s)")
+            % {"source": _source_title(source, lang), "event": event, "plugin": plugin},
+        )
+        for name, (plugin, source) in sorted(sources.items())
+        for event in source.events
+    ]
+    if chosen and chosen not in {value for value, _label in options}:
+        source, _sep, event = chosen.rpartition(":")
+        options.append((chosen, _off(source, event, _)))
+    return options
+
+
+def _off(source: str, event: str, _: Gettext) -> str:
+    return _("%(source)s: %(event)s (not triggered: plugin %(plugin)s is switched off)") % {
+        "source": source,
+        "event": event,
+        "plugin": source.split(".")[0],
+    }
 
 
 def _plugin_titles(request: Request) -> dict[str, str]:
@@ -165,6 +207,7 @@ def trigger_words(_: Gettext) -> dict[str, str]:
         "unlink": _("records are unlinked"),
         "schedule": _("on a schedule"),
         "manual": _("run by hand"),
+        "plugin": _("a plugin reports an event"),
     }
 
 
@@ -215,14 +258,33 @@ def _relationship_options(catalog: Catalog, lang: str) -> list[tuple[str, str]]:
     return sorted(options, key=lambda pair: pair[1].lower())
 
 
-def summary(workflow: Workflow, catalog: Catalog, lang: str, _: Gettext) -> dict[str, str]:
-    """A workflow in words: its type, triggers, stage."""
+def summary(
+    workflow: Workflow,
+    catalog: Catalog,
+    lang: str,
+    _: Gettext,
+    sources: Mapping[str, tuple[str, TriggerSource]] | None = None,
+) -> dict[str, str]:
+    """A workflow in words: its type, triggers (a plugin's event by its title, and whether
+    its plugin is off, so nobody waits for runs that cannot come), stage."""
     et = catalog.types.get(workflow.entity)
     triggers = trigger_words(_)
+    if workflow.source is not None and workflow.event is not None:
+        found = (sources or {}).get(workflow.source)
+        triggers["plugin"] = (
+            _("%(source)s: %(event)s (plugin %(plugin)s)")
+            % {"source": _source_title(found[1], lang), "event": workflow.event, "plugin": found[0]}
+            if found is not None
+            else _off(workflow.source, workflow.event, _)
+        )
     return {
         "entity": rf.type_label(et, lang) if et is not None else workflow.entity,
         "on": ", ".join(triggers.get(t, t) for t in workflow.on),
-        "stage": stage_words(_).get(workflow.stage, workflow.stage),
+        "stage": (
+            _("afterwards, from the job queue")
+            if workflow.on == ("plugin",)  # after or async: either way a queued run
+            else stage_words(_).get(workflow.stage, workflow.stage)
+        ),
         "title": workflow_title(workflow.definition, workflow.name, lang),
     }
 
@@ -278,6 +340,9 @@ def form_context(
         "version": version,
         "types": _type_options(catalog, lang),
         "triggers": [(t, trigger_words(_)[t]) for t in TRIGGERS],
+        "plugin_events": plugin_event_options(
+            _plugin_sources(request), values.plugin_event, lang, _
+        ),
         "stages": [(s, stage_words(_)[s]) for s in STAGES],
         "action_types": [
             *action_words(_).items(),
@@ -324,6 +389,7 @@ async def workflows_page(request: Request, session: sessions.Session) -> Respons
     lang = language(request, session.locale)
     _ = gettext_for(request, session.locale)
     catalog = registry_of(request).current()
+    sources = _plugin_sources(request)
 
     def load() -> list[dict[str, Any]]:
         rows = []
@@ -338,7 +404,7 @@ async def workflows_page(request: Request, session: sessions.Session) -> Respons
                         "enabled": workflow.enabled,
                         "last": last[0] if last else None,
                         "missing": missing_actions(request, workflow, _),
-                        **summary(workflow, catalog, lang, _),
+                        **summary(workflow, catalog, lang, _, sources),
                     }
                 )
         return rows
@@ -488,7 +554,7 @@ async def workflow_page_for(
         await _try_choices(request, session, context)
     context.update(
         workflow=workflow,
-        about=summary(workflow, catalog, lang, _),
+        about=summary(workflow, catalog, lang, _, _plugin_sources(request)),
         base=f"{BASE}/{workflow.name}",
         missing=missing_actions(request, workflow, _),
         tested=tested,

@@ -245,7 +245,7 @@ class Compiler:
                 {k: v for k, v in prop.schema.items() if k in ("type", "format", "items")},
                 False,
                 prop.ref,
-            )
+            )  # a plugin's format is left out too: its functions refuse partial text
             found = compile_property(loose, self.phone_region)
             self._normalisers[key] = found
         return found

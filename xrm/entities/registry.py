@@ -46,10 +46,11 @@ from xrm.schemas.parse import (
     parse_relationship,
 )
 from xrm.schemas.plan import Plan, Step, diff_entity_type, diff_relationship
+from xrm.schemas.plugin_formats import PluginFormats
 from xrm.schemas.roles import Role, check_role, parse_role
 from xrm.schemas.tables import search_index, unique_index
 from xrm.schemas.validate import compile_property
-from xrm.schemas.workflows import ActionTypes, Workflow
+from xrm.schemas.workflows import ActionTypes, TriggerSources, Workflow
 
 VERSION_KEY = "schema_version"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -139,19 +140,54 @@ def version_value(stored: Any) -> int:
 
 
 def load_definitions(
-    conn: Connection,
+    conn: Connection, formats: PluginFormats | None = None
 ) -> tuple[dict[str, EntityType], dict[str, Relationship]]:
-    """Every stored entity type (with its retired properties) and relationship."""
+    """Every stored entity type (with its retired properties) and relationship, their plugin
+    formats bound to ``formats`` (a format whose plugin is gone refuses new values)."""
+    formats = formats if formats is not None else PluginFormats()
     types: dict[str, EntityType] = {}
     for row in conn.execute(sa.select(platform.entity_types)).mappings():
-        et = parse_entity_type(row["definition"], version=row["version"])
+        et = formats.bind_type(parse_entity_type(row["definition"], version=row["version"]))
         types[et.name] = dataclasses.replace(et, retired=_revive_retired(row["retired"] or {}))
     relationships: dict[str, Relationship] = {}
     for row in conn.execute(sa.select(platform.relationships)).mappings():
         rel = parse_relationship(row["definition"], version=row["version"])
         retired = _revive_retired(row["retired"] or {})
+        rel = formats.bind_relationship(rel)
         relationships[rel.name] = dataclasses.replace(rel, retired=retired)
     return types, relationships
+
+
+def _format_faults(
+    formats: PluginFormats,
+    new: Mapping[str, EntityType | Relationship],
+    stored: Mapping[str, EntityType | Relationship],
+    several: bool,
+) -> list[Fault]:
+    """A new or changed property may name only an enabled plugin's format, and its default
+    must be a value that format accepts; one already stored with its format keeps loading."""
+    faults: list[Fault] = []
+    for name, item in new.items():
+        prefix = f"{name}." if several else ""
+        old = stored.get(name)
+        for prop in item.properties.values():
+            fmt = prop.plugin_format
+            if fmt is None:
+                continue
+            here = f"{prefix}properties.{prop.name}"
+            was = old.properties.get(prop.name) if old is not None else None
+            if not fmt.available:
+                if was is None or was.schema.get("format") != fmt.name:
+                    faults.append(Fault(f"{here}.format", formats.problem(fmt.name) or ""))
+                continue
+            if prop.has_default:
+                try:
+                    compile_property(prop)(prop.default)
+                except ValueError as exc:
+                    faults.append(
+                        Fault(f"{here}.default", f"the default is not a valid value: {exc}")
+                    )
+    return faults
 
 
 def load_roles(conn: Connection) -> dict[str, Role]:
@@ -199,12 +235,21 @@ class Registry:
     """Definitions of one database, cached per schema version, changed only through ``apply``."""
 
     def __init__(
-        self, db: Database, settings: Settings, action_types: ActionTypes | None = None
+        self,
+        db: Database,
+        settings: Settings,
+        action_types: ActionTypes | None = None,
+        formats: PluginFormats | None = None,
+        sources: TriggerSources | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         # Plugin action types a workflow may use (app.py hands down the plugin manager's).
         self.action_types = action_types or ActionTypes()
+        # Plugin field formats a property may name (``"format": "<plugin>.<format>"``).
+        self.formats = formats if formats is not None else PluginFormats()
+        # Plugin trigger sources a new workflow may name (``"source": "<plugin>.<source>"``).
+        self.sources = sources if sources is not None else TriggerSources()
         self._catalog: Catalog | None = None
         self._lock = threading.Lock()
 
@@ -227,7 +272,7 @@ class Registry:
             cached = self._catalog
             if cached is not None and cached.version == version:
                 return cached
-            types, relationships = load_definitions(conn)
+            types, relationships = load_definitions(conn, self.formats)
             catalog = build_catalog(
                 version,
                 types,
@@ -318,7 +363,14 @@ class Registry:
             with self._schema_transaction() as conn:
                 version = read_version(conn)
                 old_catalog = self.current(conn)
-                stored_types, stored_relationships = load_definitions(conn)
+                stored_types, stored_relationships = load_definitions(conn, self.formats)
+                faults = _format_faults(
+                    self.formats, new_types, stored_types, len(definitions) > 1
+                ) + _format_faults(
+                    self.formats, new_relationships, stored_relationships, len(definitions) > 1
+                )
+                if faults:
+                    raise DefinitionError(faults)
                 stored_roles = load_roles(conn)
                 stored_workflows = workflow_store.load(conn, self.settings, self.action_types)
                 if expected_version is not None:
@@ -506,6 +558,8 @@ class Registry:
                     workflow = workflow_store.parse(
                         definition, self.settings, action_types=self.action_types
                     )
+                    if source_faults := self.sources.faults(workflow):
+                        raise DefinitionError(source_faults)
                     if workflow.name in workflows:
                         raise DefinitionError([Fault("name", "defined twice")])
                     workflows[workflow.name] = workflow
@@ -515,12 +569,12 @@ class Registry:
                         raise DefinitionError([Fault("role", "defined twice")])
                     roles[role.name] = role
                 elif is_relationship(definition):
-                    rel = parse_relationship(definition)
+                    rel = self.formats.bind_relationship(parse_relationship(definition))
                     if rel.name in relationships:
                         raise DefinitionError([Fault("relationship", "defined twice")])
                     relationships[rel.name] = rel
                 else:
-                    et = parse_entity_type(definition)
+                    et = self.formats.bind_type(parse_entity_type(definition))
                     if et.name in types:
                         raise DefinitionError([Fault("x-xrm.name", "defined twice")])
                     types[et.name] = et

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from xrm.errors import NotFound
 from xrm.platform.db import take_turns
 from xrm.platform.identity import SYSTEM_ACTOR
+from xrm.plugins import formats
 from xrm.plugins.spec import (
     ACTION_JOB,
     PROJECT,
@@ -39,7 +40,9 @@ from xrm.plugins.spec import (
     TriggerSource,
     not_installed,
 )
-from xrm.schemas.workflows import ActionType, ActionTypes
+from xrm.schemas.plugin_formats import PluginFormats
+from xrm.schemas.workflows import ActionType, ActionTypes, TriggerSources
+from xrm.workflows import plugin_events
 
 if TYPE_CHECKING:
     from xrm.entities.events import WriteListener
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
     from xrm.platform.jobs import Handler, JobContext
     from xrm.platform.settings import Settings
     from xrm.schemas.plan import Plan
+    from xrm.workflows.engine import WorkflowEngine
 
 GROUP = "xrm.plugins"
 log = logging.getLogger("xrm.plugins")
@@ -115,6 +119,16 @@ class Plugins:
                 self._own.add(point.name)
         self._actions = self._collect_actions()
         self._packs = {p.name: p for p in self._each("xrm_catalog_packs")}
+        self._formats = formats.collect(
+            self._by_plugin("xrm_field_formats"), disabled, self._left_out
+        )
+        self._disabled = frozenset(disabled)
+        self._sources = {
+            f"{plugin}.{source.name}": (plugin, source)
+            for plugin, sources in self._by_plugin("xrm_trigger_sources").items()
+            for source in sources
+        }
+        self._engine: WorkflowEngine | None = None
         self.infos = tuple(self._with_provides(info) for info in infos)
 
     def _note_disabled(self, point: EntryPoint) -> None:
@@ -161,6 +175,10 @@ class Plugins:
                 out[name] = list(impl() or ())
         return out
 
+    def _left_out(self, problem: str) -> None:
+        log.error("plugin %s", problem)
+        self.problems.append(problem)
+
     def _collect_actions(self) -> dict[str, tuple[str, ActionSpec]]:
         """Every enabled plugin's action types; one that clashes with a built-in or another
         plugin's (xrm's own plugins are asked first, then the others by name), or whose
@@ -199,6 +217,8 @@ class Plugins:
             impl = getattr(plugin, hook, None)
             if impl is not None:
                 names = tuple(getattr(item, "name", getattr(item, "path", "")) for item in impl())
+                if label in ("triggers", "formats"):  # spelled with the plugin's name in use
+                    names = tuple(f"{info.name}.{name}" for name in names)
                 if names:
                     provides[label] = names
         if getattr(plugin, "xrm_record_listeners", None) is not None:
@@ -226,6 +246,66 @@ class Plugins:
     def field_formats(self) -> list[FieldFormat]:
         return self._each("xrm_field_formats")
 
+    def sources(self) -> dict[str, tuple[str, TriggerSource]]:
+        """The enabled plugins' trigger sources by the name workflows use (``sample.door``),
+        with the plugin that declares each."""
+        return dict(self._sources)
+
+    def trigger_sources_check(self) -> TriggerSources:
+        """What a new workflow's plugin trigger may name (and which plugins are off)."""
+        return TriggerSources(
+            {name: source.events for name, (_, source) in self._sources.items()}, self._disabled
+        )
+
+    def attach(self, engine: WorkflowEngine) -> None:
+        """Let the plugins' contexts emit events: app.py (and the worker) call this once the
+        workflow engine exists."""
+        self._engine = engine
+
+    def context(self, db: Database) -> PluginContext:
+        """The context hooks receive; its ``emit`` starts workflows once an engine is attached."""
+        return PluginContext(self.settings, db, emitter=self._emit)
+
+    def _emit(
+        self,
+        source: str,
+        event: str,
+        payload: Mapping[str, Any],
+        conn: sa.Connection | None = None,
+    ) -> int:
+        found = self._sources.get(source)
+        if found is None:
+            known = ", ".join(sorted(self._sources)) or "none"
+            raise PluginError(
+                f"unknown trigger source {source!r}: emit with <plugin>.<source> of an "
+                f"enabled plugin (sources: {known})"
+            )
+        events = found[1].events
+        if events and event not in events:
+            raise PluginError(
+                f"{source} emits no event {event!r} (its events: {', '.join(events)})"
+            )
+        if self._engine is None:
+            raise PluginError("this process runs no workflows, so it cannot emit events")
+        try:
+            return len(plugin_events.emit(self._engine, source, event, payload, conn))
+        except ValueError as exc:
+            raise PluginError(str(exc)) from None
+
+    def formats(self) -> PluginFormats:
+        """The enabled plugins' field formats as the registry binds them (``<plugin>.<name>``),
+        each call guarded; the disabled plugins' names, so their fields say which to enable."""
+        return self._formats
+
+    def registry(self, db: Database) -> Registry:
+        """The registry of ``db`` as this installation sees it: workflows may use the plugins'
+        action types, properties their formats (app.py, the CLI and the job worker alike)."""
+        from xrm.entities.registry import Registry
+
+        return Registry(
+            db, self.settings, self.action_types(), self.formats(), self.trigger_sources_check()
+        )
+
     def catalog_packs(self) -> dict[str, CatalogPack]:
         return dict(self._packs)
 
@@ -248,7 +328,7 @@ class Plugins:
         return self._each("xrm_tables")
 
     def listeners(self, db: Database) -> list[WriteListener]:
-        return self._each("xrm_record_listeners", context=PluginContext(self.settings, db))
+        return self._each("xrm_record_listeners", context=self.context(db))
 
     # -- start-up and the job worker -----------------------------------------------------
 
@@ -265,7 +345,7 @@ class Plugins:
 
     def job_handlers(self, db: Database) -> dict[str, Handler]:
         """The job kinds the plugins run: queued plugin actions, and each plugin's own."""
-        context = PluginContext(self.settings, db)
+        context = self.context(db)
         handlers: dict[str, Handler] = {}
         for result in self.manager.hook.xrm_job_handlers(context=context):
             handlers.update(result or {})

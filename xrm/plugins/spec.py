@@ -103,29 +103,40 @@ class ActionSpec:
 
 @dataclass(frozen=True, slots=True)
 class TriggerSource:
-    """Something outside record writes that could start workflows (an inbox, a feed).
+    """Something outside record writes that starts workflows (an inbox, a feed, a door).
 
-    ``events`` names what it emits. Listed on the plugins page; workflows cannot
-    name a plugin's trigger yet (docs/plugins.md).
+    A workflow names it ``"on": ["plugin"], "source": "<plugin>.<name>", "event": ...``;
+    the plugin emits through :meth:`PluginContext.emit`. ``events`` names what it
+    emits (empty: any event name); ``title`` (text, or one per language) is what
+    the workflow builder shows.
     """
 
     name: str
-    title: str
+    title: str | Mapping[str, str]
     events: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class FieldFormat:
-    """A string format for entity type properties (``"format": name``).
+    """A string format for entity type properties: ``"format": "<plugin>.<name>"``.
 
-    ``normalize`` turns an accepted value into its stored spelling;
-    ``problem`` says why a value is refused (None when it is fine). Listed on
-    the plugins page; definitions accept only built-in formats yet.
+    Both functions receive the value already trimmed (never empty, never with
+    NUL). ``problem`` says in a few words why a value is refused (None when it
+    is fine; the user reads it after the value, so "is not a voucher code");
+    ``normalize`` turns an accepted value into its stored spelling, which is
+    what unique keys and duplicate rules compare. A function that raises, or
+    returns something else than text, refuses the write with a generic
+    message (the exception goes to the log). ``label`` (text, or one per
+    language) names the format in the type designer; ``translations`` gives
+    each text ``problem`` may return in other languages (``{text: {"ko": ...}}``),
+    for the admin UI.
     """
 
     name: str
     problem: Callable[[str], str | None]
     normalize: Callable[[str], str] = str
+    label: str | Mapping[str, str] = ""
+    translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +171,10 @@ class AdminPage:
     methods: tuple[str, ...] = ("GET",)
 
 
+# How a context emits: (``<plugin>.<source>``, event, payload, connection) -> runs queued.
+Emitter = Callable[[str, str, Mapping[str, Any], "sa.Connection | None"], int]
+
+
 @dataclass(frozen=True, slots=True)
 class PluginContext:
     """What hooks that need the running process receive."""
@@ -167,6 +182,28 @@ class PluginContext:
     settings: Settings
     db: Database
     extra: Mapping[str, Any] = field(default_factory=dict)
+    emitter: Emitter | None = None
+
+    def emit(
+        self,
+        source: str,
+        event: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        conn: sa.Connection | None = None,
+    ) -> int:
+        """Start the workflows listening to ``event`` of ``source`` (``"sample.door"``, the
+        plugin's name first); returns how many runs were queued (the job queue runs them).
+
+        ``conn``: queue the runs in this transaction (a job handler passes its job's
+        ``context.conn``: the runs then exist iff its work commits); else in their own.
+
+        Raises :class:`PluginError` for a source no enabled plugin declares, an event it
+        does not list, or a payload that is not a JSON object.
+        """
+        if self.emitter is None:
+            raise PluginError("this process runs no workflows, so it cannot emit events")
+        return self.emitter(source, event, payload or {}, conn)
 
 
 class Hooks:

@@ -7,7 +7,7 @@ definition too, so exporting gives back exactly what an admin wrote.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,29 @@ STORAGE = {
 }
 
 
+class FormatUnavailable(ValueError):
+    """A new value for a field whose format's plugin is disabled or not installed."""
+
+
+@dataclass(frozen=True, slots=True)
+class PluginFormat:
+    """A string format a plugin adds, spelled ``<plugin>.<format>`` in definitions.
+
+    ``normalise`` takes trimmed text and gives its stored spelling, or raises
+    ``ValueError`` with words a user may read (the plugin manager wraps the
+    plugin's own functions so that nothing else escapes). ``label`` is what the
+    type designer shows, by language.
+    """
+
+    name: str
+    plugin: str
+    normalise: Callable[[str], str]
+    label: Mapping[str, str] = field(default_factory=dict)
+    available: bool = True
+    # The plugin's refusal texts in other languages: {text: {lang: text}}.
+    translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class Reference:
     """A many-to-one link: this property holds the id of a record of ``entity``."""
@@ -57,6 +80,9 @@ class Property:
     schema: Mapping[str, Any]
     required: bool = False
     ref: Reference | None = None
+    # A plugin's format (``"format": "<plugin>.<format>"``), bound by the registry: a pure
+    # parse knows only the spelling, not which plugins this process has.
+    plugin_format: PluginFormat | None = field(default=None, compare=False)
 
     @property
     def column(self) -> str:

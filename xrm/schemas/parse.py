@@ -40,6 +40,7 @@ from xrm.schemas.naming import (
     name_problem,
     relationship_table,
 )
+from xrm.schemas.plugin_formats import plugin_of
 from xrm.schemas.validate import compile_property
 
 SYSTEM_ENTITY_TYPES = frozenset({"user"})
@@ -52,6 +53,7 @@ FORMAT_KINDS = {
     "uuid": "uuid",
     "decimal": "decimal",
 }
+BUILTIN_FORMATS = (*FORMAT_KINDS, "int64")
 _STRING_ONLY = ("minLength", "maxLength", "pattern")
 _NUMBER_ONLY = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 _ARRAY_ONLY = ("items", "minItems", "maxItems", "uniqueItems")
@@ -145,7 +147,15 @@ def _property_faults(
         faults.append(Fault(here, f"{name!r} is reserved for the system reference 'owner'"))
     t = schema.get("type")
     fmt = schema.get("format")
-    if fmt is not None:
+    if fmt is not None and fmt not in BUILTIN_FORMATS and plugin_of(fmt) is None:
+        faults.append(
+            Fault(
+                f"{here}.format",
+                f"unknown format {fmt!r}: use one of {', '.join(BUILTIN_FORMATS)}, "
+                "or a plugin's format spelled <plugin>.<format>",
+            )
+        )
+    elif fmt is not None:
         ok = (t == "string" and fmt != "int64") or (t == "integer" and fmt == "int64")
         if not ok:
             faults.append(Fault(f"{here}.format", f"format {fmt!r} does not apply to type {t!r}"))

@@ -15,13 +15,25 @@ from typing import Any
 
 from xrm.errors import Fault
 from xrm.schemas import formats
-from xrm.schemas.model import Property
+from xrm.schemas.model import FormatUnavailable, PluginFormat, Property
 
 Normaliser = Callable[[Any], Any]
 
 
+def _plugin(fmt: PluginFormat) -> Normaliser:
+    """Text first (trimmed, no NUL), then the plugin's own spelling of it."""
+    own = fmt.normalise
+
+    def normalise(value: Any) -> str:
+        return own(formats.text(value))
+
+    return normalise
+
+
 def _base(prop: Property, phone_region: str) -> Normaliser:
     kind = prop.kind
+    if prop.plugin_format is not None:
+        return _plugin(prop.plugin_format)
     if kind in ("string", "enum"):
         return formats.text
     if kind == "email":
@@ -195,7 +207,11 @@ class RecordValidator:
         return self._normalise[name](value)
 
     def _values(
-        self, values: Mapping[str, Any], faults: list[Fault], prefix: str
+        self,
+        values: Mapping[str, Any],
+        faults: list[Fault],
+        prefix: str,
+        stored: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         clean: dict[str, Any] = {}
         normalisers = self._normalise
@@ -211,6 +227,14 @@ class RecordValidator:
                 continue
             try:
                 clean[name] = fn(value)
+            except FormatUnavailable as exc:
+                # The plugin is gone: what the field holds may be sent back (a form resends
+                # every field), anything new is refused.
+                kept = stored.get(name) if stored is not None else None
+                if kept is not None and isinstance(value, str) and value.strip() == kept:
+                    clean[name] = kept
+                else:
+                    faults.append(Fault(prefix + name, str(exc)))
             except ValueError as exc:
                 faults.append(Fault(prefix + name, str(exc)))
         return clean
@@ -230,11 +254,17 @@ class RecordValidator:
         return clean, faults
 
     def for_patch(
-        self, patch: Mapping[str, Any], prefix: str = ""
+        self,
+        patch: Mapping[str, Any],
+        prefix: str = "",
+        stored: Mapping[str, Any] | None = None,
     ) -> tuple[dict[str, Any], list[Fault]]:
-        """Values for a partial update: null clears a property, which a required one refuses."""
+        """Values for a partial update: null clears a property, which a required one refuses.
+
+        ``stored`` (the record as it is) lets a field whose format's plugin is gone take
+        back the value it holds."""
         faults: list[Fault] = []
-        clean = self._values(patch, faults, prefix)
+        clean = self._values(patch, faults, prefix, stored)
         for name, value in clean.items():
             if value is None and self.properties[name].required:
                 faults.append(Fault(prefix + name, "is required and cannot be cleared"))

@@ -31,9 +31,12 @@ from xrm.errors import DefinitionError, Fault
 from xrm.schemas.model import EntityType, Relationship
 from xrm.schemas.naming import RESERVED_PROPERTIES, name_problem
 from xrm.schemas.parse import meta_faults
+from xrm.schemas.plugin_formats import plugin_of
 from xrm.schemas.rule_code import Mode, rule_problems
 
-TRIGGERS = ("create", "update", "delete", "link", "unlink", "schedule", "manual")
+TRIGGERS = ("create", "update", "delete", "link", "unlink", "schedule", "manual", "plugin")
+# Triggers whose runs have no record: actions on "the triggering record" make no sense there.
+RECORDLESS = frozenset({"delete", "schedule", "plugin"})
 STAGES = ("before", "after", "async")
 BUILTIN_ACTIONS = ("set", "create", "update", "link", "unlink", "reject", "script")
 DEFAULT_STAGE = "after"
@@ -248,6 +251,13 @@ class Workflow:
     enabled: bool = True
     limits: Limits = field(default_factory=Limits)
     version: int = 1
+    source: str | None = None  # with the plugin trigger: ``<plugin>.<source>``
+    event: str | None = None  # ...and the name of the event it emits
+
+    @property
+    def source_plugin(self) -> str | None:
+        """The plugin whose events start this workflow, if a plugin trigger does."""
+        return plugin_of(self.source) if self.source is not None else None
 
     def fires_on(self, trigger: str) -> bool:
         return trigger in self.on
@@ -364,6 +374,22 @@ def _combination_faults(
         faults.append(Fault("relationship", "a relationship goes with a link or unlink trigger"))
     if "fields" in definition and "update" not in ons:
         faults.append(Fault("fields", "fields limit an update trigger; this workflow has none"))
+    if "plugin" in ons:
+        for key, what in (("source", "the trigger source"), ("event", "the event")):
+            if key not in definition:
+                faults.append(Fault(key, f"a plugin trigger names {what} (<plugin>.<source>)"))
+        if stage == "before":
+            faults.append(
+                Fault(
+                    "stage",
+                    "a plugin trigger runs from the job queue after the plugin emitted its "
+                    "event, with no write to change: use stage 'after' or 'async'",
+                )
+            )
+    else:
+        for key in ("source", "event"):
+            if key in definition:
+                faults.append(Fault(key, f"{key} goes with a plugin trigger"))
     if "schedule" in ons:
         if "cron" not in definition:
             faults.append(Fault("cron", "a schedule trigger needs a cron expression"))
@@ -386,24 +412,21 @@ def _combination_faults(
                 faults.append(
                     Fault(f"{where}.type", "set changes a record being created or updated only")
                 )
-        if isinstance(action, RejectAction) and (stage == "async" or "schedule" in ons):
+        if isinstance(action, RejectAction) and (stage == "async" or ons & {"schedule", "plugin"}):
             faults.append(
                 Fault(
                     f"{where}.type",
-                    "reject refuses a change before it is committed; an async or scheduled "
-                    "run happens after it",
+                    "reject refuses a change before it is committed; an async, scheduled or "
+                    "plugin-triggered run happens after it",
                 )
             )
         own_record = isinstance(action, UpdateAction) and action.target is None
-        if (own_record or isinstance(action, LinkAction | UnlinkAction)) and ons & {
-            "delete",
-            "schedule",
-        }:
+        if (own_record or isinstance(action, LinkAction | UnlinkAction)) and ons & RECORDLESS:
             faults.append(
                 Fault(
                     f"{where}.type",
-                    f"{action.type} acts on the triggering record, which a delete or "
-                    "schedule trigger does not have",
+                    f"{action.type} acts on the triggering record, which a delete, schedule "
+                    "or plugin trigger does not have",
                 )
             )
     return faults
@@ -449,6 +472,13 @@ def parse_workflow(
         faults.append(
             Fault("timezone", f"{timezone!r} is not an IANA time zone (e.g. 'Asia/Seoul', 'UTC')")
         )
+    source, event = definition.get("source"), definition.get("event")
+    if source is not None and plugin_of(source) is None:
+        faults.append(
+            Fault("source", f"{source!r} is not a trigger source name (<plugin>.<source>)")
+        )
+    if event is not None and (problem := name_problem(event)):
+        faults.append(Fault("event", problem))
     when = definition.get("when")
     if when is not None:
         faults.extend(_code_faults("when", when, "eval"))
@@ -479,7 +509,46 @@ def parse_workflow(
         enabled=definition.get("enabled", True),
         limits=limits,
         version=version,
+        source=source,
+        event=event,
     )
+
+
+class TriggerSources:
+    """The trigger sources of the enabled plugins (``<plugin>.<source>`` -> its events), and
+    the disabled plugins' names: what a new workflow's plugin trigger may name."""
+
+    def __init__(
+        self, sources: Mapping[str, Iterable[str]] | None = None, disabled: Iterable[str] = ()
+    ) -> None:
+        self.sources = {name: tuple(events) for name, events in (sources or {}).items()}
+        self.disabled = frozenset(disabled)
+
+    def faults(self, workflow: Workflow) -> list[Fault]:
+        """Why ``workflow`` cannot be saved now: its source or event is unknown, or off."""
+        if workflow.source is None:
+            return []
+        events = self.sources.get(workflow.source)
+        if events is None:
+            plugin = workflow.source_plugin
+            if plugin in self.disabled:
+                said = (
+                    f"trigger source {workflow.source!r} comes from plugin {plugin!r}, "
+                    "which is disabled"
+                )
+            else:
+                known = ", ".join(sorted(self.sources)) or "none"
+                said = f"unknown trigger source {workflow.source!r} (sources: {known})"
+            return [Fault("source", said)]
+        if events and workflow.event not in events:
+            return [
+                Fault(
+                    "event",
+                    f"{workflow.source} emits no event {workflow.event!r} "
+                    f"(its events: {', '.join(events)})",
+                )
+            ]
+        return []
 
 
 def _relationship_ends(

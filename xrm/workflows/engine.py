@@ -144,7 +144,7 @@ class WorkflowEngine:
                     entity=workflow.entity,
                     record=record,
                     old=None,
-                    event={"type": trigger},
+                    event=self._event_by_hand(workflow),
                     user=user_of(actor),
                 )
                 outcome = self.runner.run(firing, session)
@@ -160,6 +160,19 @@ class WorkflowEngine:
             assert run is not None
         with self.records.db.write() as conn:
             return runs.record(conn, run)
+
+    @staticmethod
+    def _event_by_hand(workflow: Workflow) -> dict[str, Any]:
+        """A run by hand is ``manual``; a test run of a workflow only a plugin's event starts
+        sees that event's shape (with an empty payload), so its script can be tried."""
+        if workflow.source is not None and not workflow.fires_on("manual"):
+            return {
+                "type": "plugin",
+                "source": workflow.source,
+                "name": workflow.event,
+                "payload": {},
+            }
+        return {"type": "manual"}
 
     @staticmethod
     def _record(
@@ -268,7 +281,7 @@ class WorkflowEngine:
     def handle_run_job(self, payload: Mapping[str, Any], context: JobContext) -> None:
         """The job handler of ``workflow.run``: the async run, as its user, in the job's
         transaction; raises :class:`RunFailed` so that the job is retried."""
-        actor = self._actor(context.conn, payload.get("user"))
+        actor = self.actor_of(context.conn, payload.get("user"))
         session = self.records.session_on(context.conn, actor, CHANNEL)
         workflow = session.catalog.workflows.get(payload["workflow"])
         if workflow is None or not workflow.enabled:
@@ -306,7 +319,7 @@ class WorkflowEngine:
                 tables.workflows.c.name == payload["workflow"]
             )
         ).first()
-        actor = self._actor(context.conn, row.author_id if row is not None else None)
+        actor = self.actor_of(context.conn, row.author_id if row is not None else None)
         session = self.records.session_on(context.conn, actor, CHANNEL)
         workflow = session.catalog.workflows.get(payload["workflow"])
         if workflow is None or not workflow.enabled:
@@ -398,7 +411,8 @@ class WorkflowEngine:
         else:
             runs.finish(conn, run_id, status, duration_ms=0, error=job.last_error)
 
-    def _actor(self, conn: sa.Connection, user_id: Any) -> Actor:
+    def actor_of(self, conn: sa.Connection, user_id: Any) -> Actor:
+        """Who a queued run acts for: its user (or author), or the system when none."""
         if user_id is None:
             return SYSTEM_ACTOR
         actor = actor_by_id(conn, str(user_id))

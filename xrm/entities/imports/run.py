@@ -726,7 +726,7 @@ def _unchanged(
     """Whether ``values`` would leave ``record`` as it is (judged on normalised values)."""
     if record is None:
         return False
-    clean, faults = validator.for_patch(values)
+    clean, faults = validator.for_patch(values, stored=record)
     return (
         not faults
         and len(clean) == len(values)

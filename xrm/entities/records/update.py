@@ -77,7 +77,7 @@ class UpdateMixin(DuplicatesMixin, WriteEventsMixin):
         faults = self._unknown_fields(et, patch, "")
         faults.extend(numbered_faults([p for p in et.properties.values() if p.autonumber], patch))
         clean, own = self.catalog.validators[entity].for_patch(
-            {k: v for k, v in patch.items() if k in et.properties}
+            {k: v for k, v in patch.items() if k in et.properties}, stored=old
         )
         faults.extend(own)
         if OWNER in patch:
@@ -141,7 +141,7 @@ class UpdateMixin(DuplicatesMixin, WriteEventsMixin):
         change ``1.5``); a patch that does not validate touches every field it names, since a
         ``before`` rule may be what mends it."""
         clean, faults = self.catalog.validators[et.name].for_patch(
-            {k: v for k, v in patch.items() if k in et.properties}
+            {k: v for k, v in patch.items() if k in et.properties}, stored=old
         )
         if faults or any(k not in et.properties and k != OWNER for k in patch):
             return frozenset(patch)

@@ -1,4 +1,5 @@
-"""A sample third-party xrm plugin: an inline action type and a catalog pack.
+"""A sample third-party xrm plugin: an action type, a catalog pack, an admin page, a field
+format (``sample.voucher``) and a trigger source (``sample.door``).
 
 xrm knows nothing of this package; it is found through the ``xrm.plugins``
 entry point its pyproject.toml declares. Everything it uses from xrm is the
@@ -15,7 +16,10 @@ from xrm.plugins.spec import (
     ActionSpec,
     AdminPage,
     CatalogPack,
+    FieldFormat,
+    PluginContext,
     PluginError,
+    TriggerSource,
     hookimpl,
 )
 
@@ -106,3 +110,54 @@ def xrm_admin_pages() -> list[AdminPage]:
             methods=("GET", "POST"),
         )
     ]
+
+
+VOUCHER_LENGTH = 8
+NOT_A_VOUCHER = "is not a voucher code (eight letters or digits, like ABCD-1234)"
+
+
+def voucher_problem(value: str) -> str | None:
+    """A voucher code is eight ASCII letters or digits; spaces and hyphens are ignored."""
+    bare = value.replace("-", "").replace(" ", "")
+    if len(bare) != VOUCHER_LENGTH or not (bare.isascii() and bare.isalnum()):
+        return NOT_A_VOUCHER
+    return None
+
+
+def voucher_normal(value: str) -> str:
+    """The stored spelling: upper case, in two groups of four (``abcd 1234`` -> ``ABCD-1234``)."""
+    bare = value.replace("-", "").replace(" ", "").upper()
+    return f"{bare[:4]}-{bare[4:]}"
+
+
+@hookimpl
+def xrm_field_formats() -> list[FieldFormat]:
+    return [
+        FieldFormat(
+            "voucher",
+            voucher_problem,
+            voucher_normal,
+            label={"en": "Voucher code", "ko": "바우처 코드"},
+            translations={
+                NOT_A_VOUCHER: {"ko": "바우처 코드가 아닙니다(ABCD-1234처럼 영문자나 숫자 8개)"}
+            },
+        )
+    ]
+
+
+# The door's job: something outside xrm (here, a test) queues a knock; the plugin emits the
+# door's "opened" event in that job's transaction, which starts the workflows listening.
+KNOCK_JOB = "sample.knock"
+
+
+@hookimpl
+def xrm_trigger_sources() -> list[TriggerSource]:
+    return [TriggerSource("door", {"en": "Front door", "ko": "현관문"}, ("opened", "closed"))]
+
+
+@hookimpl
+def xrm_job_handlers(context: PluginContext) -> dict[str, Any]:
+    def knock(payload: dict[str, Any], job: Any) -> None:
+        context.emit("sample.door", "opened", {"who": payload.get("who")}, conn=job.conn)
+
+    return {KNOCK_JOB: knock}
