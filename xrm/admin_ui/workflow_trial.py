@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from xrm.admin_ui import workflow_form as wf
+from xrm.admin_ui import workflow_plugins as wp
 from xrm.admin_ui import workflow_runs as wr
 from xrm.admin_ui import workflows as ws
 from xrm.admin_ui.auth import admin_form
@@ -113,7 +114,7 @@ async def try_form(request: Request, session: sessions.Session, form: FormData) 
     definition = {**built.definition, "name": built.definition["name"] or DRAFT_NAME}
     typed, chosen = _chosen(form, "try.")
     tried: dict[str, Any] = {"record": typed, "recent": chosen}
-    errors = ws.unavailable_errors(request, values, built.errors, _)
+    errors = wp.unavailable_errors(request, values, built.errors, _)
     top: list[Shown] = []
     lines: dict[str, list[int]] = {}
     engine: WorkflowEngine = request.app.state.workflows

@@ -25,6 +25,7 @@ from starlette.responses import RedirectResponse, Response
 
 from xrm.admin_ui import record_fields as rf
 from xrm.admin_ui import workflow_form as wf
+from xrm.admin_ui import workflow_plugins as wp
 from xrm.admin_ui import workflow_runs as wr
 from xrm.admin_ui.auth import admin_form, admin_view, forbidden, may, message, page
 from xrm.admin_ui.messages import Shown, explain, say
@@ -37,7 +38,7 @@ from xrm.entities.registry import WORKFLOW, Registry
 from xrm.errors import Conflict, FaultsError, NotFound, XrmError
 from xrm.platform import sessions
 from xrm.plugins.spec import TriggerSource
-from xrm.schemas.workflows import BUILTIN_ACTIONS, STAGES, TRIGGERS, Workflow
+from xrm.schemas.workflows import STAGES, TRIGGERS, Workflow
 from xrm.workflows import runs
 from xrm.workflows.engine import WorkflowEngine
 from xrm.workflows.runs import Run
@@ -121,73 +122,10 @@ def _plugin_titles(request: Request) -> dict[str, str]:
     return {name: spec.title or name for name, spec in actions.items()}
 
 
-def missing_actions(request: Request, workflow: Workflow, _: Gettext) -> list[str]:
-    """Why a workflow's runs fail: an action type whose plugin is disabled or gone, in words."""
-    plugins = getattr(request.app.state, "plugins", None)
-    enabled = plugins.actions if plugins is not None else {}
-    off: Mapping[str, tuple[str, str]] = plugins.disabled_actions if plugins is not None else {}
-    said: list[str] = []
-    for action in workflow.definition.get("actions") or ():
-        kind = str(action.get("type", "")) if isinstance(action, Mapping) else ""
-        if not kind or kind in BUILTIN_ACTIONS or kind in enabled:
-            continue
-        if kind in off:
-            plugin, title = off[kind]
-            text = _(
-                "Uses the action “%(action)s” of the plugin %(plugin)s, which is disabled: "
-                "its runs fail until the plugin is enabled again or the action is removed."
-            ) % {"action": _(title), "plugin": plugin}
-        else:
-            text = _(
-                "Uses the action type %(action)s, which no installed plugin provides: "
-                "its runs fail until the plugin is installed or the action is removed."
-            ) % {"action": kind}
-        if text not in said:
-            said.append(text)
-    return said
-
-
 def _translated(setting: wf.Setting, _: Gettext) -> wf.Setting:
     """A plugin's words in the page's language when the catalog has them (built-in plugins)."""
     said = _(setting.description) if setting.description else ""
     return dataclasses.replace(setting, title=_(setting.title), description=said)
-
-
-def _unavailable(
-    request: Request, values: wf.FormValues, schemas: Mapping[str, Any], _: Gettext
-) -> list[tuple[str, str]]:
-    """Options for the action types the form holds that no enabled plugin gives, so an edited
-    workflow shows them (saving it is refused at that action until it is changed)."""
-    plugins = getattr(request.app.state, "plugins", None)
-    off: Mapping[str, tuple[str, str]] = plugins.disabled_actions if plugins is not None else {}
-    kinds = {a.type for a in values.actions} - set(BUILTIN_ACTIONS) - set(schemas) - {""}
-    options = []
-    for kind in sorted(kinds):
-        plugin, title = off.get(kind, ("", kind))
-        said = (
-            _("%(action)s (plugin %(plugin)s, disabled)")
-            if plugin
-            else _("%(action)s (not installed)")
-        )
-        options.append((kind, said % {"action": _(title), "plugin": plugin}))
-    return options
-
-
-def unavailable_errors(
-    request: Request, values: wf.FormValues, errors: Mapping[str, str], _: Gettext
-) -> dict[str, str]:
-    """The form's errors, an action of a disabled plugin's told so rather than "choose"."""
-    plugins = getattr(request.app.state, "plugins", None)
-    off: Mapping[str, tuple[str, str]] = plugins.disabled_actions if plugins is not None else {}
-    out = dict(errors)
-    for index, block in enumerate(values.actions):
-        where = f"actions.{index}.type"
-        if where in out and block.type in off:
-            out[where] = _(
-                "The plugin %(plugin)s that adds this action is disabled: enable it, or choose "
-                "another action."
-            ) % {"plugin": off[block.type][0]}
-    return out
 
 
 def refuse(request: Request, session: sessions.Session) -> Response | None:
@@ -347,7 +285,7 @@ def form_context(
         "action_types": [
             *action_words(_).items(),
             *((name, _(titles[name])) for name in sorted(schemas)),
-            *_unavailable(request, values, schemas, _),
+            *wp.unavailable_options(request, values, schemas, _),
         ],
         "relationships": _relationship_options(catalog, lang),
         "field_errors": dict(errors or {}),
@@ -403,7 +341,7 @@ async def workflows_page(request: Request, session: sessions.Session) -> Respons
                         "href": f"{BASE}/{name}",
                         "enabled": workflow.enabled,
                         "last": last[0] if last else None,
-                        "missing": missing_actions(request, workflow, _),
+                        "missing": wp.missing_actions(request, workflow, _),
                         **summary(workflow, catalog, lang, _, sources),
                     }
                 )
@@ -556,7 +494,7 @@ async def workflow_page_for(
         workflow=workflow,
         about=summary(workflow, catalog, lang, _, _plugin_sources(request)),
         base=f"{BASE}/{workflow.name}",
-        missing=missing_actions(request, workflow, _),
+        missing=wp.missing_actions(request, workflow, _),
         tested=tested,
         days=_retention_days(request),
         **(flags or {}),
@@ -595,7 +533,7 @@ async def _save(
     version = posted_version(form)
     plugins = plugin_schemas(request)
     built = wf.build(values, catalog.types, stored.definition if stored else None, _, plugins)
-    errors = unavailable_errors(request, values, built.errors, _)
+    errors = wp.unavailable_errors(request, values, built.errors, _)
     top: list[Shown] = []
     lines: dict[str, list[int]] = {}
     if form.get("more"):  # "Add another action": the form again, one more blank block
