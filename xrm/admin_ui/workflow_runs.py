@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xrm.admin_ui import record_fields as rf
-from xrm.admin_ui.record_views import looks_like_id, names_of
+from xrm.admin_ui.record_views import looks_like_id, names_of, record_named
 from xrm.admin_ui.run_messages import log_line, run_error
 from xrm.entities.records import RecordSession
-from xrm.errors import Forbidden, ValidationFailed
 from xrm.workflows.runs import Run, RunStatus
 
 Gettext = Callable[[str], str]
@@ -276,24 +275,8 @@ def find_record(
     et = records.catalog.types.get(entity)
     if et is None:
         return None, _("It does not exist (any more).")
-    shown = rf.display_field(et, records.hidden(et.name))
-    if shown is None:
-        return None, _("Choose a record from the list.")
-    try:
-        found = records.query(
-            et.name,
-            filter={shown: {"eq": typed}},
-            first=2,
-            with_total=False,
-            fields=frozenset({shown}),
-        ).items
-    except (ValidationFailed, Forbidden):
-        found = []
-    if len(found) == 1:
-        return str(found[0]["id"]), None
-    if not found:
-        return None, _("No record is named %(name)s.") % {"name": typed}
-    return None, _("Several records are named %(name)s.") % {"name": typed}
+    found, problem = record_named(records, et, typed, _)
+    return (found, None) if found is not None else (None, problem)
 
 
 def pick_record(
