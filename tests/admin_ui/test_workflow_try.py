@@ -9,6 +9,7 @@ and the script with their line, as on save. Hostile posts get an answer, never a
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 from urllib.parse import urlencode
@@ -198,3 +199,30 @@ def test_enter_in_an_input_still_saves(ann: TestClient) -> None:
         form = ann.get(page).text.split('class="workflow">', 1)[1].split("</form>", 1)[0]
         first = re.search(r"<button [^>]*>([^<]+)</button>", form)
         assert first and first.group(1) in ("Create workflow", "Save changes"), page
+
+
+def test_a_run_that_fails_shows_its_error_at_the_input_it_failed_at(ann: TestClient) -> None:
+    assert new_grievance(ann, "Drip", "Tap").status_code == 303
+    script = {
+        **ESCALATE,
+        "actions.0.type": "script",
+        "actions.0.code": "log('before')\n1 / 0",
+        "actions.1.type": "",
+        "try.record": "Drip",
+    }
+    answer = post(ann, NEW, script, NEW + "/try")
+    assert answer.status_code == 200  # it ran, and failed
+    assert re.search(
+        r'id="e-actions-0-code">Line 2: ZeroDivisionError: division by zero<', answer.text
+    )
+    assert 'data-error-lines="2"' in answer.text
+    assert "before" in tried(answer.text)  # the log up to the failure
+    condition = {**script, "when": "record['no_such_field']"}
+    answer = post(ann, NEW, condition, NEW + "/try")
+    assert re.search(r'id="e-when">Line 1: KeyError', answer.text), answer.text
+    write = {**script, "actions.0.type": "update", "actions.0.values": "severity = apocalyptic"}
+    answer = post(ann, NEW, write, NEW + "/try")
+    error = re.search(r'id="e-actions-0-type">([^<]+)<', answer.text)
+    assert error and html.unescape(error.group(1)).startswith(
+        "The record was not saved: Severity: "
+    )

@@ -11,6 +11,7 @@ as on save, and nothing is stored but the test run in the workflow's history.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -29,19 +30,24 @@ from xrm.entities.records import RecordSession
 from xrm.errors import FaultsError, XrmError
 from xrm.platform import sessions
 from xrm.workflows.engine import WorkflowEngine
-from xrm.workflows.runs import Run
+from xrm.workflows.runs import Run, RunStatus
 
 # The name a new workflow's form is tried under while its name input is still empty.
 DRAFT_NAME = "unsaved_draft"
+_LINE = re.compile(r"^line (\d+): ")  # a rule's error at a line of its own code
 
 
-async def _described(request: Request, session: sessions.Session, run: Run) -> wr.RunRow:
-    """A dry run as the result shows it: records by name, changes with their old values."""
+async def _described(
+    request: Request, session: sessions.Session, run: Run, entity: str | None = None
+) -> wr.RunRow:
+    """A dry run as the result shows it: records by name, changes with their old values
+    (``entity``: the type of a form not saved yet, which the catalog does not know)."""
     lang = language(request, session.locale)
     _ = gettext_for(request, session.locale)
 
     def describe(records: RecordSession) -> wr.RunRow:
-        return wr.run_rows(records, [run], lang, _, olds=wr.olds_of(records, run))[0]
+        olds = wr.olds_of(records, run)
+        return wr.run_rows(records, [run], lang, _, olds=olds, was=entity)[0]
 
     return await ws.records_of(request, session, describe)
 
@@ -90,13 +96,34 @@ async def test_run(request: Request, session: sessions.Session, form: FormData) 
     )
 
 
+def _failed_at(
+    run: Run, row: wr.RunRow, values: wf.FormValues, blocks: list[int]
+) -> tuple[str, str, int | None] | None:
+    """(input, error, line) of where a failed test run failed: the condition, or the action
+    block (its script, at the line the error names, or its type for any other action)."""
+    if run.status is not RunStatus.FAILED or not run.failed_at or not row.error:
+        return None
+    found = _LINE.match(run.error or "")
+    line = int(found.group(1)) if found else None
+    if run.failed_at == "when":
+        return "when", row.error, line
+    index = int(run.failed_at.rpartition(".")[2])
+    if index >= len(blocks):
+        return None
+    block = blocks[index]
+    if values.actions[block].type == "script":
+        return f"actions.{block}.code", row.error, line
+    return f"actions.{block}.type", row.error, None
+
+
 @admin_form
 async def try_form(request: Request, session: sessions.Session, form: FormData) -> Response:
     """Run what the form holds now, not saved, against a chosen record, rolled back.
 
     The form comes back as it was posted, with the result beside it; problems that stop
     the run (a field the form itself can tell is wrong, a definition the checks refuse,
-    a condition or script that does not compile) are shown at their inputs as on save.
+    a condition or script that does not compile) are shown at their inputs as on save, and
+    so is the error of a run that failed (at the condition, or at the action it failed at).
     """
     if refused := ws.refuse(request, session):
         return refused
@@ -117,6 +144,7 @@ async def try_form(request: Request, session: sessions.Session, form: FormData) 
     errors = wp.unavailable_errors(request, values, built.errors, _)
     top: list[Shown] = []
     lines: dict[str, list[int]] = {}
+    failed: tuple[str, str, int | None] | None = None  # (input, error, line) of a failed run
     engine: WorkflowEngine = request.app.state.workflows
     if not errors:  # the definition first: its problems are shown whatever the record
 
@@ -131,7 +159,9 @@ async def try_form(request: Request, session: sessions.Session, form: FormData) 
                 tried["problem"] = problem
             else:
                 test = functools.partial(engine.test, session.actor, definition, record_id)
-                tried["run"] = await _described(request, session, await run_in_threadpool(test))
+                run = await run_in_threadpool(test)
+                tried["run"] = row = await _described(request, session, run, values.entity)
+                failed = _failed_at(run, row, values, built.blocks)
         except FaultsError as exc:
             errors, top, lines = ws.faults_by_input(exc, built.blocks, _)
         except XrmError as exc:
@@ -139,6 +169,11 @@ async def try_form(request: Request, session: sessions.Session, form: FormData) 
     if errors or top:
         tried["problem"] = _("The test did not run: correct the problems marked in the form.")
     errors, top = ws.placed(values, errors, top, plugins, _)
+    if failed is not None:  # the run's error beside the input it failed at, as on save
+        at, said, line = failed
+        errors[at] = said
+        if line is not None:
+            lines[at] = [line]
     return await ws.form_again(
         request,
         session,

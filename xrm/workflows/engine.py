@@ -244,6 +244,7 @@ class WorkflowEngine:
             actor_id=actor.id,
             request_id=request_id,
             job_id=job_id,
+            failed_at=outcome.failed_at,
             **extra,
         )
 
