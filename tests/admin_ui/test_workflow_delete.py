@@ -8,6 +8,7 @@ the list and shown read-only at the workflow's old address until retention prune
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from urllib.parse import quote
 
@@ -22,6 +23,7 @@ from test_workflow_form import FIXTURES
 from xrm.entities.registry import Registry
 from xrm.platform import tables
 from xrm.platform.db import Database
+from xrm.workflows import runs
 
 pytest_plugins = ["admin_clients"]
 
@@ -111,3 +113,15 @@ def test_only_the_ticked_box_deletes_and_any_name_is_answered(
     other = ann.post(f"/admin/workflows/{quote(name, safe='')}/delete", data={"csrf": token})
     assert other.status_code in (303, 400, 404, 405), other.status_code
     assert "Traceback" not in other.text
+
+
+def test_the_kept_runs_go_when_retention_prunes_them(ann: TestClient, db: Database) -> None:
+    assert create(ann, {**NEEDS_DESCRIPTION, "enabled": "1"}).status_code == 303
+    assert new_grievance(ann, "Broken meter").status_code == 400  # a rejected run
+    assert post(ann, PAGE, {"confirm": "1"}, PAGE + "/delete").status_code == 303
+    assert ann.get(PAGE).status_code == 200
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=31)
+    with db.write() as conn:
+        assert runs.prune(conn, now=later, retention=dt.timedelta(days=30)) == 1
+    assert ann.get(PAGE).status_code == 404
+    assert "Deleted workflows" not in ann.get("/admin/workflows").text
