@@ -47,10 +47,21 @@ def _kinds(_: Gettext) -> dict[str, str]:
 Rule = tuple[re.Pattern[str], Callable[[Gettext, dict[str, str]], str]]
 
 
-def _rules() -> list[Rule]:
-    def rule(pattern: str, say: Callable[[Gettext, dict[str, str]], str]) -> Rule:
-        return re.compile(pattern, re.S), say
+def rule(pattern: str, speak: Callable[[Gettext, dict[str, str]], str]) -> Rule:
+    """A message shape (a regular expression naming the values it keeps) and how to say it."""
+    return re.compile(pattern, re.S), speak
 
+
+def said_by(rules: Iterable[Rule], message: str, _: Gettext) -> str | None:
+    """``message`` said by the first of ``rules`` that knows its shape, or None."""
+    for pattern, speak in rules:
+        found = pattern.match(message)
+        if found:
+            return speak(_, {k: v for k, v in found.groupdict().items() if v is not None})
+    return None
+
+
+def _rules() -> list[Rule]:
     return [
         # Users and tokens (xrm.platform.accounts, xrm.platform.identity, formats.email).
         rule(
@@ -393,11 +404,7 @@ RULES = _rules()
 
 def say(message: str, _: Gettext) -> str | None:
     """``message`` in the page's language, or None when no rule knows its shape."""
-    for pattern, speak in RULES:
-        found = pattern.match(message)
-        if found:
-            return speak(_, {k: v for k, v in found.groupdict().items() if v is not None})
-    return None
+    return said_by(RULES, message, _)
 
 
 def _one(field: str, message: str, _: Gettext) -> Shown:
