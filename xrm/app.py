@@ -70,7 +70,7 @@ def create_app(settings: Settings, *, serving: bool = False) -> Starlette:
         registry = plugins.registry(db)
         records = RecordService(db, registry, settings)
         pool = SandboxPool(settings.sandbox)
-        engine = WorkflowEngine(records, pool, plugins.actions)
+        engine = WorkflowEngine(records, pool, plugins.actions, plugins.switched_off())
         plugins.attach(engine)  # from now on a plugin's emit starts workflows
         # Plugins hear about writes after the workflow engine, in the write's transaction.
         records.listener = Listeners(records.listener, *plugins.listeners(db))

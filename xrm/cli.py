@@ -306,7 +306,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings, db: Database) -> in
     plugins.prepare(db)
     pool = SandboxPool(settings.sandbox)
     records = RecordService(db, plugins.registry(db), settings)
-    engine = WorkflowEngine(records, pool, plugins.actions)
+    engine = WorkflowEngine(records, pool, plugins.actions, plugins.switched_off())
     plugins.attach(engine)
     records.listener = Listeners(records.listener, *plugins.listeners(db))
     background = Background(engine, settings, plugins.job_handlers(db))

@@ -99,7 +99,7 @@ def wire(settings: Settings, db: Database, pool: SandboxPool) -> Wired:
 
     registry.apply(definitions())
     records = RecordService(db, registry, settings)
-    engine = WorkflowEngine(records, pool, plugins.actions)
+    engine = WorkflowEngine(records, pool, plugins.actions, plugins.switched_off())
     plugins.attach(engine)
     records.listener = Listeners(records.listener, *plugins.listeners(db))
     return Wired(settings, plugins, records, engine)

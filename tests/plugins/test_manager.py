@@ -84,9 +84,9 @@ def test_the_sample_pack_installs_and_its_action_runs_until_the_plugin_is_disabl
     assert "stamp_tickets" in off.records.registry.current().workflows
     with pytest.raises(XrmError) as failed, off.records.session(admin) as session:
         session.create("sample_ticket", {"subject": "Printer on fire again"})
-    assert "'sample_stamp' is provided by a plugin that is not installed or is disabled" in str(
-        failed.value
-    )
+    said = "'sample_stamp' is provided by plugin 'sample', which is disabled"
+    assert said in str(failed.value)  # the plugin named, not guessed at
+    assert off.plugins.disabled_actions == {"sample_stamp": ("sample", "Stamp the record")}
     with off.db.read() as conn:
         failures = [r for r in runs.list_runs(conn) if r.status is RunStatus.FAILED]
     assert failures and "XRM_PLUGINS_DISABLED" in (failures[0].error or "")

@@ -48,7 +48,7 @@ Rule = tuple[re.Pattern[str], Callable[[Gettext, dict[str, str]], str]]
 
 
 def rule(pattern: str, speak: Callable[[Gettext, dict[str, str]], str]) -> Rule:
-    """A message shape (a regular expression naming its values) and how to say it."""
+    """A message shape (a regular expression naming the values it keeps) and how to say it."""
     return re.compile(pattern, re.S), speak
 
 

@@ -21,7 +21,6 @@ from starlette.datastructures import FormData
 
 from xrm.admin_ui.record_fields import (
     Input,
-    display_field,
     enum_label,
     enum_values,
     field_label,
@@ -30,8 +29,8 @@ from xrm.admin_ui.record_fields import (
     typed_back,
     widget_of,
 )
+from xrm.admin_ui.record_views import record_named
 from xrm.entities.records import RecordSession, formats_uuid
-from xrm.errors import Forbidden, ValidationFailed
 from xrm.schemas.model import EntityType, Relationship
 
 Gettext = Callable[[str], str]
@@ -110,21 +109,4 @@ def resolve_other(
         return formats_uuid(given), ""
     except ValueError:
         pass
-    shown = display_field(other, session.hidden(other.name))
-    if shown is None:
-        return None, _("Choose a record from the list.")
-    try:
-        found = session.query(
-            other.name,
-            filter={shown: {"eq": given}},
-            first=2,
-            with_total=False,
-            fields=frozenset({shown}),
-        ).items
-    except (ValidationFailed, Forbidden):
-        found = []
-    if len(found) == 1:
-        return str(found[0]["id"]), ""
-    if not found:
-        return None, _("No record is named %(name)s.") % {"name": given}
-    return None, _("Several records are named %(name)s.") % {"name": given}
+    return record_named(session, other, given, _)

@@ -533,28 +533,37 @@ def resolve_references(
             else:
                 values[prop.name] = user.id
             continue
-        target = session.catalog.entity(prop.ref.entity)
-        shown = display_field(target, session.hidden(target.name))
-        if shown is None:
-            errors[prop.name] = _("Choose a record from the list.")
-            continue
-        try:
-            found = session.query(
-                target.name,
-                filter={shown: {"eq": typed}},
-                first=2,
-                with_total=False,
-                fields=frozenset({shown}),
-            ).items
-        except (ValidationFailed, Forbidden):
-            found = []
-        if len(found) == 1:
-            values[prop.name] = found[0]["id"]
-        elif not found:
-            errors[prop.name] = _("No record is named %(name)s.") % {"name": typed}
+        found, problem = record_named(session, session.catalog.entity(prop.ref.entity), typed, _)
+        if found is not None:
+            values[prop.name] = found
         else:
-            errors[prop.name] = _("Several records are named %(name)s.") % {"name": typed}
+            errors[prop.name] = problem
     return errors
+
+
+def record_named(
+    session: RecordSession, et: EntityType, typed: str, _: Gettext
+) -> tuple[str | None, str]:
+    """(the id, "") of the one record of ``et`` whose display name is exactly ``typed``, else
+    (None, why not): none or several are named so, or the type has no name to type."""
+    shown = display_field(et, session.hidden(et.name))
+    if shown is None:
+        return None, _("Choose a record from the list.")
+    try:
+        found = session.query(
+            et.name,
+            filter={shown: {"eq": typed}},
+            first=2,
+            with_total=False,
+            fields=frozenset({shown}),
+        ).items
+    except (ValidationFailed, Forbidden):
+        found = []
+    if len(found) == 1:
+        return str(found[0]["id"]), ""
+    if not found:
+        return None, _("No record is named %(name)s.") % {"name": typed}
+    return None, _("Several records are named %(name)s.") % {"name": typed}
 
 
 def looks_like_id(text: str) -> bool:

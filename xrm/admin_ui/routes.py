@@ -21,6 +21,7 @@ from xrm.admin_ui import (
     types,
     users,
     vendor,
+    workflow_trial,
     workflows,
 )
 
@@ -109,6 +110,12 @@ def routes() -> list[BaseRoute]:
             name="workflow_new",
         ),
         Route("/admin/workflows/new", workflows.create_workflow, methods=["POST"]),
+        Route(
+            "/admin/workflows/new/try",
+            workflow_trial.try_form,
+            methods=["POST"],
+            name="workflow_new_try",
+        ),
         Route("/admin/workflows/{name}", workflows.workflow_page, methods=["GET"], name="workflow"),
         Route("/admin/workflows/{name}", workflows.save_workflow, methods=["POST"]),
         Route(
@@ -118,8 +125,20 @@ def routes() -> list[BaseRoute]:
             name="workflow_enabled",
         ),
         Route(
+            "/admin/workflows/{name}/try",
+            workflow_trial.try_form,
+            methods=["POST"],
+            name="workflow_try",
+        ),
+        Route(
+            "/admin/workflows/{name}/delete",
+            workflows.delete_workflow,
+            methods=["POST"],
+            name="workflow_delete",
+        ),
+        Route(
             "/admin/workflows/{name}/test",
-            workflows.test_run,
+            workflow_trial.test_run,
             methods=["POST"],
             name="workflow_test",
         ),

@@ -15,12 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xrm.admin_ui import record_fields as rf
-from xrm.admin_ui.record_views import names_of
+from xrm.admin_ui.record_views import looks_like_id, names_of, record_named
+from xrm.admin_ui.run_messages import log_line, run_error
 from xrm.entities.records import RecordSession
 from xrm.workflows.runs import Run, RunStatus
 
 Gettext = Callable[[str], str]
 PAGE = 20  # runs per page of a workflow's history
+RECENT = 20  # records offered for a test run, most recently changed first
+# Triggers whose runs have no record: only such a workflow may be tried without one.
+RECORDLESS = frozenset({"schedule", "manual"})
 
 
 @dataclass
@@ -73,13 +77,27 @@ def _duration(ms: int | None, _: Gettext) -> str:
     return _("%(n)s s") % {"n": f"{ms / 1000:.1f}"}
 
 
-def _ids_in(run: Run, session: RecordSession) -> dict[str, set[str]]:
+def _entity_of(run: Run, session: RecordSession, was: str | None = None) -> str | None:
+    """The type of the run's record: its workflow's, or for a deleted workflow the type it
+    was about (``was``), else a change's."""
+    workflow = session.catalog.workflows.get(run.workflow)
+    if workflow is not None:
+        return workflow.entity
+    if was is not None:
+        return was
+    for change in run.changes:
+        if change.get("id") == run.record_id and isinstance(change.get("entity"), str):
+            return str(change["entity"])
+    return None
+
+
+def _ids_in(run: Run, session: RecordSession, was: str | None) -> dict[str, set[str]]:
     """Every record id a run names, by entity type: its record, changed records, references."""
     catalog = session.catalog
     wanted: dict[str, set[str]] = {}
-    workflow = catalog.workflows.get(run.workflow)
-    if run.record_id and workflow is not None:
-        wanted.setdefault(workflow.entity, set()).add(run.record_id)
+    entity = _entity_of(run, session, was)
+    if run.record_id and entity is not None:
+        wanted.setdefault(entity, set()).add(run.record_id)
     for change in run.changes:
         entity = change.get("entity")
         et = catalog.types.get(entity) if isinstance(entity, str) else None
@@ -127,7 +145,7 @@ def _change_lines(
             parts.append(f"{label}: {_('a user') if value else '—'}")  # a platform record
             continue
         new = rf.shown_value(prop, value, lang, _, names)
-        if old is not None and action == "update":
+        if old is not None and action in ("update", "set"):
             was = rf.shown_value(prop, old.get(name), lang, _, names)
             parts.append(f"{label}: {was} → {new}")
         else:
@@ -140,6 +158,26 @@ def _change_lines(
     return [head + (": " + "; ".join(parts) if parts else "")]
 
 
+def _labeller(session: RecordSession, entity: str | None, lang: str) -> Callable[[str], str]:
+    """Field names of the run's type by their labels (another name is kept as it is)."""
+    et = session.catalog.types.get(entity) if entity is not None else None
+
+    def label(name: str) -> str:
+        prop = et.properties.get(name) if et is not None else None
+        return rf.field_label(prop, lang) if prop is not None else name
+
+    return label
+
+
+def _unnamed(session: RecordSession, entity: str, _: Gettext) -> str:
+    """A run's record that has no name to show: one who may read every record of the type
+    is told it is gone (deleted, or never saved because the run failed), others only that
+    they cannot see it."""
+    if entity in session.catalog.types and session.permissions.scope(entity, "read") == "all":
+        return _("(deleted, or never saved)")
+    return _("(not visible to you)")
+
+
 def run_rows(
     session: RecordSession,
     found: Iterable[Run],
@@ -147,19 +185,21 @@ def run_rows(
     _: Gettext,
     *,
     olds: Mapping[str, Mapping[str, Any]] | None = None,
+    was: str | None = None,
 ) -> list[RunRow]:
-    """``found`` as rows; ``olds`` ({id: record as it is now}) shows a dry run's old values."""
+    """``found`` as rows; ``olds`` ({id: record as it is now}) shows a dry run's old values;
+    ``was`` is the type a deleted workflow was about."""
     found = list(found)
     wanted: dict[str, set[str]] = {}
     for run in found:
-        for entity, ids in _ids_in(run, session).items():
-            wanted.setdefault(entity, set()).update(ids)
+        for named, ids in _ids_in(run, session, was).items():
+            wanted.setdefault(named, set()).update(ids)
     # References to platform records (a task's ``assignee`` user) have no type to name them by.
     known = {e: ids for e, ids in wanted.items() if e in session.catalog.types}
     names = names_of(session, known, _)
     rows = []
     for run in found:
-        workflow = session.catalog.workflows.get(run.workflow)
+        entity = _entity_of(run, session, was)
         row = RunRow(
             id=run.id,
             status=run.status.value,
@@ -167,15 +207,19 @@ def run_rows(
             started=rf.when(run.started_at) + " UTC",
             duration=_duration(run.duration_ms, _),
             trigger=trigger_label(run.trigger, _),
-            error=run.error or "",
-            log=list(run.log),
+            error=(
+                run_error(run.error, run.status, _, _labeller(session, entity, lang))
+                if run.error
+                else ""
+            ),
+            log=[log_line(line, _) for line in run.log],
             retryable=run.job_id is not None and run.status in (RunStatus.FAILED, RunStatus.DEAD),
             dry_run=run.dry_run,
         )
-        if run.record_id and workflow is not None:
-            row.record_name = names.get(run.record_id, _("(not visible to you)"))
+        if run.record_id and entity is not None:
+            row.record_name = names.get(run.record_id) or _unnamed(session, entity, _)
             if run.record_id in names:
-                row.record_href = f"/admin/records/{workflow.entity}/{run.record_id}"
+                row.record_href = f"/admin/records/{entity}/{run.record_id}"
         for change in run.changes:
             row.changes.extend(_change_lines(change, session, names, olds or {}, lang, _))
         rows.append(row)
@@ -186,6 +230,69 @@ def updated_ids(run: Run) -> dict[str, set[str]]:
     """The records a run updated, by type: their current values are a dry run's old ones."""
     wanted: dict[str, set[str]] = {}
     for change in run.changes:
-        if change.get("action") == "update" and isinstance(change.get("id"), str):
+        if change.get("action") in ("update", "set") and isinstance(change.get("id"), str):
             wanted.setdefault(str(change.get("entity")), set()).add(change["id"])
     return wanted
+
+
+def olds_of(session: RecordSession, run: Run) -> dict[str, Mapping[str, Any]]:
+    """The records a dry run would change, as they are now (its changes' old values)."""
+    olds: dict[str, Mapping[str, Any]] = {}
+    for entity, ids in updated_ids(run).items():
+        if session.permissions.scope(entity, "read") != "none":
+            olds.update(session.fetch(entity, sorted(ids)))
+    return olds
+
+
+# --- the records a test run may be tried on ---------------------------------------------------
+
+
+def recent_choices(records: RecordSession, entity: str, _: Gettext) -> dict[str, Any]:
+    """The test run's choices: recently changed records by name, and the typed-name picker."""
+    et = records.catalog.types.get(entity)
+    if et is None or records.permissions.scope(et.name, "read") == "none":
+        return {"recent": [], "picker": ""}
+    hidden = records.hidden(et.name)
+    shown = rf.display_field(et, hidden)
+    found = records.query(
+        et.name,
+        order_by=[{"updated_at": "DESC"}],
+        first=RECENT,
+        with_total=False,
+        fields=frozenset({shown}) if shown else frozenset(),
+    ).items
+    recent = [
+        (str(r["id"]), f"{rf.record_name(et, r, _, hidden)} · {rf.when(r['updated_at'])}")
+        for r in found
+    ]
+    return {"recent": recent, "picker": f"/admin/records/{et.name}" if shown else ""}
+
+
+def find_record(
+    records: RecordSession, entity: str, typed: str, _: Gettext
+) -> tuple[str | None, str | None]:
+    """(record id, None) for the record of ``entity`` typed by name, or (None, why not)."""
+    et = records.catalog.types.get(entity)
+    if et is None:
+        return None, _("It does not exist (any more).")
+    found, problem = record_named(records, et, typed, _)
+    return (found, None) if found is not None else (None, problem)
+
+
+def pick_record(
+    records: RecordSession,
+    entity: str,
+    triggers: Iterable[str],
+    typed: str,
+    chosen: str,
+    _: Gettext,
+) -> tuple[str | None, str | None]:
+    """The record a test run is tried on: typed by name, else chosen from the list; (id, None)
+    or (None, why not). A workflow that only runs on a schedule or by hand needs none."""
+    if not typed and looks_like_id(chosen):
+        return chosen, None
+    if not typed:
+        if set(triggers) <= RECORDLESS:
+            return None, None
+        return None, _("Choose the record to try it on.")
+    return find_record(records, entity, typed, _)

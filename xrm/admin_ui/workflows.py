@@ -14,6 +14,7 @@ rolled back. The form's inputs and the definition they spell are in
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -24,15 +25,17 @@ from starlette.responses import RedirectResponse, Response
 
 from xrm.admin_ui import record_fields as rf
 from xrm.admin_ui import workflow_form as wf
+from xrm.admin_ui import workflow_plugins as wp
 from xrm.admin_ui import workflow_runs as wr
 from xrm.admin_ui.auth import admin_form, admin_view, forbidden, may, message, page
 from xrm.admin_ui.messages import Shown, explain, say
 from xrm.admin_ui.pages import gettext_for, language
 from xrm.admin_ui.record_views import looks_like_id
+from xrm.entities import workflow_store
 from xrm.entities.catalog_state import Catalog
 from xrm.entities.records import RecordService, RecordSession
 from xrm.entities.registry import WORKFLOW, Registry
-from xrm.errors import Conflict, FaultsError, Forbidden, NotFound, ValidationFailed, XrmError
+from xrm.errors import Conflict, FaultsError, NotFound, XrmError
 from xrm.platform import sessions
 from xrm.plugins.spec import TriggerSource
 from xrm.schemas.workflows import STAGES, TRIGGERS, Workflow
@@ -45,16 +48,14 @@ Gettext = Callable[[str], str]
 RIGHT = "define_workflows"
 CHANNEL = "admin"
 BASE = "/admin/workflows"
-# Triggers whose runs have no record: only such a workflow may be tried without one.
-RECORDLESS = frozenset({"schedule", "manual"})
 
 
-def _registry(request: Request) -> Registry:
+def registry_of(request: Request) -> Registry:
     registry: Registry = request.app.state.registry
     return registry
 
 
-async def _records(
+async def records_of(
     request: Request, session: sessions.Session, work: Callable[[RecordSession], T]
 ) -> T:
     """``work`` in a read session of the signed-in user (names of records, the picker)."""
@@ -67,7 +68,7 @@ async def _records(
     return await run_in_threadpool(run)
 
 
-def _plugin_schemas(request: Request) -> dict[str, Mapping[str, Any]]:
+def plugin_schemas(request: Request) -> dict[str, Mapping[str, Any]]:
     """The settings schema of each action type plugins add (``webhook``, ``email``...)."""
     plugins = getattr(request.app.state, "plugins", None)
     actions = plugins.actions if plugins is not None else {}
@@ -127,7 +128,7 @@ def _translated(setting: wf.Setting, _: Gettext) -> wf.Setting:
     return dataclasses.replace(setting, title=_(setting.title), description=said)
 
 
-def _refused(request: Request, session: sessions.Session) -> Response | None:
+def refuse(request: Request, session: sessions.Session) -> Response | None:
     """403 for a user without the right (before anything is read)."""
     return None if may(request, session, RIGHT) else forbidden(request, session)
 
@@ -261,10 +262,10 @@ def form_context(
     """What the form template needs: choices with labels, values, errors by input."""
     lang = language(request, session.locale)
     _ = gettext_for(request, session.locale)
-    catalog = _registry(request).current()
+    catalog = registry_of(request).current()
     actions = list(values.actions)
     actions.append(wf.ActionInputs())  # one blank block: "add an action"
-    schemas = _plugin_schemas(request)
+    schemas = plugin_schemas(request)
     titles = _plugin_titles(request)
     return {
         "plugin_actions": [
@@ -284,6 +285,7 @@ def form_context(
         "action_types": [
             *action_words(_).items(),
             *((name, _(titles[name])) for name in sorted(schemas)),
+            *wp.unavailable_options(request, values, schemas, _),
         ],
         "relationships": _relationship_options(catalog, lang),
         "field_errors": dict(errors or {}),
@@ -292,7 +294,7 @@ def form_context(
     }
 
 
-def _faults_by_input(
+def faults_by_input(
     exc: FaultsError, blocks: list[int], _: Gettext
 ) -> tuple[dict[str, str], list[Shown], dict[str, list[int]]]:
     by_input: dict[str, str] = {}
@@ -320,11 +322,11 @@ def _please(count: int, _: Gettext) -> Shown:
 
 @admin_view
 async def workflows_page(request: Request, session: sessions.Session) -> Response:
-    if refused := _refused(request, session):
+    if refused := refuse(request, session):
         return refused
     lang = language(request, session.locale)
     _ = gettext_for(request, session.locale)
-    catalog = _registry(request).current()
+    catalog = registry_of(request).current()
     sources = _plugin_sources(request)
 
     def load() -> list[dict[str, Any]]:
@@ -339,6 +341,7 @@ async def workflows_page(request: Request, session: sessions.Session) -> Respons
                         "href": f"{BASE}/{name}",
                         "enabled": workflow.enabled,
                         "last": last[0] if last else None,
+                        "missing": wp.missing_actions(request, workflow, _),
                         **summary(workflow, catalog, lang, _, sources),
                     }
                 )
@@ -350,8 +353,20 @@ async def workflows_page(request: Request, session: sessions.Session) -> Respons
         row["last_status"] = wr.status_label(last.status, _) if last else ""
         row["last_code"] = last.status.value if last else ""
         row["last_when"] = rf.when(last.started_at) + " UTC" if last else ""
-    deleted = request.query_params.get("deleted") == "1"
-    return page(request, session, "workflows.html", {"rows": rows, "deleted": deleted})
+
+    def kept() -> list[tuple[str, str]]:
+        with request.app.state.db.read() as conn:
+            names = [n for n in runs.workflow_names(conn) if n not in catalog.workflows]
+            was = workflow_store.deleted(conn, names)
+        return [(workflow_title(was.get(n, {}), n, lang), f"{BASE}/{n}") for n in names]
+
+    context = {
+        "rows": rows,
+        "deleted": request.query_params.get("deleted") == "1",
+        "gone": await run_in_threadpool(kept),
+        "days": _retention_days(request),
+    }
+    return page(request, session, "workflows.html", context)
 
 
 # --- a new workflow ------------------------------------------------------------------------------
@@ -359,16 +374,16 @@ async def workflows_page(request: Request, session: sessions.Session) -> Respons
 
 @admin_view
 async def new_workflow_page(request: Request, session: sessions.Session) -> Response:
-    if refused := _refused(request, session):
+    if refused := refuse(request, session):
         return refused
     values = wf.FormValues(entity=request.query_params.get("entity", ""))
     context = form_context(request, session, values, creating=True)
-    return page(request, session, "workflow_new.html", context)
+    return await _new_page(request, session, context)
 
 
 @admin_form
 async def create_workflow(request: Request, session: sessions.Session, form: FormData) -> Response:
-    if refused := _refused(request, session):
+    if refused := refuse(request, session):
         return refused
     return await _save(request, session, form, None)
 
@@ -378,24 +393,85 @@ async def create_workflow(request: Request, session: sessions.Session, form: For
 
 @admin_view
 async def workflow_page(request: Request, session: sessions.Session) -> Response:
-    if refused := _refused(request, session):
+    if refused := refuse(request, session):
         return refused
     name = request.path_params["name"]
-    workflow = _registry(request).current().workflows.get(name)
+    workflow = registry_of(request).current().workflows.get(name)
     if workflow is None:
-        return _missing(request, session)
+        return await _deleted_page(request, session, name)
     values = wf.values_from_definition(workflow.definition)
     context = form_context(request, session, values, creating=False, version=workflow.version)
     flags = {k: request.query_params.get(k) == "1" for k in ("saved", "retried", "switched")}
-    return await _workflow_page(request, session, workflow, context, flags=flags)
+    return await workflow_page_for(request, session, workflow, context, flags=flags)
 
 
-def _missing(request: Request, session: sessions.Session) -> Response:
+def missing(request: Request, session: sessions.Session) -> Response:
     _ = gettext_for(request, session.locale)
     return message(request, session, _("It does not exist (any more)."), 404)
 
 
-async def _workflow_page(
+def _retention_days(request: Request) -> int:
+    days: int = request.app.state.settings.workflow_run_retention_days
+    return days
+
+
+async def _runs_context(
+    request: Request,
+    session: sessions.Session,
+    name: str,
+    entity: str | None,
+    was: str | None = None,
+) -> dict[str, Any]:
+    """One page of a workflow's runs (``?before=`` pages on) and the test run's choices
+    (``was``: the type a deleted workflow was about, to name its runs' records)."""
+    lang = language(request, session.locale)
+    _ = gettext_for(request, session.locale)
+    before_id = request.query_params.get("before", "")
+
+    def load(records: RecordSession) -> dict[str, Any]:
+        conn = records.conn
+        before = runs.get_run(conn, before_id) if looks_like_id(before_id) else None
+        found = runs.list_runs(conn, workflow=name, limit=wr.PAGE + 1, before=before)
+        more = len(found) > wr.PAGE
+        found = found[: wr.PAGE]
+        return {
+            "runs": wr.run_rows(records, found, lang, _, was=was),
+            "older_href": f"{BASE}/{name}?before={found[-1].id}" if more else "",
+            "paged": before is not None,
+            **(wr.recent_choices(records, entity, _) if entity else {}),
+        }
+
+    return await records_of(request, session, load)
+
+
+async def _deleted_page(request: Request, session: sessions.Session, name: str) -> Response:
+    """A deleted workflow's kept runs, read-only, until retention removes them (else 404)."""
+
+    lang = language(request, session.locale)
+
+    def kept() -> Mapping[str, Any] | None:
+        with request.app.state.db.read() as conn:
+            if not runs.workflow_names(conn, name=name):
+                return None
+            return workflow_store.deleted(conn, [name]).get(name, {})
+
+    was = await run_in_threadpool(kept)
+    if was is None:
+        return missing(request, session)
+    entity = was.get("entity") if isinstance(was.get("entity"), str) else None
+    loaded = await _runs_context(request, session, name, None, entity)
+    for row in loaded["runs"]:
+        row.retryable = False  # its job would find no workflow to run
+    loaded.update(
+        name=name,
+        title=workflow_title(was, name, lang),
+        base=f"{BASE}/{name}",
+        days=_retention_days(request),
+    )
+    return page(request, session, "workflow_deleted.html", loaded)
+
+
+async def workflow_page_for(
     request: Request,
     session: sessions.Session,
     workflow: Workflow,
@@ -405,32 +481,22 @@ async def _workflow_page(
     tested: dict[str, Any] | None = None,
     flags: Mapping[str, bool] | None = None,
 ) -> Response:
-    """The page of one workflow: summary, switch, runs (paged), test run, the form."""
+    """The page of one workflow: summary, switch, runs (paged), test run, the form, delete."""
     lang = language(request, session.locale)
     _ = gettext_for(request, session.locale)
-    catalog = _registry(request).current()
-    before_id = request.query_params.get("before", "")
-
-    def load(records: RecordSession) -> dict[str, Any]:
-        conn = records.conn
-        before = runs.get_run(conn, before_id) if looks_like_id(before_id) else None
-        found = runs.list_runs(conn, workflow=workflow.name, limit=wr.PAGE + 1, before=before)
-        more = len(found) > wr.PAGE
-        found = found[: wr.PAGE]
-        return {
-            "runs": wr.run_rows(records, found, lang, _),
-            "older_href": f"{BASE}/{workflow.name}?before={found[-1].id}" if more else "",
-            "paged": before is not None,
-            **_recent(records, workflow, _),
-        }
-
-    loaded = await _records(request, session, load)
-    context.update(loaded)
+    catalog = registry_of(request).current()
+    context.update(await _runs_context(request, session, workflow.name, workflow.entity))
+    if context["form"].entity == workflow.entity:  # the same choices as the saved one's test
+        context["try_choices"] = {"recent": context["recent"], "picker": context["picker"]}
+    else:
+        await _try_choices(request, session, context)
     context.update(
         workflow=workflow,
         about=summary(workflow, catalog, lang, _, _plugin_sources(request)),
         base=f"{BASE}/{workflow.name}",
+        missing=wp.missing_actions(request, workflow, _),
         tested=tested,
+        days=_retention_days(request),
         **(flags or {}),
     )
     return page(request, session, "workflow.html", context, status)
@@ -438,12 +504,12 @@ async def _workflow_page(
 
 @admin_form
 async def save_workflow(request: Request, session: sessions.Session, form: FormData) -> Response:
-    if refused := _refused(request, session):
+    if refused := refuse(request, session):
         return refused
     return await _save(request, session, form, request.path_params["name"])
 
 
-def _posted(form: FormData) -> dict[str, list[str]]:
+def posted(form: FormData) -> dict[str, list[str]]:
     posted: dict[str, list[str]] = {}
     for key, value in form.multi_items():
         if isinstance(value, str):
@@ -456,26 +522,23 @@ async def _save(
 ) -> Response:
     """Save the posted form as a workflow (``name`` None: a new one, named by the form)."""
     _ = gettext_for(request, session.locale)
-    registry = _registry(request)
+    registry = registry_of(request)
     catalog = registry.current()
     stored = catalog.workflows.get(name) if name is not None else None
     if name is not None and stored is None:
-        return _missing(request, session)
-    values = wf.values_from_post(_posted(form))
+        return missing(request, session)
+    values = wf.values_from_post(posted(form))
     if name is not None:
         values.name = name
-    try:
-        version = int(str(form.get("version") or "0"))
-    except ValueError:
-        version = 0
-    plugins = _plugin_schemas(request)
+    version = posted_version(form)
+    plugins = plugin_schemas(request)
     built = wf.build(values, catalog.types, stored.definition if stored else None, _, plugins)
-    errors = dict(built.errors)
+    errors = wp.unavailable_errors(request, values, built.errors, _)
     top: list[Shown] = []
     lines: dict[str, list[int]] = {}
     if form.get("more"):  # "Add another action": the form again, one more blank block
         values.actions = [a for a in values.actions if a.type]
-        return await _form_again(request, session, values, name, {}, [], {}, version, 200)
+        return await form_again(request, session, values, name, {}, [], {}, version, 200)
     if not errors:
         try:
             await run_in_threadpool(
@@ -487,7 +550,7 @@ async def _save(
                 expected_version=version,
             )
         except FaultsError as exc:
-            errors, top, lines = _faults_by_input(exc, built.blocks, _)
+            errors, top, lines = faults_by_input(exc, built.blocks, _)
         except Conflict:
             top = [
                 Shown(
@@ -504,15 +567,35 @@ async def _save(
         else:
             saved = built.definition["name"]
             return RedirectResponse(f"{BASE}/{saved}?saved=1", status_code=303)
+    errors, top = placed(values, errors, top, plugins, _)
+    return await form_again(request, session, values, name, errors, top, lines, version, 400)
+
+
+def posted_version(form: FormData) -> int:
+    """The version of the workflow the form was loaded at (0: a new one)."""
+    try:
+        return int(str(form.get("version") or "0"))
+    except ValueError:
+        return 0
+
+
+def placed(
+    values: wf.FormValues,
+    errors: Mapping[str, str],
+    top: list[Shown],
+    plugins: Mapping[str, Mapping[str, Any]],
+    _: Gettext,
+) -> tuple[dict[str, str], list[Shown]]:
+    """Errors with an input to show them beside, and the rest above the form (with a count)."""
     shown = wf.known_inputs(values, plugins)
-    for name in [n for n in errors if n not in shown]:  # no input to show it beside
-        top.append(Shown("", errors.pop(name)))
-    if errors:
-        top.insert(0, _please(len(errors), _))
-    return await _form_again(request, session, values, name, errors, top, lines, version, 400)
+    beside = {k: v for k, v in errors.items() if k in shown}
+    above = [*top, *(Shown("", v) for k, v in errors.items() if k not in shown)]
+    if beside:
+        above.insert(0, _please(len(beside), _))
+    return beside, above
 
 
-async def _form_again(
+async def form_again(
     request: Request,
     session: sessions.Session,
     values: wf.FormValues,
@@ -522,6 +605,8 @@ async def _form_again(
     lines: Mapping[str, list[int]],
     version: int,
     status: int,
+    *,
+    tried: dict[str, Any] | None = None,
 ) -> Response:
     context = form_context(
         request,
@@ -533,10 +618,62 @@ async def _form_again(
         code_errors=lines,
         version=version,
     )
-    workflow = _registry(request).current().workflows.get(name) if name else None
+    context["tried"] = tried
+    workflow = registry_of(request).current().workflows.get(name) if name else None
     if workflow is None:
-        return page(request, session, "workflow_new.html", context, status)
-    return await _workflow_page(request, session, workflow, context, status=status)
+        return await _new_page(request, session, context, status)
+    return await workflow_page_for(request, session, workflow, context, status=status)
+
+
+async def _try_choices(
+    request: Request, session: sessions.Session, context: dict[str, Any]
+) -> None:
+    """The records the form's test run offers: of the type the form names now."""
+    _ = gettext_for(request, session.locale)
+    entity = context["form"].entity
+
+    def load(records: RecordSession) -> dict[str, Any]:
+        return wr.recent_choices(records, entity, _)
+
+    context["try_choices"] = await records_of(request, session, load)
+
+
+async def _new_page(
+    request: Request, session: sessions.Session, context: dict[str, Any], status: int = 200
+) -> Response:
+    await _try_choices(request, session, context)
+    return page(request, session, "workflow_new.html", context, status)
+
+
+# --- delete ------------------------------------------------------------------------------------
+
+
+@admin_form
+async def delete_workflow(request: Request, session: sessions.Session, form: FormData) -> Response:
+    """Delete a workflow after the box is ticked, as ``deleteWorkflow`` does (audited).
+
+    Its runs stay: the list's "Deleted workflows" links to them until retention prunes them.
+    """
+    if refused := refuse(request, session):
+        return refused
+    _ = gettext_for(request, session.locale)
+    registry = registry_of(request)
+    workflow = registry.current().workflows.get(request.path_params["name"])
+    if workflow is None:
+        return missing(request, session)
+    if form.get("confirm") != "1":
+        values = wf.values_from_definition(workflow.definition)
+        context = form_context(request, session, values, creating=False, version=workflow.version)
+        context["delete_error"] = _("Tick “Yes, delete this workflow” to delete it.")
+        return await workflow_page_for(request, session, workflow, context, status=400)
+    deleted = await run_in_threadpool(
+        functools.partial(
+            registry.delete_workflow, workflow.name, actor=session.actor, channel=CHANNEL
+        )
+    )
+    if not deleted:  # someone else deleted it meanwhile
+        return missing(request, session)
+    return RedirectResponse(f"{BASE}?deleted=1", status_code=303)
 
 
 # --- enable / disable, retry -------------------------------------------------------------------
@@ -545,13 +682,13 @@ async def _form_again(
 @admin_form
 async def set_enabled(request: Request, session: sessions.Session, form: FormData) -> Response:
     """Switch a workflow on or off: its stored definition with ``enabled`` changed, saved."""
-    if refused := _refused(request, session):
+    if refused := refuse(request, session):
         return refused
     _ = gettext_for(request, session.locale)
-    registry = _registry(request)
+    registry = registry_of(request)
     workflow = registry.current().workflows.get(request.path_params["name"])
     if workflow is None:
-        return _missing(request, session)
+        return missing(request, session)
     definition = {**workflow.definition, "enabled": form.get("enabled") == "1"}
     try:
         await run_in_threadpool(
@@ -570,7 +707,7 @@ async def set_enabled(request: Request, session: sessions.Session, form: FormDat
 @admin_form
 async def retry_run(request: Request, session: sessions.Session, form: FormData) -> Response:
     """Send a failed or dead background run back to the queue (``retryWorkflowRun``)."""
-    if refused := _refused(request, session):
+    if refused := refuse(request, session):
         return refused
     _ = gettext_for(request, session.locale)
     name = request.path_params["name"]
@@ -585,116 +722,10 @@ async def retry_run(request: Request, session: sessions.Session, form: FormData)
         return found is not None and found.workflow == name
 
     if not await run_in_threadpool(of_this_workflow):
-        return _missing(request, session)
+        return missing(request, session)
     try:
         await run_in_threadpool(engine.retry, run_id)
     except XrmError as exc:
         status = 404 if isinstance(exc, NotFound) else 400
         return message(request, session, " ".join(s.text for s in explain(exc, _)), status)
     return RedirectResponse(f"{BASE}/{name}?retried=1", status_code=303)
-
-
-# --- the test run --------------------------------------------------------------------------------
-
-
-RECENT = 20  # records offered in the test run's list, most recently changed first
-
-
-def _recent(records: RecordSession, workflow: Workflow, _: Gettext) -> dict[str, Any]:
-    """The test run's choices: recently changed records by name, and the typed-name picker."""
-    et = records.catalog.types.get(workflow.entity)
-    if et is None or records.permissions.scope(et.name, "read") == "none":
-        return {"recent": [], "picker": ""}
-    hidden = records.hidden(et.name)
-    shown = rf.display_field(et, hidden)
-    found = records.query(
-        et.name,
-        order_by=[{"updated_at": "DESC"}],
-        first=RECENT,
-        with_total=False,
-        fields=frozenset({shown}) if shown else frozenset(),
-    ).items
-    recent = [
-        (str(r["id"]), f"{rf.record_name(et, r, _, hidden)} · {rf.when(r['updated_at'])}")
-        for r in found
-    ]
-    return {"recent": recent, "picker": f"/admin/records/{et.name}" if shown else ""}
-
-
-def _find_record(
-    records: RecordSession, workflow: Workflow, typed: str, _: Gettext
-) -> tuple[str | None, str | None]:
-    """(record id, None) for the record typed by name, or (None, why not)."""
-    et = records.catalog.types.get(workflow.entity)
-    if et is None:
-        return None, _("It does not exist (any more).")
-    shown = rf.display_field(et, records.hidden(et.name))
-    if shown is None:
-        return None, _("Choose a record from the list.")
-    try:
-        found = records.query(
-            et.name,
-            filter={shown: {"eq": typed}},
-            first=2,
-            with_total=False,
-            fields=frozenset({shown}),
-        ).items
-    except (ValidationFailed, Forbidden):
-        found = []
-    if len(found) == 1:
-        return str(found[0]["id"]), None
-    if not found:
-        return None, _("No record is named %(name)s.") % {"name": typed}
-    return None, _("Several records are named %(name)s.") % {"name": typed}
-
-
-@admin_form
-async def test_run(request: Request, session: sessions.Session, form: FormData) -> Response:
-    """Run the saved workflow against a chosen record, rolled back, and show what it did."""
-    if refused := _refused(request, session):
-        return refused
-    lang = language(request, session.locale)
-    _ = gettext_for(request, session.locale)
-    workflow = _registry(request).current().workflows.get(request.path_params["name"])
-    if workflow is None:
-        return _missing(request, session)
-    typed = str(form.get("record") or "").strip()
-    chosen = str(form.get("recent") or "").strip()
-    engine: WorkflowEngine = request.app.state.workflows
-    tested: dict[str, Any] = {"record": typed, "recent": chosen}
-
-    def pick(records: RecordSession) -> tuple[str | None, str | None]:
-        if not typed and looks_like_id(chosen):
-            return chosen, None
-        if not typed:
-            if set(workflow.on) <= RECORDLESS:
-                return None, None
-            return None, _("Choose the record to try it on.")
-        return _find_record(records, workflow, typed, _)
-
-    record_id, problem = await _records(request, session, pick)
-    status = 200
-    if problem is not None:
-        tested["problem"] = problem
-        status = 400
-    else:
-        try:
-            run = await run_in_threadpool(
-                engine.run_by_hand, session.actor, workflow.name, record_id, dry_run=True
-            )
-        except XrmError as exc:
-            tested["problem"] = " ".join(s.text for s in explain(exc, _))
-            status = 400
-        else:
-
-            def describe(records: RecordSession) -> wr.RunRow:
-                olds: dict[str, Mapping[str, Any]] = {}
-                for entity, ids in wr.updated_ids(run).items():
-                    if records.permissions.scope(entity, "read") != "none":
-                        olds.update(records.fetch(entity, sorted(ids)))
-                return wr.run_rows(records, [run], lang, _, olds=olds)[0]
-
-            tested["run"] = await _records(request, session, describe)
-    values = wf.values_from_definition(workflow.definition)
-    context = form_context(request, session, values, creating=False, version=workflow.version)
-    return await _workflow_page(request, session, workflow, context, status=status, tested=tested)

@@ -488,10 +488,13 @@ class Registry:
     ) -> bool:
         """Remove a workflow (audited; every process sees it at its next request).
 
-        False when there is none by that name. Its runs stay in the history.
+        False when there is none by that name. Its runs stay in the history; the audit
+        entry keeps what it was about (entity, title, label) to show them by
+        (``workflow_store.deleted``).
         """
         with self._schema_transaction() as conn:
             version = read_version(conn)
+            stored = self.current().workflows.get(name)
             if not workflow_store.delete(conn, name):
                 return False
             conn.execute(
@@ -499,7 +502,14 @@ class Registry:
                 .where(platform.state.c.key == VERSION_KEY)
                 .values(value=str(version + 1))
             )
-            changes = {"kind": "workflow", "version": None, "steps": [f"delete workflow {name}"]}
+            changes: dict[str, Any] = {
+                "kind": "workflow",
+                "version": None,
+                "steps": [f"delete workflow {name}"],
+            }
+            if stored is not None:  # what its kept runs were about, for whoever reads them
+                was = stored.definition
+                changes["was"] = {k: was[k] for k in ("entity", "title", "label") if k in was}
             audit.write(
                 conn, [audit.entry(actor, channel, "delete", name, None, changes, request_id)]
             )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -151,3 +151,23 @@ def delete(conn: Connection, name: str) -> bool:
     done = conn.execute(platform.workflows.delete().where(platform.workflows.c.name == name))
     conn.execute(platform.workflow_ticks.delete().where(platform.workflow_ticks.c.workflow == name))
     return bool(done.rowcount)
+
+
+def deleted(conn: Connection, names: Iterable[str]) -> dict[str, Mapping[str, Any]]:
+    """What each of these deleted workflows was (``entity``, ``title``, ``label``), from the
+    audit entry of its deletion (the last one); a name never deleted is left out."""
+    wanted = [n for n in names if NUL not in n]
+    if not wanted:
+        return {}
+    t = platform.audit
+    rows = conn.execute(
+        sa.select(t.c.entity, t.c.changes)
+        .where(t.c.action == "delete", t.c.record_id.is_(None), t.c.entity.in_(wanted))
+        .order_by(t.c.id)
+    ).all()
+    found: dict[str, Mapping[str, Any]] = {}
+    for name, changes in rows:
+        if isinstance(changes, Mapping) and changes.get("kind") == "workflow":
+            was = changes.get("was")
+            found[str(name)] = dict(was) if isinstance(was, Mapping) else {}
+    return found

@@ -94,6 +94,8 @@ class Plugins:
         infos: list[PluginInfo] = []
         # What was left out of enabled plugins (a clashing or broken action type), for the log.
         self.problems: list[str] = []
+        # Action types of disabled plugins -> (plugin, title): a workflow using one is told so.
+        self.disabled_actions: dict[str, tuple[str, str]] = {}
         self._own: set[str] = set()  # xrm's own plugins: asked first, so they keep their names
         seen: set[str] = set()
         for point in found:
@@ -103,6 +105,7 @@ class Plugins:
             dist, version = _distribution(point)
             if point.name in disabled:
                 infos.append(PluginInfo(point.name, version, dist, enabled=False))
+                self._note_disabled(point)
                 continue
             try:
                 self.manager.register(point.load(), name=point.name)
@@ -127,6 +130,33 @@ class Plugins:
         }
         self._engine: WorkflowEngine | None = None
         self.infos = tuple(self._with_provides(info) for info in infos)
+
+    def _note_disabled(self, point: EntryPoint) -> None:
+        """Remember which action types a disabled plugin would add, by asking it for their
+        names only (nothing of it is registered); one that cannot say is just not named."""
+        try:
+            impl = getattr(point.load(), "xrm_action_types", None)
+            specs = list(impl() or ()) if impl is not None else []
+        except Exception:  # a broken disabled plugin: its actions stay unnamed
+            log.warning("disabled plugin %s: its action types could not be read", point.name)
+            return
+        for spec in specs:
+            name = getattr(spec, "name", None)
+            if isinstance(name, str):
+                title = getattr(spec, "title", None) or name
+                self.disabled_actions.setdefault(name, (point.name, str(title)))
+
+    def disabled_plugin_of(self, action: str) -> str | None:
+        """The disabled plugin that adds ``action`` (None: enabled, built-in, or unknown)."""
+        return self.switched_off().get(action)
+
+    def switched_off(self) -> dict[str, str]:
+        """Action types only disabled plugins add -> that plugin (for run errors)."""
+        return {
+            name: plugin
+            for name, (plugin, _title) in self.disabled_actions.items()
+            if name not in self._actions
+        }
 
     # -- what the enabled plugins provide ------------------------------------------------
 
@@ -327,7 +357,7 @@ class Plugins:
             name = str(payload["action"])
             spec = self.actions.get(name)
             if spec is None:
-                raise PluginError(not_installed(name))
+                raise PluginError(not_installed(name, self.disabled_plugin_of(name)))
             spec.run(
                 ActionCall(
                     action=name,

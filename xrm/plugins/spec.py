@@ -44,8 +44,14 @@ class PluginError(Exception):
     """
 
 
-def not_installed(action: str) -> str:
-    """The error of a workflow whose action's plugin is disabled or gone."""
+def not_installed(action: str, plugin: str | None = None) -> str:
+    """The error of a workflow whose action's plugin is disabled (``plugin``, when it is
+    known: installed but switched off) or gone."""
+    if plugin is not None:
+        return (
+            f"action type {action!r} is provided by plugin {plugin!r}, which is disabled "
+            "(XRM_PLUGINS_DISABLED); enable it or change the workflow"
+        )
     return (
         f"action type {action!r} is provided by a plugin that is not installed or is "
         "disabled (XRM_PLUGINS_DISABLED); enable it or change the workflow"

@@ -72,9 +72,11 @@ class WorkflowEngine:
         records: RecordService,
         pool: SandboxPool,
         actions: Mapping[str, ActionSpec] | None = None,
+        disabled: Mapping[str, str] | None = None,
     ) -> None:
+        """``disabled``: action types of disabled plugins -> the plugin, for run errors."""
         self.records = records
-        self.runner = Runner(pool, actions, records.db)
+        self.runner = Runner(pool, actions, records.db, disabled)
         records.listener = WorkflowListener(self)
 
     # -- runWorkflow and testWorkflow ------------------------------------------------------
@@ -109,10 +111,16 @@ class WorkflowEngine:
         request_id: str | None = None,
     ) -> Run:
         """``testWorkflow``: a dry run of a definition not yet saved (checked as saving would)."""
+        workflow = self.check(definition)
+        return self._by_hand(actor, workflow, record_id, dry_run=True, request_id=request_id)
+
+    def check(self, definition: Any) -> Workflow:
+        """A definition not yet saved, parsed and checked against the catalog as saving would
+        (``DefinitionError`` naming every fault: a compile error at its line and column)."""
         workflow = parse_workflow(definition, action_types=self.records.registry.action_types)
         catalog = self.records.registry.current()
         check_workflow(workflow, catalog.types, catalog.relationships)
-        return self._by_hand(actor, workflow, record_id, dry_run=True, request_id=request_id)
+        return workflow
 
     def _by_hand(
         self,
@@ -140,6 +148,9 @@ class WorkflowEngine:
                     user=user_of(actor),
                 )
                 outcome = self.runner.run(firing, session)
+                set_change = self._set_change(workflow, record, outcome) if dry_run else None
+                if set_change is not None:
+                    outcome.changes.insert(0, set_change)
                 run = self.run_of(firing, outcome, started, actor, request_id, dry_run=dry_run)
                 if dry_run or outcome.status is not RunStatus.DONE:
                     raise _Undo
@@ -177,6 +188,33 @@ class WorkflowEngine:
         return dict(record)
 
     @staticmethod
+    def _set_change(
+        workflow: Workflow, record: Mapping[str, Any] | None, outcome: Outcome
+    ) -> dict[str, Any] | None:
+        """What a ``before`` rule would set on its record, as a dry run's change (``set``).
+
+        A before rule changes the record being saved rather than writing one, so its
+        changes are otherwise nowhere in a dry run; a refused or failed run sets nothing.
+        """
+        if workflow.stage != "before" or record is None or outcome.record is None:
+            return None
+        if not outcome.fired or outcome.status is not RunStatus.DONE:
+            return None
+        changed = {
+            key: to_plain(value, key)
+            for key, value in outcome.record.items()
+            if key not in record or to_plain(record[key], key) != to_plain(value, key)
+        }
+        if not changed:
+            return None
+        return {
+            "action": "set",
+            "entity": workflow.entity,
+            "id": str(record["id"]),
+            "values": changed,
+        }
+
+    @staticmethod
     def run_of(
         firing: Firing,
         outcome: Outcome,
@@ -206,6 +244,7 @@ class WorkflowEngine:
             actor_id=actor.id,
             request_id=request_id,
             job_id=job_id,
+            failed_at=outcome.failed_at,
             **extra,
         )
 

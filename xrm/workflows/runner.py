@@ -95,6 +95,8 @@ class Outcome:
     error_code: str | None = None
     duration_ms: int = 0
     fired: bool = True  # False when the condition said no (nothing ran, nothing to record)
+    # The step a failed run failed at: "when", or "actions.N" (a builder shows it there).
+    failed_at: str | None = None
     cause: XrmError | None = None  # the error that ended the run, for who must re-raise it
 
 
@@ -110,10 +112,12 @@ class Runner:
         pool: SandboxPool,
         actions: Mapping[str, ActionSpec] | None = None,
         db: Database | None = None,
+        disabled: Mapping[str, str] | None = None,
     ) -> None:
         self.pool = pool
         self.actions = dict(actions or {})
         self.db = db
+        self.disabled = dict(disabled or {})  # action type -> its disabled plugin
 
     def run(self, firing: Firing, session: RecordSession) -> Outcome:
         """Run ``firing`` through ``session``; never raises for what the rule did."""
@@ -122,11 +126,13 @@ class Runner:
         host = RuleHost(session)
         record = dict(firing.record) if firing.record is not None else None
         outcome = Outcome(RunStatus.DONE, record)
+        step = "when"
         try:
             if not self._condition(firing, record, host, outcome):
                 outcome.fired = False
                 return outcome
             for index, action in enumerate(firing.workflow.actions):
+                step = f"actions.{index}"
                 outcome.record = self._act(index, action, firing, outcome.record, host, outcome)
         except RuleRejected as exc:
             outcome.status = RunStatus.REJECTED
@@ -136,9 +142,11 @@ class Runner:
             outcome.status = RunStatus.FAILED
             outcome.error, outcome.error_code, outcome.cause = exc.message, exc.code, exc
             outcome.log.extend(exc.log)
+            outcome.failed_at = step
         except XrmError as exc:  # an action's write was refused (validation, access, ...)
             outcome.status = RunStatus.FAILED
             outcome.error, outcome.error_code, outcome.cause = _action_error(exc), exc.code, exc
+            outcome.failed_at = step
         finally:
             outcome.changes = host.changes
             outcome.duration_ms = round((time.perf_counter() - started) * 1000)
@@ -151,6 +159,7 @@ class Runner:
             rejected = isinstance(fatal, RuleRejected)
             outcome.status = RunStatus.REJECTED if rejected else RunStatus.FAILED
             outcome.error, outcome.error_code, outcome.cause = fatal.message, fatal.code, fatal
+            outcome.failed_at = outcome.failed_at or step
         return outcome
 
     # -- the steps --------------------------------------------------------------------------
@@ -231,7 +240,8 @@ class Runner:
         it exists exactly when the write does, and the queue retries it with backoff)."""
         spec = self.actions.get(action.type)
         if spec is None:
-            raise SandboxError(not_installed(action.type), reason="error")
+            plugin = self.disabled.get(action.type)
+            raise SandboxError(not_installed(action.type, plugin), reason="error")
         plain_record = to_plain(record, "record") if record is not None else None
         plain_old = to_plain(firing.old, "old") if firing.old is not None else None
         event = to_plain(dict(firing.event), "event")

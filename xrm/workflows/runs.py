@@ -10,6 +10,7 @@ setting (``XRM_WORKFLOW_RUN_RETENTION_DAYS``).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +61,9 @@ class Run:
     request_id: str | None = None
     job_id: str | None = None
     id: str = field(default_factory=new_id)
+    # Where a failed run failed ("when", "actions.N"), as the run that just ran says; not
+    # stored, so not compared (a builder's test run shows the error at that input).
+    failed_at: str | None = field(default=None, compare=False)
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> Run:
@@ -103,7 +107,7 @@ def record(conn: Connection, run: Run) -> Run:
         "job_id": run.job_id,
     }
     conn.execute(t.insert().values(row))
-    return Run.from_row(row)
+    return dataclasses.replace(Run.from_row(row), failed_at=run.failed_at)
 
 
 def finish(
@@ -170,6 +174,19 @@ def list_runs(
     if status is not None:
         query = query.where(t.c.status == status.value)
     return [Run.from_row(row) for row in conn.execute(query).mappings()]
+
+
+def workflow_names(conn: Connection, *, name: str | None = None) -> list[str]:
+    """The workflows that have real runs stored (a deleted one's runs are kept too), by name.
+
+    Test runs do not count: a form tried before it was ever saved leaves one under a name
+    no workflow had.
+    """
+    query = sa.select(t.c.workflow).where(t.c.dry_run.is_(False))
+    if name is not None:
+        query = query.where(t.c.workflow == name)
+    query = query.distinct().order_by(t.c.workflow)
+    return [str(found) for found in conn.execute(query).scalars()]
 
 
 def prune(conn: Connection, *, now: dt.datetime, retention: dt.timedelta) -> int:

@@ -539,7 +539,10 @@ class Importer:
             try:
                 with session.conn.begin_nested():
                     created = session.create_many(
-                        et.name, [r.values for r in rows], keep_numbers=numbered
+                        et.name,
+                        [r.values for r in rows],
+                        keep_numbers=numbered,
+                        duplicates_checked=bool(et.duplicates),  # by _duplicates, just now
                     )
             except XrmError as exc:
                 session.forget_unwritten()

@@ -66,9 +66,23 @@ class CreateMixin(DuplicatesMixin, WriteEventsMixin):
         *,
         prefix: str = "inputs",
         keep_numbers: bool = False,
+        duplicates_checked: bool = False,
     ) -> list[Record]:
-        """Create records all or nothing; faults are named ``inputs.<index>.<field>``."""
-        return self._create(entity, rows, bulk=True, prefix=prefix, keep_numbers=keep_numbers)
+        """Create records all or nothing; faults are named ``inputs.<index>.<field>``.
+
+        ``duplicates_checked`` is for an importer that has matched these very rows
+        against the type's duplicate rules in this transaction (and acted on what
+        matched): the rules are not run a second time, unless a ``before`` rule
+        could have changed the values since.
+        """
+        return self._create(
+            entity,
+            rows,
+            bulk=True,
+            prefix=prefix,
+            keep_numbers=keep_numbers,
+            duplicates_checked=duplicates_checked,
+        )
 
     def _create(
         self,
@@ -78,6 +92,7 @@ class CreateMixin(DuplicatesMixin, WriteEventsMixin):
         bulk: bool,
         prefix: str = "inputs",
         keep_numbers: bool = False,
+        duplicates_checked: bool = False,
     ) -> list[Record]:
         et = self.catalog.entity(entity)
         if et.system:
@@ -127,7 +142,7 @@ class CreateMixin(DuplicatesMixin, WriteEventsMixin):
         if faults:
             raise ValidationFailed(faults)
         self._check_unique(et, clean_rows, prefixes)
-        if et.duplicates:
+        if et.duplicates and not (duplicates_checked and listener is None):
             self._check_duplicates(et, clean_rows, prefixes)
         for prop in numbered:
             if keep_numbers:
