@@ -77,7 +77,15 @@ def test_the_check_flags_or_skips_and_says_what_each_row_duplicates(
     assert "<td>4</td><td>row 3 of the file</td><td>Same phone</td><td>100%</td>" in table
     skipped = ann.post(page_url + "/check", data={**form, "duplicates": "skip"}).text
     assert "3 rows: 1 would be created, 0 updated, 0 unchanged, 2 rejected" in skipped
-    assert "duplicate of &#39;Gamma Ltd&#39; (rule &#39;same phone&#39;" in skipped
+    # Each skipped row says what it duplicates, by name and rule label, in the page's words.
+    assert (
+        '<td>2</td><td class="reason">This looks like a duplicate of Gamma Ltd'
+        " (rule: Same phone).</td>" in skipped
+    )
+    assert (
+        '<td>4</td><td class="reason">This looks like a duplicate of row 3 of the file'
+        " (rule: Same phone).</td>" in skipped
+    )
     assert re.search(r'value="skip" checked', skipped)  # the choice stays chosen
     korean = ann.post(
         page_url + "/check",
