@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import tomllib
+from functools import cache
 from importlib.metadata import packages_distributions
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,13 @@ def test_the_newest_revision_read_from_the_files_is_alembics() -> None:
     assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def _declared() -> set[str]:
+@cache
+def _distributions() -> dict[str, list[str]]:
+    return dict(packages_distributions())
+
+
+@cache
+def _declared() -> frozenset[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     names = set()
     for requirement in project["dependencies"]:
@@ -104,10 +111,11 @@ def _declared() -> set[str]:
         for sep in "<>=!~ ":
             name = name.split(sep)[0]
         names.add(name.strip().lower().replace("_", "-"))
-    return names
+    return frozenset(names)
 
 
-def _imported_top_level() -> set[str]:
+@cache  # parsing every module costs a second; each dependency's test asks again
+def _imported_top_level() -> frozenset[str]:
     import ast
 
     found = set()
@@ -117,7 +125,7 @@ def _imported_top_level() -> set[str]:
                 found.update(a.name.split(".")[0] for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 found.add(node.module.split(".")[0])
-    return found - set(sys.stdlib_module_names) - {"xrm", "__future__"}
+    return frozenset(found - set(sys.stdlib_module_names) - {"xrm", "__future__"})
 
 
 def test_every_imported_package_is_a_declared_dependency() -> None:
@@ -141,6 +149,6 @@ USED_INDIRECTLY = {
 def test_every_declared_dependency_is_used(dependency: str) -> None:
     if dependency in USED_INDIRECTLY:
         return
-    distributions = packages_distributions()
+    distributions = _distributions()
     modules = {m for m, ds in distributions.items() if dependency in {d.lower() for d in ds}}
     assert modules & _imported_top_level(), f"{dependency} is declared but nothing imports it"
