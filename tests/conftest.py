@@ -85,7 +85,8 @@ def _cheap_password_hashing() -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Leave out the tests marked ``sqlite_only`` or ``rendering`` when the run is on PostgreSQL.
+    """Run the long tests first; leave out the tests marked ``sqlite_only`` or ``rendering``
+    when the run is on PostgreSQL.
 
     ``sqlite_only`` tests are about states only SQLite could ever hold (a NaN stored in a JSON
     column by an older release); on PostgreSQL they do not apply, and a skip would read as
@@ -94,6 +95,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     holds the records, and the browser scenarios that do write (tests/e2e/*_browser.py) run on
     both; running the judging twice would only cost the suite's time budget.
     """
+    # The long tests (real servers, browsers, killed processes) go first: pytest-xdist hands
+    # tests out in order, and one started last keeps one worker busy while the other idles.
+    items.sort(
+        key=lambda item: 0 if item.get_closest_marker("slow") or "e2e" in item.path.parts else 1
+    )
     if ENGINE_KIND != "postgresql":
         return
     left_out = ("sqlite_only", "rendering")
