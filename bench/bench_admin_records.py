@@ -12,9 +12,10 @@ in one read transaction:
    count) plus the partners' names (``fetch``).
 2. the same list after a cursor deep in the table (page ``--rows / 100``).
 3. ``GET /admin/records/customer/{id}``: a customer's page with its three
-   related lists (contacts, contracts, grievances), its history and the
-   partner choices of its form; floor: ``get``, ``history``, the three
-   related queries and the partner choices.
+   related lists (contacts, contracts, grievances), its history, the
+   partner choices of its form and the customer choices of its
+   customer-to-customer link picker; floor: ``get``, ``history``, the three
+   related queries and the two choice lists.
 4. ``GET /admin/``: the dashboard (counts of every type, the latest 20
    changes, the two charts) over the same table plus ``--dashboard`` contracts
    and grievances made through the service (audited); floor: ``counts``,
@@ -160,7 +161,7 @@ def screens(client: TestClient, service: object, admin: object, rows: int) -> li
         assert client.get("/admin/records/customer").status_code == 200
 
     def deep_page() -> None:
-        path = f"/admin/records/customer?sort=name&dir=asc&after={deep_after}"
+        path = f"/admin/records/customer?after={deep_after}"  # by name: the default order
         assert client.get(path).status_code == 200
 
     def record_page() -> None:
@@ -185,6 +186,14 @@ def screens(client: TestClient, service: object, admin: object, rows: int) -> li
                     fields=frozenset({name}),
                 )
             s.query("partner", order_by=[{"name": "ASC"}], first=200, with_total=False)
+            # The link picker of customer_relations (customers by name, both tabs share it).
+            s.query(
+                "customer",
+                order_by=[{"name": "ASC"}],
+                first=200,
+                with_total=False,
+                fields=frozenset({"name"}),
+            )
 
     def dashboard() -> None:
         assert client.get("/admin/").status_code == 200

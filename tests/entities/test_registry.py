@@ -421,3 +421,33 @@ def test_apply_refuses_bad_input_shapes(registry: Registry) -> None:
         ("definitions.1", "a definition is a JSON object")
     ]
     assert registry.current().types == {}
+
+
+def test_the_display_field_is_indexed_and_moving_it_moves_the_index(
+    registry: Registry, db: Database
+) -> None:
+    """Lists and pickers order by the display field: a page of 50 from 100k records must not
+    sort them all. A database made before the index was derived lacks it; changing the
+    display field there still applies (the old index is dropped only if it exists)."""
+    maker = copy.deepcopy(MAKER)
+    maker["properties"]["code"] = {"type": "string"}
+    maker["x-xrm"]["display"] = "name"
+    registry.apply([maker])
+
+    def indexed() -> set[tuple[str, ...]]:
+        return {tuple(i["column_names"]) for i in inspector(db).get_indexes("e_maker")}
+
+    assert ("name", "id") in indexed()
+    with db.write() as conn:  # as a database made before this release has it
+        conn.execute(sa.text(f"DROP INDEX {_index_named(db, ('name', 'id'))}"))
+    moved = copy.deepcopy(maker)
+    moved["x-xrm"]["display"] = "code"
+    registry.apply([moved])
+    assert ("code", "id") in indexed() and ("name", "id") not in indexed()
+
+
+def _index_named(db: Database, columns: tuple[str, ...]) -> str:
+    found = [i for i in inspector(db).get_indexes("e_maker") if tuple(i["column_names"]) == columns]
+    name = str(found[0]["name"])
+    schema = db.settings.database_schema
+    return f'"{schema}"."{name}"' if schema else f'"{name}"'

@@ -130,6 +130,9 @@ def tabs(
     a refused link form to show again)."""
     out: list[Tab] = []
     record_id = str(record["id"])
+    # A relationship between records of one type has two tabs picking from the same records:
+    # they share one read of the choices.
+    choices: dict[str, tuple[list[tuple[str, str]], bool]] = {}
     for key, inverse in session.catalog.inverses.get(et.name, {}).items():
         other = session.catalog.entity(inverse.entity)
         prop = other.properties[inverse.property]
@@ -188,7 +191,9 @@ def tabs(
                 typed=mine.typed if new and mine else None,
                 errors=mine.errors if new and mine else None,
             )
-            tab.options, tab.search = record_choices(session, other, _)
+            if other.name not in choices:
+                choices[other.name] = record_choices(session, other, _)
+            tab.options, tab.search = choices[other.name]
             tab.picker = f"/admin/records/{other.name}" if tab.search else ""
             if new and mine:
                 tab.other, tab.other_error, tab.open_new = (

@@ -240,10 +240,12 @@ class SchemaChanger:
         self.ops.create_index(name, table, list(columns), unique=True)
 
     def add_index(self, table: str, name: str, columns: Sequence[str]) -> None:
-        self.ops.create_index(name, table, list(columns))
+        # IF [NOT] EXISTS: some indexes are derived by the platform (a duplicate rule's blocking
+        # field, the display field), and a database made before a release derived one lacks it.
+        self.ops.create_index(name, table, list(columns), if_not_exists=True)
 
     def drop_index(self, table: str, name: str) -> None:
-        self.ops.drop_index(name, table_name=table)
+        self.ops.drop_index(name, table_name=table, if_exists=True)
 
     def drop_unique(self, table: str, name: str) -> None:
         self.ops.drop_index(name, table_name=table)

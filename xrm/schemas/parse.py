@@ -350,6 +350,15 @@ def parse_entity_type(definition: Any, *, version: int = 1) -> EntityType:
     for rule in rules:  # the blocking field is looked up on every write: give it an index
         if not any(g[0] == rule.blocking for g in (*unique, *indexes)):
             indexes.append((rule.blocking,))
+    # Lists and pickers are ordered by the display field (then the id) unless told otherwise:
+    # indexed, a page of 50 from 100k records reads 50 rows instead of sorting them all.
+    shown = props.get(display) if display is not None else None
+    if (
+        shown is not None
+        and shown.storage != "json"
+        and not any(g[0] == display for g in (*unique, *indexes))
+    ):
+        indexes.append((display,))
     if faults:
         raise DefinitionError(faults)
     return EntityType(
