@@ -68,12 +68,22 @@ def blocking_value(rule: DuplicateRule, values: Mapping[str, Any]) -> Any:
     return text[: rule.prefix] if len(text) >= rule.prefix else None
 
 
-def candidates_filter(table: sa.Table, et: EntityType, rule: DuplicateRule, count: int) -> Any:
+def candidates_filter(
+    table: sa.Table, et: EntityType, rule: DuplicateRule, count: int, dialect: str = ""
+) -> Any:
     """The indexed condition selecting the rows that share any of ``count`` blocking values
     (bound by ``candidates_params``): ``IN`` for an exact rule, one prefix range per value
-    for a fuzzy-only one. Built once per rule and count, and cached by the caller."""
+    for a fuzzy-only one. Built once per rule and count, and cached by the caller.
+
+    On PostgreSQL a text blocking field is matched with ``= ANY(array)``: one parameter
+    instead of a thousand, which the server parses and plans in well under half the time
+    (an import checks every batch this way)."""
     column = table.c[et.properties[rule.blocking].column]
     if rule.exact:
+        if dialect == "postgresql" and type(column.type) in (sa.String, sa.Text, sa.Unicode):
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            return column == sa.any_(sa.bindparam("keys", type_=ARRAY(column.type)))
         return column.in_(sa.bindparam("keys", expanding=True, type_=column.type))
     return sa.or_(
         *(

@@ -165,7 +165,7 @@ class DuplicatesMixin(ChecksMixin):
         if shown is not None and shown not in fields:
             columns.append(table.c[shown.column].label(shown.name))
         query = sa.select(table.c.id, table.c.owner_id, *columns).where(
-            candidates_filter(table, et, rule, count)
+            candidates_filter(table, et, rule, count, self.conn.dialect.name)
         )
         if exclude is not None:
             query = query.where(table.c.id != sa.bindparam("exclude", type_=table.c.id.type))
