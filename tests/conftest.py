@@ -92,8 +92,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     column by an older release); on PostgreSQL they do not apply, and a skip would read as
     "PostgreSQL was not fully tested". ``rendering`` tests judge what a browser makes of the
     admin pages (Content-Security-Policy, axe-core): the markup is the same whichever database
-    holds the records, and the browser scenarios that do write (tests/e2e/*_browser.py) run on
-    both; running the judging twice would only cost the suite's time budget.
+    holds the records; running the judging twice would only cost the suite's time budget.
+    ``browser_once`` scenarios drive the browser through screens whose routes the server tests
+    (tests/admin_ui) exercise on both databases; the scenarios the issue names (a new admin's
+    vendor type, a power user's before-rule, sign-in and Korean) run on both.
     """
     # The long tests (real servers, browsers, killed processes) go first: pytest-xdist hands
     # tests out in order, and one started last keeps one worker busy while the other idles.
@@ -102,7 +104,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     )
     if ENGINE_KIND != "postgresql":
         return
-    left_out = ("sqlite_only", "rendering")
+    left_out = ("sqlite_only", "rendering", "browser_once")
     kept = [item for item in items if not any(item.get_closest_marker(m) for m in left_out)]
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])

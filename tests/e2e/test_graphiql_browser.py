@@ -17,7 +17,7 @@ from browser import chromium
 from server import ServedDatabase, running_server
 from test_admin_browser import create_user, sign_in
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser_once]
 
 QUERY = "{ customers(first: 3, orderBy: [{name: ASC}]) { totalCount nodes { name } } }"
 

@@ -21,7 +21,7 @@ from server import ServedDatabase, running_server, xrm_command
 from test_admin_browser import create_user, sign_in
 from test_records_accessibility import AXE, serious_violations
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser_once]
 
 CSV = (
     "고객명,이메일,전화번호,등급,Fax\n"

@@ -24,7 +24,7 @@ from xrm.entities.registry import Registry
 from xrm.platform.db import Database
 from xrm.platform.identity import first_admin
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser_once]
 
 
 def test_an_admin_creates_fixes_edits_and_finds_a_record(

@@ -16,7 +16,7 @@ from browser import chromium
 from server import ServedDatabase, running_server
 from test_admin_browser import create_user, sign_in
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser_once]
 
 
 def test_a_deleted_workflow_stops_and_its_runs_stay_readable(

@@ -18,7 +18,7 @@ from browser import chromium
 from server import ServedDatabase, running_server
 from test_admin_browser import PASSWORD, create_user, sign_in
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser_once]
 
 
 def try_the_form(page: Any, base: str, name: str, javascript: bool) -> None:
